@@ -1,0 +1,44 @@
+"""shadow_audit: make a JSON -> SQLite migration safe."""
+
+from shadow_audit.backfill import BackfillResult, backfill
+from shadow_audit.dualwrite import DualWriter, SaveResult
+from shadow_audit.errors import (
+    ConfigError,
+    DatabaseError,
+    InvalidDocumentError,
+    ShadowAuditError,
+    SourceError,
+    UsageError,
+)
+from shadow_audit.ledger import FailureLedger
+from shadow_audit.mapping import DocumentSpec, Entity, Field, Mapping, build_documents
+from shadow_audit.profiles import DEFAULT_DB_PATH, REFERENCE
+from shadow_audit.stores.json_store import JsonStore
+from shadow_audit.stores.sqlite_shadow import SqliteShadow, connect_readonly
+from shadow_audit.validation import ValidationIssue, validate_document
+
+__all__ = [
+    "DEFAULT_DB_PATH",
+    "REFERENCE",
+    "BackfillResult",
+    "ConfigError",
+    "DatabaseError",
+    "DocumentSpec",
+    "DualWriter",
+    "Entity",
+    "FailureLedger",
+    "Field",
+    "InvalidDocumentError",
+    "JsonStore",
+    "Mapping",
+    "SaveResult",
+    "ShadowAuditError",
+    "SourceError",
+    "SqliteShadow",
+    "UsageError",
+    "ValidationIssue",
+    "backfill",
+    "build_documents",
+    "connect_readonly",
+    "validate_document",
+]

@@ -1,0 +1,91 @@
+"""The failure ledger: one JSON line per shadow write that did not happen."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """A shadow write that failed: when, for which document, and why."""
+
+    time: str
+    key: str
+    document_hash: str
+    error_class: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "time": self.time,
+            "key": self.key,
+            "document_hash": self.document_hash,
+            "error_class": self.error_class,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class LedgerContents:
+    """What a ledger file holds; ``torn`` is set when its last line was cut short."""
+
+    entries: tuple[LedgerEntry, ...]
+    torn: bool
+
+
+def default_ledger_path(database: Path | str) -> Path:
+    db = Path(database)
+    return db.with_name(db.name + ".failures.jsonl")
+
+
+class FailureLedger:
+    """Append-only JSON lines; each record is one ``write`` on an O_APPEND descriptor."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    def record(self, *, key: str, document_hash: str, error: BaseException) -> LedgerEntry:
+        entry = LedgerEntry(
+            time=datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            key=key,
+            document_hash=document_hash,
+            error_class=type(error).__name__,
+            message=str(error).splitlines()[0] if str(error) else type(error).__name__,
+        )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = orjson.dumps(entry.to_dict()) + b"\n"
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return entry
+
+    def read(self) -> LedgerContents:
+        """Every complete entry; a torn last line is detected and left out."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return LedgerContents(entries=(), torn=False)
+        lines = data.split(b"\n")
+        torn = lines[-1] != b""
+        entries: list[LedgerEntry] = []
+        for i, line in enumerate(lines[:-1] if not torn else lines):
+            if not line:
+                continue
+            try:
+                raw: Any = orjson.loads(line)
+                entries.append(LedgerEntry(**raw))
+            except (orjson.JSONDecodeError, TypeError):
+                if i == len(lines) - 1 or (i == len(lines) - 2 and not torn):
+                    torn = True
+                    continue
+                raise
+        return LedgerContents(entries=tuple(entries), torn=torn)

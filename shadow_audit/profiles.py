@@ -1,0 +1,132 @@
+"""The built-in profile: the reference system's documents and its schema-v2 tables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping as MappingABC
+from typing import Any
+
+from shadow_audit.mapping import ELEMENT, DocumentSpec, Entity, Field, Mapping, derivation
+
+PHASES = (
+    "PLANNING", "AWAITING_CODE_GENERATION", "CODING", "TESTING", "DEPLOYMENT", "MAINTENANCE",
+    "PRODUCTION",
+)  # fmt: skip
+SUB_STATES = ("RESEARCH", "BUSINESS_VALIDATION", "FEATURE_SPECIFICATION", "ARCHITECTURE_DESIGN")
+MISSION_STATUSES = ("pending", "in_progress", "completed", "failed")
+DEFAULT_DB_PATH = ".vibe/state/vibe_agency.db"
+
+
+@derivation("mission_status")
+def mission_status(document: MappingABC[str, Any]) -> str:
+    """``completed`` once ``status.completedAt`` is set or the phase is PRODUCTION."""
+    status = document.get("status") or {}
+    done = status.get("completedAt") or status.get("projectPhase") == "PRODUCTION"
+    return "completed" if done else "in_progress"
+
+
+def _f(column: str, path: str, **options: Any) -> Field:
+    return Field(column=column, path=path, **options)
+
+
+MISSIONS = Entity(
+    table="missions",
+    document="manifest",
+    key_column="mission_uuid",
+    key_path="metadata.projectId",
+    fields=(
+        _f("phase", "status.projectPhase", choices=PHASES, not_null=True),
+        Field("status", derive="mission_status", choices=MISSION_STATUSES, not_null=True),
+        _f("created_at", "metadata.createdAt", type="timestamp", not_null=True),
+        _f("completed_at", "status.completedAt", type="timestamp"),
+        _f("updated_at", "metadata.lastUpdatedAt", type="timestamp"),
+        _f("planning_sub_state", "status.planningSubState", choices=SUB_STATES),
+        _f("max_cost_usd", "budget.max_cost_usd", type="real", abs_tol=1e-9, rel_tol=1e-9),
+        _f("current_cost_usd", "budget.current_cost_usd", type="real", abs_tol=1e-9, rel_tol=1e-9),
+        _f("alert_threshold", "budget.alert_threshold", type="real", abs_tol=1e-9, rel_tol=1e-9),
+        _f("cost_breakdown", "budget.cost_breakdown", type="json"),
+        _f("owner", "metadata.owner"),
+        _f("description", "metadata.description"),
+        _f("api_version", "apiVersion"),
+        Field(
+            "metadata",
+            type="json",
+            paths=(("artifacts", "artifacts"), ("kind", "kind"), ("spec", "spec")),
+        ),
+        # Columns the reference system did not have: without them a read from
+        # SQLite after cutover would lose these paths.
+        _f("name", "metadata.name", reference=False),
+        _f("status_message", "status.message", reference=False),
+        _f("status_updated_at", "status.lastUpdate", type="timestamp", reference=False),
+        _f("roadmap", "roadmap", type="json", reference=False),
+    ),
+)
+
+_CHILD = {"document": "memory", "parent": "missions", "link_column": "mission_id"}
+
+SESSION_NARRATIVE = Entity(
+    table="session_narrative",
+    key_column="session_num",
+    key_path="session",
+    key_type="integer",
+    rows_from="narrative",
+    fields=(
+        _f("summary", "summary", not_null=True),
+        _f("date", "date", not_null=True),
+        _f("phase", "phase", not_null=True),
+    ),
+    **_CHILD,
+)
+
+
+def _domain_list(table: str, column: str, path: str) -> Entity:
+    return Entity(
+        table=table,
+        key_column=column,
+        key_path=ELEMENT,
+        rows_from=path,
+        set_like=True,
+        fields=(Field("timestamp", fill="now", not_null=True),),
+        **_CHILD,
+    )
+
+
+TRAJECTORY = Entity(
+    table="trajectory",
+    key_column=None,
+    fields=(
+        _f("current_phase", "trajectory.phase", not_null=True),
+        _f("current_focus", "trajectory.current_focus"),
+        _f("completed_phases", "trajectory.completed", type="json"),
+        _f("blockers", "trajectory.blockers", type="json", set_like=True),
+        Field("updated_at", fill="now", not_null=True),
+        # Memory-level fields the reference system dropped; the trajectory row
+        # is the one row per memory document, so they live here.
+        _f("domain_type", "domain.type", reference=False),
+        _f("intent_history", "intent_history", type="json", reference=False),
+        _f("memory_schema_version", "_schema_version", reference=False),
+        _f("memory_created", "_created", reference=False),
+    ),
+    **_CHILD,
+)
+
+REFERENCE = Mapping(
+    name="reference",
+    primary=DocumentSpec(
+        name="manifest",
+        pattern="*/project_manifest.json",
+        schema="manifest",
+        key_path="metadata.projectId",
+    ),
+    companions=(
+        DocumentSpec(
+            name="memory", pattern="project_memory.json", schema="memory", key_path="project_id"
+        ),
+    ),
+    entities=(
+        MISSIONS,
+        SESSION_NARRATIVE,
+        _domain_list("domain_concepts", "concept", "domain.concepts"),
+        _domain_list("domain_concerns", "concern", "domain.concerns"),
+        TRAJECTORY,
+    ),
+)

@@ -1,0 +1,144 @@
+"""The source of truth: JSON documents on disk, enumerated, read, written atomically, locked."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from filelock import FileLock
+
+from shadow_audit.errors import SourceError, UsageError
+from shadow_audit.mapping import Mapping
+from shadow_audit.profiles import REFERENCE
+from shadow_audit.validation import parse_json
+
+log = logging.getLogger(__name__)
+SAFE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
+
+
+def check_safe_name(name: str, what: str) -> str:
+    """A name that is safe as one folder component: no separators, no '..', no leading dot."""
+    if not isinstance(name, str) or not SAFE_NAME.match(name) or ".." in name:
+        raise UsageError(f"{what} {name!r} is not a safe name (letters, digits, '.', '_', '-')")
+    return name
+
+
+def dump_document(document: Any) -> bytes:
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` so that ``path`` holds either the old or the new bytes, never a mix.
+
+    Temporary file in the same folder, flush + fsync, ``os.replace``, fsync the
+    folder. An existing file's permission bits are kept.
+    """
+    folder = path.parent
+    mode = path.stat().st_mode & 0o777 if path.exists() else None
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(folder)
+
+
+@dataclass(frozen=True)
+class SourceUnit:
+    """One primary document and the folder its companions live in."""
+
+    name: str
+    primary: Path
+
+    @property
+    def folder(self) -> Path:
+        return self.primary.parent
+
+
+class JsonStore:
+    """JSON documents under ``root`` laid out as ``mapping`` describes."""
+
+    def __init__(self, root: Path | str, mapping: Mapping = REFERENCE) -> None:
+        self.root = Path(root)
+        self.mapping = mapping
+
+    def units(self) -> list[SourceUnit]:
+        """Every primary document, sorted by path; fails if the root is unreadable."""
+        if not self.root.is_dir():
+            raise SourceError(f"source folder {self.root}: not a readable folder")
+        try:
+            paths = sorted(self.root.glob(self.mapping.primary.pattern))
+        except OSError as exc:
+            raise SourceError(f"source folder {self.root}: {exc.strerror}") from exc
+        stem = self.mapping.primary.pattern
+        return [SourceUnit(name=_unit_name(p, self.root, stem), primary=p) for p in paths]
+
+    def path_for(self, unit: str, document: str) -> Path:
+        """Where document ``document`` of unit ``unit`` lives."""
+        check_safe_name(unit, "workspace")
+        pattern = self.mapping.primary.pattern
+        primary = self.root / pattern.replace("*", unit, 1)
+        if document == self.mapping.primary.name:
+            return primary
+        for companion in self.mapping.companions:
+            if companion.name == document:
+                return primary.parent / companion.pattern
+        raise UsageError(f"mapping {self.mapping.name} has no document {document!r}")
+
+    def read(self, path: Path) -> Any:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise SourceError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        return parse_json(data, str(path))
+
+    def write(self, path: Path, document: Any) -> None:
+        """Atomic write; creates the unit's folder when new."""
+        folder = path.parent
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
+            fsync_dir(folder.parent)
+        atomic_write(path, dump_document(document))
+
+    @contextlib.contextmanager
+    def lock(self, unit: str, *, timeout: float = 30.0) -> Iterator[None]:
+        """A lock per unit across processes, held around both writes of a save."""
+        primary = self.path_for(unit, self.mapping.primary.name)
+        primary.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(primary.parent / f".{primary.name}.lock"), timeout=timeout):
+            yield
+
+
+def _unit_name(path: Path, root: Path, pattern: str) -> str:
+    rel = path.relative_to(root).as_posix()
+    prefix, _, suffix = pattern.partition("*")
+    if rel.startswith(prefix) and rel.endswith(suffix) and len(rel) >= len(prefix) + len(suffix):
+        return rel[len(prefix) : len(rel) - len(suffix)]
+    return rel

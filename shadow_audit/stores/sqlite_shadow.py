@@ -1,0 +1,268 @@
+"""The shadow: SQLite tables made from the mapping, an idempotent upsert, read-only reads."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Mapping as MappingABC
+from contextlib import closing, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from shadow_audit.errors import DatabaseError
+from shadow_audit.mapping import SQL_TYPES, Entity, Field, Mapping, get_path, iter_rows, quote
+from shadow_audit.mapping import split_path as _split
+from shadow_audit.profiles import REFERENCE
+
+DEFAULT_BUSY_TIMEOUT = 5.0
+
+
+def _column_ddl(fld: Field) -> str:
+    parts = [quote(fld.column), SQL_TYPES[fld.type]]
+    if fld.not_null:
+        parts.append("NOT NULL")
+    if fld.choices:
+        allowed = ", ".join("'" + c.replace("'", "''") + "'" for c in fld.choices)
+        parts.append(f"CHECK ({quote(fld.column)} IN ({allowed}))")
+    return " ".join(parts)
+
+
+def entity_ddl(entity: Entity, mapping: Mapping) -> list[str]:
+    """CREATE statements for one table (and its index)."""
+    t = quote(entity.table)
+    cols = ['"id" INTEGER PRIMARY KEY AUTOINCREMENT']
+    unique: list[str] = []
+    if entity.is_root:
+        cols.append(f"{quote(entity.key_column or 'key')} TEXT NOT NULL UNIQUE")
+    else:
+        parent = mapping.entity(entity.parent or "")
+        link_type = "INTEGER" if entity.parent_column == "id" else "TEXT"
+        cols.append(
+            f"{quote(entity.link_column or '')} {link_type} NOT NULL REFERENCES "
+            f"{quote(parent.table)}({quote(entity.parent_column)}) ON DELETE CASCADE"
+        )
+        unique.append(quote(entity.link_column or ""))
+        if entity.key_column:
+            cols.append(f"{quote(entity.key_column)} {SQL_TYPES[entity.key_type]} NOT NULL")
+            unique.append(quote(entity.key_column))
+    cols += [_column_ddl(f) for f in entity.fields]
+    if unique:
+        cols.append(f"UNIQUE ({', '.join(unique)})")
+    body = ",\n    ".join(cols)
+    stmts = [f"CREATE TABLE IF NOT EXISTS {t} (\n    {body}\n)"]
+    if not entity.is_root:
+        index = quote(f"idx_{entity.table}_{entity.link_column}")
+        stmts.append(f"CREATE INDEX IF NOT EXISTS {index} ON {t}({quote(entity.link_column or '')})")
+    return stmts
+
+
+def schema_sql(mapping: Mapping = REFERENCE) -> str:
+    """The whole DDL for a mapping, as one script."""
+    return ";\n".join(s for e in mapping.entities for s in entity_ddl(e, mapping)) + ";\n"
+
+
+def table_columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    return [row[1] for row in conn.execute(f"PRAGMA table_info({quote(table)})")]
+
+
+def connect_readonly(path: Path | str) -> sqlite3.Connection:
+    """A read-only connection (``mode=ro``); a missing or non-SQLite file is a DatabaseError."""
+    p = Path(path)
+    if not p.is_file():
+        raise DatabaseError(f"database {p}: no such file")
+    try:
+        conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, timeout=10.0)
+        conn.execute("PRAGMA query_only = ON")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseError(f"database {p}: cannot read as SQLite: {exc}") from exc
+    return conn
+
+
+def now_utc() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class SqliteShadow:
+    """The SQLite copy of the documents, written through ``mapping``.
+
+    WAL mode and a busy timeout; every save is one transaction that upserts the
+    root row by its key and brings the child rows to exactly the document's
+    (unchanged rows are left alone, so a repeated import changes nothing).
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        mapping: Mapping = REFERENCE,
+        *,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        create: bool = True,
+    ) -> None:
+        self.path = Path(path)
+        self.mapping = mapping
+        self.busy_timeout = busy_timeout
+        self._columns: dict[str, set[str]] = {}
+        if create:
+            self.create()
+
+    def create(self) -> None:
+        """Create the database file and any missing table."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(self._open(create=True)) as conn:
+            conn.executescript(schema_sql(self.mapping))
+
+    def _open(self, *, create: bool = False) -> sqlite3.Connection:
+        uri = f"{self.path.resolve().as_uri()}?mode={'rwc' if create else 'rw'}"
+        conn = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """A read-write connection to reuse across many transactions."""
+        with closing(self._open()) as conn:
+            yield conn
+
+    @contextmanager
+    def transaction(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error)."""
+        if conn is None:
+            with self.connection() as own, self.transaction(own) as tx:
+                yield tx
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def columns(self, conn: sqlite3.Connection, table: str) -> set[str]:
+        if table not in self._columns:
+            self._columns[table] = set(table_columns(conn, table))
+        return self._columns[table]
+
+    def import_manifest(
+        self, manifest: MappingABC[str, Any], memory: MappingABC[str, Any] | None = None
+    ) -> int:
+        """Idempotently import a manifest (and its memory) and return its row id."""
+        documents: dict[str, MappingABC[str, Any]] = {self.mapping.primary.name: manifest}
+        if memory is not None:
+            documents[self.mapping.companions[0].name] = memory
+        key = get_path(manifest, _split(self.mapping.primary.key_path or ""))
+        with self.transaction() as conn:
+            return self.write(conn, str(key), documents)
+
+    def write(
+        self, conn: sqlite3.Connection, key: str, documents: MappingABC[str, MappingABC[str, Any]]
+    ) -> int:
+        """Write every table fed by ``documents`` for ``key`` inside an open transaction."""
+        root = self.mapping.root
+        ids: dict[str, Any] = {}
+        if root.document in documents:
+            ids[root.table] = self._upsert_root(conn, root, key, documents[root.document])
+        else:
+            ids[root.table] = self._root_id(conn, root, key)
+        for entity in self.mapping.entities:
+            if entity.is_root or entity.document not in documents:
+                continue
+            parent = self.mapping.entity(entity.parent or "")
+            link = ids.get(parent.table)
+            if entity.parent_column != "id":
+                link = key
+            if link is None:
+                raise DatabaseError(f"table {entity.table}: no {parent.table} row for {key!r}")
+            self._replace_children(conn, entity, link, documents[entity.document])
+        return int(ids[root.table]) if ids[root.table] is not None else -1
+
+    def _root_id(self, conn: sqlite3.Connection, root: Entity, key: str) -> Any:
+        row = conn.execute(
+            f"SELECT id FROM {quote(root.table)} WHERE {quote(root.key_column or '')} = ?", (key,)
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def _upsert_root(
+        self, conn: sqlite3.Connection, root: Entity, key: str, document: MappingABC[str, Any]
+    ) -> int:
+        present = self.columns(conn, root.table)
+        fields = tuple(f for f in root.projected_fields if f.column in present)
+        _, values = next(iter_rows(root, document, fields))
+        names = [root.key_column or "", *(f.column for f in fields)]
+        cols = ", ".join(quote(n) for n in names)
+        marks = ", ".join("?" * len(names))
+        changed = " OR ".join(
+            f"{quote(root.table)}.{quote(f.column)} IS NOT excluded.{quote(f.column)}"
+            for f in fields
+        )
+        updates = ", ".join(f"{quote(f.column)} = excluded.{quote(f.column)}" for f in fields)
+        sql = (
+            f"INSERT INTO {quote(root.table)} ({cols}) VALUES ({marks}) "
+            f"ON CONFLICT({quote(root.key_column or '')}) DO UPDATE SET {updates} WHERE {changed}"
+        )
+        conn.execute(sql, (key, *values))
+        row_id = self._root_id(conn, root, key)
+        assert row_id is not None
+        return int(row_id)
+
+    def _replace_children(
+        self, conn: sqlite3.Connection, entity: Entity, link: Any, document: MappingABC[str, Any]
+    ) -> None:
+        present = self.columns(conn, entity.table)
+        fields = tuple(f for f in entity.projected_fields if f.column in present)
+        fills = [f for f in entity.fields if f.fill and f.column in present]
+        t, lc = quote(entity.table), quote(entity.link_column or "")
+        kc = quote(entity.key_column) if entity.key_column else None
+        value_cols = [quote(f.column) for f in fields]
+        select_key = kc or "NULL"
+        existing = {
+            row[0]: tuple(row[1:])
+            for row in conn.execute(
+                f"SELECT {', '.join([select_key, *value_cols])} FROM {t} WHERE {lc} = ?", (link,)
+            )
+        }
+        wanted = dict(iter_rows(entity, document, fields))
+        key_where = f" AND {kc} = ?" if kc else ""
+        for gone in existing.keys() - wanted.keys():
+            conn.execute(f"DELETE FROM {t} WHERE {lc} = ?{key_where}", (link, *_k(kc, gone)))
+        stamp = now_utc()
+        fill_values = [stamp for _ in fills]
+        for child_key, values in wanted.items():
+            if child_key in existing:
+                if existing[child_key] == values:
+                    continue
+                sets = ", ".join(f"{c} = ?" for c in [*value_cols, *(quote(f.column) for f in fills)])
+                conn.execute(
+                    f"UPDATE {t} SET {sets} WHERE {lc} = ?{key_where}",
+                    (*values, *fill_values, link, *_k(kc, child_key)),
+                )
+                continue
+            names = [lc, *([kc] if kc else []), *value_cols, *(quote(f.column) for f in fills)]
+            conn.execute(
+                f"INSERT INTO {t} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                (link, *_k(kc, child_key), *values, *fill_values),
+            )
+
+    def delete(self, conn: sqlite3.Connection, key: str) -> None:
+        """Remove a unit's rows (children first, for databases without cascades)."""
+        root = self.mapping.root
+        row_id = self._root_id(conn, root, key)
+        if row_id is None:
+            return
+        for entity in reversed(self.mapping.entities):
+            if entity.is_root:
+                continue
+            link = row_id if entity.parent_column == "id" else key
+            conn.execute(
+                f"DELETE FROM {quote(entity.table)} WHERE {quote(entity.link_column or '')} = ?",
+                (link,),
+            )
+        conn.execute(f"DELETE FROM {quote(root.table)} WHERE id = ?", (row_id,))
+
+
+def _k(key_column: str | None, child_key: Any) -> tuple[Any, ...]:
+    return (child_key,) if key_column else ()

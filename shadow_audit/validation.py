@@ -1,0 +1,125 @@
+"""jsonschema checks for source documents: every error, each with its JSON Pointer."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import orjson
+from jsonschema import Draft202012Validator, FormatChecker
+
+from shadow_audit.errors import SourceError, UsageError
+
+DOCUMENT_KINDS = ("manifest", "memory")
+_SCHEMA_FILES = {
+    "manifest": "project_manifest.schema.json",
+    "memory": "project_memory.schema.json",
+    "audit_report": "audit_report.schema.json",
+}
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+format_checker = FormatChecker()
+
+
+@format_checker.checks("date-time")
+def is_rfc3339_datetime(value: object) -> bool:
+    """RFC 3339 date-time with a mandatory offset; non-strings pass (type checks them)."""
+    if not isinstance(value, str):
+        return True
+    if not _RFC3339.match(value):
+        return False
+    try:
+        datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class ValidationIssue:
+    """One schema violation: where in the document, what is wrong, which rule."""
+
+    pointer: str
+    message: str
+    schema_path: str
+
+    def __str__(self) -> str:
+        return f"{self.pointer or '/'}: {self.message}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"pointer": self.pointer, "message": self.message, "schema_path": self.schema_path}
+
+
+def to_pointer(parts: Any) -> str:
+    """A JSON Pointer (RFC 6901) for a sequence of keys and indexes."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def schema_dir() -> Path:
+    """Where the JSON Schemas are: inside the installed package, else the source tree."""
+    packaged = resources.files("shadow_audit") / "schemas"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "schemas"
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """Load a shipped schema by kind ("manifest", "memory", "audit_report") or file path."""
+    path = Path(name) if name.endswith(".json") else schema_dir() / _SCHEMA_FILES[name]
+    try:
+        schema: dict[str, Any] = orjson.loads(path.read_bytes())
+    except OSError as exc:
+        raise SourceError(f"schema {path}: cannot read: {exc.strerror}") from exc
+    except orjson.JSONDecodeError as exc:
+        raise SourceError(f"schema {path}: not JSON: {exc}") from exc
+    return schema
+
+
+@cache
+def validator_for(name: str) -> Draft202012Validator:
+    schema = load_schema(name)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=format_checker)
+
+
+def validate_document(document: Any, kind: str) -> list[ValidationIssue]:
+    """All violations of the schema for ``kind``, sorted by position in the document."""
+    errors = sorted(
+        validator_for(kind).iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path]
+    )
+    return [
+        ValidationIssue(
+            pointer=to_pointer(e.absolute_path),
+            message=e.message,
+            schema_path=to_pointer(e.absolute_schema_path),
+        )
+        for e in errors
+    ]
+
+
+def kind_from_filename(path: Path) -> str:
+    """Tell a manifest from a memory by file name."""
+    name = path.name
+    if name.endswith("manifest.json"):
+        return "manifest"
+    if name.endswith("memory.json"):
+        return "memory"
+    raise UsageError(f"{path}: cannot tell the document kind from the name; pass --kind")
+
+
+def parse_json(data: bytes, where: str) -> Any:
+    """Parse JSON bytes; a failure names the file, line and column."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise SourceError(
+            f"{where}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from exc

@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
 import orjson
 from jsonschema import Draft202012Validator, FormatChecker
 
@@ -88,6 +89,29 @@ def validator_for(name: str) -> Draft202012Validator:
     schema = load_schema(name)
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema, format_checker=format_checker)
+
+
+@cache
+def _fast_validator(name: str) -> Any:
+    return fastjsonschema.compile(
+        load_schema(name), formats={"date-time": is_rfc3339_datetime}, use_default=False
+    )
+
+
+def is_valid(document: Any, kind: str) -> bool:
+    """A fast yes/no (compiled schema); ``validate_document`` gives the reasons.
+
+    The compiled validator comes from a trusted, shipped or configured schema,
+    never from document data. On a "no" the caller asks jsonschema for every
+    error, which stays the authority on what is wrong.
+    """
+    try:
+        _fast_validator(kind)(document)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    except RecursionError:
+        return False
+    return True
 
 
 def validate_document(document: Any, kind: str) -> list[ValidationIssue]:

@@ -1,0 +1,162 @@
+"""Finding kinds and the typed result of an audit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pandas as pd
+
+FINDING_KINDS = (
+    "missing_in_shadow",
+    "extra_in_shadow",
+    "value_mismatch",
+    "invalid_source",
+    "duplicate_key",
+)
+FINDING_COLUMNS = (
+    "kind", "entity", "key", "field", "path", "document", "source_value", "shadow_value", "detail",
+)  # fmt: skip
+Status = Literal["GREEN", "RED"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One difference between the source of truth and the shadow."""
+
+    kind: str
+    entity: str
+    key: str
+    field: str | None = None
+    path: str | None = None
+    document: str | None = None
+    source_value: Any = None
+    shadow_value: Any = None
+    detail: Any = None
+
+    @property
+    def identity(self) -> tuple[str, str, str, str]:
+        """What makes a finding the same one across runs."""
+        return (self.kind, self.entity, self.key, self.field or "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in FINDING_COLUMNS}
+
+
+@dataclass(frozen=True)
+class IgnoredFinding:
+    """A finding an active ignore rule covers: counted and listed, never dropped."""
+
+    finding: Finding
+    rule: str
+    reason: str
+    expires: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.finding.to_dict(), "rule": self.rule, "reason": self.reason,
+                "expires": self.expires}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EntitySummary:
+    """Row counts for one table."""
+
+    entity: str
+    source_rows: int = 0
+    shadow_rows: int = 0
+    matched: int = 0
+    mismatched: int = 0
+    missing_in_shadow: int = 0
+    extra_in_shadow: int = 0
+    compared_columns: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source_rows": self.source_rows,
+            "shadow_rows": self.shadow_rows,
+            "matched": self.matched,
+            "mismatched": self.mismatched,
+            "missing_in_shadow": self.missing_in_shadow,
+            "extra_in_shadow": self.extra_in_shadow,
+            "compared_columns": self.compared_columns,
+        }
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What the shadow cannot hold: unmapped source paths, columns and tables it lacks."""
+
+    unmapped_paths: tuple[dict[str, Any], ...] = ()
+    missing_columns: tuple[dict[str, Any], ...] = ()
+    missing_tables: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return not (self.unmapped_paths or self.missing_columns or self.missing_tables)
+
+    @property
+    def lost_paths(self) -> tuple[str, ...]:
+        """Source paths a read from the shadow would lose."""
+        return tuple(sorted({c["path"] for c in self.missing_columns} |
+                            {p["path"] for p in self.unmapped_paths}))  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "complete": self.complete,
+            "unmapped_paths": list(self.unmapped_paths),
+            "missing_columns": list(self.missing_columns),
+            "missing_tables": list(self.missing_tables),
+            "lost_paths": list(self.lost_paths),
+        }
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """Everything an audit found, ready to render or to analyse as DataFrames."""
+
+    source: str
+    shadow: str
+    started_at: str
+    finished_at: str
+    summary: dict[str, EntitySummary]
+    findings: tuple[Finding, ...]
+    coverage: Coverage
+    ignored: tuple[IgnoredFinding, ...] = ()
+    normalizers: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    documents: int = 0
+
+    @property
+    def status(self) -> Status:
+        return "RED" if self.findings or self.coverage.missing_tables else "GREEN"
+
+    def counts(self) -> dict[str, int]:
+        """Findings per kind (every kind present, zero when none)."""
+        counts = dict.fromkeys(FINDING_KINDS, 0)
+        for f in self.findings:
+            counts[f.kind] = counts.get(f.kind, 0) + 1
+        return counts
+
+    def findings_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([f.to_dict() for f in self.findings], columns=list(FINDING_COLUMNS))
+
+    def summary_frame(self) -> pd.DataFrame:
+        rows = [{"entity": name, **s.to_dict()} for name, s in self.summary.items()]
+        return pd.DataFrame(rows).set_index("entity") if rows else pd.DataFrame()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "source": self.source,
+            "shadow": self.shadow,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "documents": self.documents,
+            "counts": self.counts(),
+            "summary": {name: s.to_dict() for name, s in self.summary.items()},
+            "coverage": self.coverage.to_dict(),
+            "findings": [f.to_dict() for f in self.findings],
+            "ignored_findings": [i.to_dict() for i in self.ignored],
+            "normalizers": dict(self.normalizers),
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }

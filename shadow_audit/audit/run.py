@@ -1,0 +1,94 @@
+"""audit(): load both stores, compare every table, classify, apply ignore rules."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from shadow_audit.audit.compare import NORMALIZERS, compare_entity
+from shadow_audit.audit.findings import AuditResult, Coverage, EntitySummary, Finding, IgnoredFinding
+from shadow_audit.audit.load import Progress, load_shadow, load_source
+from shadow_audit.config import Config, IgnoreRule, today_utc
+
+_KIND_ORDER = {"invalid_source": 0, "duplicate_key": 1, "missing_in_shadow": 2,
+               "extra_in_shadow": 3, "value_mismatch": 4}  # fmt: skip
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def audit(
+    source: Path | str,
+    shadow: Path | str,
+    *,
+    config: Config | None = None,
+    progress: Progress | None = None,
+    today: date | None = None,
+) -> AuditResult:
+    """Is the shadow telling the truth? Every document, every row, every field."""
+    config = config or Config()
+    mapping = config.mapping
+    started = _stamp()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    actual = load_shadow(shadow, mapping)
+    timings["load_shadow"] = time.perf_counter() - t0
+    t = time.perf_counter()
+    expected = load_source(
+        source, mapping, actual.fields, validate=config.validate, progress=progress
+    )
+    timings["load_source"] = time.perf_counter() - t
+    t = time.perf_counter()
+    findings: list[Finding] = [*expected.problems, *actual.duplicates]
+    summary: dict[str, EntitySummary] = {}
+    normalizers: Counter[str] = Counter(dict.fromkeys(NORMALIZERS, 0))
+    for entity in mapping.entities:
+        if entity.table not in actual.fields:
+            continue
+        result = compare_entity(
+            entity,
+            actual.fields[entity.table],
+            expected.rows[entity.table],
+            actual.rows[entity.table],
+            excluded=expected.excluded.get(entity.table, set()),
+        )
+        summary[entity.table] = result.summary
+        findings += result.findings
+        normalizers.update(result.normalizers)
+    timings["compare"] = time.perf_counter() - t
+    findings.sort(key=lambda f: (_KIND_ORDER.get(f.kind, 9), f.entity, f.key, f.field or ""))
+    active, ignored = _apply_rules(findings, config.ignore, today or today_utc())
+    coverage = Coverage(
+        unmapped_paths=tuple(
+            {"document": doc, "path": path, "count": n}
+            for (doc, path), n in sorted(expected.unmapped.items())
+        ),
+        missing_columns=tuple(actual.missing_columns),
+        missing_tables=tuple(actual.missing_tables),
+    )
+    timings["total"] = time.perf_counter() - t0
+    return AuditResult(
+        source=str(source), shadow=str(shadow), started_at=started, finished_at=_stamp(),
+        summary=summary, findings=tuple(active), coverage=coverage, ignored=tuple(ignored),
+        normalizers=dict(normalizers), timings=timings, documents=expected.documents,
+    )  # fmt: skip
+
+
+def _apply_rules(
+    findings: list[Finding], rules: tuple[IgnoreRule, ...], today: date
+) -> tuple[list[Finding], list[IgnoredFinding]]:
+    live = [r for r in rules if r.active(today)]
+    if not live:
+        return findings, []
+    active: list[Finding] = []
+    ignored: list[IgnoredFinding] = []
+    for f in findings:
+        rule = next((r for r in live if r.matches(f)), None)
+        if rule is None:
+            active.append(f)
+        else:
+            ignored.append(IgnoredFinding(f, rule.name, rule.reason, rule.expires.isoformat()))
+    return active, ignored

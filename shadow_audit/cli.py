@@ -25,8 +25,12 @@ def _progress(label: str, total: int | None = None) -> Iterator[Callable[[int], 
     from tqdm import tqdm
 
     bar = tqdm(total=total, desc=label, unit="doc", disable=not sys.stderr.isatty(), leave=False)
+
+    def tick(n: int) -> None:
+        bar.update(n)
+
     try:
-        yield bar.update
+        yield tick
     finally:
         bar.close()
 
@@ -111,7 +115,9 @@ def _formats(raw: str) -> list[str]:
     return ["json", *formats]
 
 
-def run_audit(source: Path, shadow: Path, out: Path, formats: list[str], config_path: str | None) -> int:
+def run_audit(
+    source: Path, shadow: Path, out: Path, formats: list[str], config_path: str | None
+) -> int:
     from shadow_audit.audit.run import audit
     from shadow_audit.config import load_config
     from shadow_audit.report import write_reports
@@ -140,7 +146,9 @@ def run_audit(source: Path, shadow: Path, out: Path, formats: list[str], config_
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    return run_audit(Path(args.source), Path(args.shadow), Path(args.out), _formats(args.format), args.config)
+    return run_audit(
+        Path(args.source), Path(args.shadow), Path(args.out), _formats(args.format), args.config
+    )
 
 
 # --- demo -------------------------------------------------------------------
@@ -157,7 +165,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  SQLite shadow:                {store.shadow}")
     print(f"  failure ledger:               {store.ledger}")
     status = run_audit(store.source, store.shadow, store.root / "reports", ["json"], None)
-    print(f"try: shadow-audit audit --source {store.source} --shadow {store.shadow} --out {store.root / 'reports'}")
+    reports = store.root / "reports"
+    print(
+        f"try: shadow-audit audit --source {store.source} --shadow {store.shadow} --out {reports}"
+    )
     return status
 
 
@@ -180,7 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("backfill", help="import every valid source document into the shadow")
     p.add_argument("--source", required=True, help="folder of workspaces (the JSON store)")
-    p.add_argument("--shadow", default=DEFAULT_DB_PATH, help=f"SQLite file (default {DEFAULT_DB_PATH})")
+    p.add_argument(
+        "--shadow", default=DEFAULT_DB_PATH, help=f"SQLite file (default {DEFAULT_DB_PATH})"
+    )
     p.add_argument("--config", help="TOML config (mapping, tolerances, ignore rules)")
     p.set_defaults(func=cmd_backfill)
 
@@ -193,7 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("demo", help="build a demo store, dual-write it and audit it")
-    p.add_argument("--dir", default="shadow-audit-demo", help="fresh folder (default ./shadow-audit-demo)")
+    p.add_argument(
+        "--dir", default="shadow-audit-demo", help="fresh folder (default ./shadow-audit-demo)"
+    )
     p.add_argument("--projects", type=int, default=25, help="projects to generate (default 25)")
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     p.set_defaults(func=cmd_demo)

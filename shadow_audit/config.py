@@ -47,8 +47,14 @@ class IgnoreRule:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"entity": self.entity, "path": self.path, "kind": self.kind, "key": self.key,
-                "reason": self.reason, "expires": self.expires.isoformat()}  # fmt: skip
+        return {
+            "entity": self.entity,
+            "path": self.path,
+            "kind": self.kind,
+            "key": self.key,
+            "reason": self.reason,
+            "expires": self.expires.isoformat(),
+        }
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,9 @@ def _build(raw: dict[str, Any], path: Path) -> Config:
     else:
         name = audit.get("profile", "reference")
         if name not in PROFILES:
-            raise ConfigError(f"audit.profile: unknown profile {name!r} (known: {sorted(PROFILES)})")
+            raise ConfigError(
+                f"audit.profile: unknown profile {name!r} (known: {sorted(PROFILES)})"
+            )
         mapping = PROFILES[name]
     mapping = _apply_tolerances(mapping, raw.get("tolerances", {}))
     rules = tuple(_rule(i, r) for i, r in enumerate(raw.get("ignore", [])))
@@ -115,16 +123,19 @@ def _rule(index: int, raw: dict[str, Any]) -> IgnoreRule:
     if unknown:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
     return IgnoreRule(
-        entity=str(raw.get("entity", "*")), path=str(raw.get("path", "*")),
-        kind=str(raw.get("kind", "*")), key=str(raw.get("key", "*")),
-        reason=str(raw["reason"]), expires=expires,
-    )  # fmt: skip
+        entity=str(raw.get("entity", "*")),
+        path=str(raw.get("path", "*")),
+        kind=str(raw.get("kind", "*")),
+        key=str(raw.get("key", "*")),
+        reason=str(raw["reason"]),
+        expires=expires,
+    )
 
 
 def _apply_tolerances(mapping: Mapping, raw: dict[str, Any]) -> Mapping:
     if not raw:
         return mapping
-    changes: dict[str, dict[str, dict[str, float]]] = {}
+    changes: dict[str, dict[str, dict[str, Any]]] = {}
     for target, tol in raw.items():
         table, _, column = target.partition(".")
         entity = mapping.entity(table)
@@ -142,9 +153,11 @@ def _apply_tolerances(mapping: Mapping, raw: dict[str, Any]) -> Mapping:
         )
         entities.append(dataclasses.replace(e, fields=fields))
     return Mapping(
-        name=mapping.name, primary=mapping.primary, companions=mapping.companions,
+        name=mapping.name,
+        primary=mapping.primary,
+        companions=mapping.companions,
         entities=tuple(entities),
-    )  # fmt: skip
+    )
 
 
 def _custom_mapping(raw: dict[str, Any], base: Path) -> Mapping:
@@ -173,9 +186,15 @@ def _custom_mapping(raw: dict[str, Any], base: Path) -> Mapping:
             if "choices" in opts:
                 opts["choices"] = tuple(opts["choices"])
             fields.append(Field(**opts))
-        entities.append(Entity(**{k: v for k, v in e.items() if k != "fields"}, fields=tuple(fields)))
-    return Mapping(name=str(source.get("name", "custom")), primary=primary,
-                   companions=companions, entities=tuple(entities))  # fmt: skip
+        entities.append(
+            Entity(**{k: v for k, v in e.items() if k != "fields"}, fields=tuple(fields))
+        )
+    return Mapping(
+        name=str(source.get("name", "custom")),
+        primary=primary,
+        companions=companions,
+        entities=tuple(entities),
+    )
 
 
 def _document(raw: dict[str, Any], base: Path, where: str) -> DocumentSpec:
@@ -185,7 +204,9 @@ def _document(raw: dict[str, Any], base: Path, where: str) -> DocumentSpec:
     schema = raw.get("schema")
     if schema is not None and schema not in ("manifest", "memory"):
         schema = str((base / schema).resolve())
-    return DocumentSpec(name=raw["name"], pattern=raw["pattern"], schema=schema, key_path=raw.get("key"))
+    return DocumentSpec(
+        name=raw["name"], pattern=raw["pattern"], schema=schema, key_path=raw.get("key")
+    )
 
 
 def today_utc() -> date:

@@ -27,8 +27,9 @@ class DemoStore:
     projects: int
 
     def writer(self) -> DualWriter:
-        return DualWriter(JsonStore(self.source), SqliteShadow(self.shadow),
-                          ledger=FailureLedger(self.ledger))  # fmt: skip
+        return DualWriter(
+            JsonStore(self.source), SqliteShadow(self.shadow), ledger=FailureLedger(self.ledger)
+        )
 
 
 def fresh_folder(root: Path) -> None:
@@ -47,9 +48,12 @@ def build_demo_store(root: Path | str, *, projects: int = 25, seed: int = 7) -> 
     fresh_folder(base)
     shadow = base / ".vibe" / "state" / "vibe_agency.db"
     store = DemoStore(
-        root=base, source=base / "workspaces", shadow=shadow,
-        ledger=default_ledger_path(shadow), projects=projects,
-    )  # fmt: skip
+        root=base,
+        source=base / "workspaces",
+        shadow=shadow,
+        ledger=default_ledger_path(shadow),
+        projects=projects,
+    )
     writer = store.writer()
     for manifest, memory in make_projects(projects, seed=seed, sessions=8, concepts=5, concerns=3):
         writer.save_project(manifest, memory)

@@ -99,9 +99,10 @@ class DualWriter:
         """The dual write for one unit. Raises only for invalid documents and JSON failures."""
         specs = {d.name: d for d in self.mapping.documents()}
         key = self._key(documents, specs)
-        unit = check_safe_name(workspace or key, "workspace")
         for name, doc in documents.items():
             self._validate(name, doc, specs[name], key)
+        unit = check_safe_name(workspace or key, "workspace")
+        self._check_unit_key(unit, key, documents)
         paths = tuple(self.store.path_for(unit, name) for name in documents)
         with self.store.lock(unit, timeout=self.lock_timeout):
             for path, doc in zip(paths, documents.values(), strict=True):
@@ -113,7 +114,10 @@ class DualWriter:
                     mission_id = self.shadow.write(conn, key, documents)
             except Exception as exc:  # the candidate's failures are recorded, never raised
                 return SaveResult(
-                    unit=unit, paths=paths, shadow_ok=False, failure=self._record(key, documents, exc)
+                    unit=unit,
+                    paths=paths,
+                    shadow_ok=False,
+                    failure=self._record(key, documents, exc),
                 )
         return SaveResult(unit=unit, paths=paths, shadow_ok=True, mission_id=mission_id)
 
@@ -143,6 +147,21 @@ class DualWriter:
                 pointer = "/" + spec.key_path.replace(".", "/")
                 raise InvalidDocumentError(where, [f"{pointer}: {value!r} is not the key {key!r}"])
         check_safe_name(key, f"{name} key")
+
+    def _check_unit_key(
+        self, unit: str, key: str, documents: MappingABC[str, MappingABC[str, Any]]
+    ) -> None:
+        """A companion saved alone must belong to the primary document already in its folder."""
+        primary = self.mapping.primary
+        path = self.store.path_for(unit, primary.name)
+        if primary.name in documents or not path.exists():
+            return
+        existing = get_path(self.store.read(path), split_path(primary.key_path or ""))
+        if existing != key:
+            name = next(iter(documents))
+            raise InvalidDocumentError(
+                f"{name} {key}", [f"key {key!r} is not the key {existing!r} of workspace {unit}"]
+            )
 
     def _record(
         self, key: str, documents: MappingABC[str, Any], exc: Exception

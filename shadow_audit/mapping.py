@@ -9,7 +9,8 @@ turns rows back into documents wherever the map is invertible.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping as MappingABC
+from collections.abc import Callable, Iterator
+from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -19,7 +20,13 @@ from shadow_audit.errors import ConfigError
 
 FieldType = Literal["text", "integer", "real", "timestamp", "json"]
 FIELD_TYPES: tuple[str, ...] = ("text", "integer", "real", "timestamp", "json")
-SQL_TYPES = {"text": "TEXT", "integer": "INTEGER", "real": "REAL", "timestamp": "TEXT", "json": "TEXT"}
+SQL_TYPES = {
+    "text": "TEXT",
+    "integer": "INTEGER",
+    "real": "REAL",
+    "timestamp": "TEXT",
+    "json": "TEXT",
+}
 ELEMENT = "$"  # a path meaning "the array element itself" (set-like child tables)
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
@@ -118,7 +125,9 @@ class Field:
         check_identifier(self.column, "column")
         if self.type not in FIELD_TYPES:
             raise ConfigError(f"column {self.column}: unknown type {self.type!r}")
-        sources = sum(x is not None and x != () for x in (self.path, self.paths or None, self.derive))
+        sources = sum(
+            x is not None and x != () for x in (self.path, self.paths or None, self.derive)
+        )
         if self.fill is None and sources != 1:
             raise ConfigError(f"column {self.column}: give exactly one of path, paths, derive")
         if self.derive is not None and self.derive not in DERIVATIONS:
@@ -239,7 +248,9 @@ class Mapping:
             if e.document not in names:
                 raise ConfigError(f"table {e.table}: unknown document {e.document!r}")
             if e.parent is not None and e.parent not in self._by_table:
-                raise ConfigError(f"table {e.table}: parent {e.parent!r} must be declared before it")
+                raise ConfigError(
+                    f"table {e.table}: parent {e.parent!r} must be declared before it"
+                )
             self._by_table[e.table] = e
         if not self.roots:
             raise ConfigError(f"mapping {self.name}: needs one root table")
@@ -291,7 +302,9 @@ def _to_storage(fld: Field, value: Any) -> Any:
 def project_field(fld: Field, source: Any, document: MappingABC[str, Any]) -> Any:
     """The stored form of one column for one row source (document or element)."""
     if fld.path is not None:
-        return _to_storage(fld, source if fld.path == ELEMENT else get_path(source, split_path(fld.path)))
+        return _to_storage(
+            fld, source if fld.path == ELEMENT else get_path(source, split_path(fld.path))
+        )
     if fld.paths:
         obj = {}
         for name, path in fld.paths:
@@ -345,8 +358,10 @@ def build_documents(
     """
     docs: dict[str, dict[str, Any]] = {}
     for d in mapping.documents():
-        if d.key_path and d.name != mapping.primary.name and not any(
-            rows.get(e.table) for e in mapping.entities if e.document == d.name
+        if (
+            d.key_path
+            and d.name != mapping.primary.name
+            and not any(rows.get(e.table) for e in mapping.entities if e.document == d.name)
         ):
             continue
         docs[d.name] = {}

@@ -8,9 +8,14 @@ from typing import Any
 from shadow_audit.mapping import ELEMENT, DocumentSpec, Entity, Field, Mapping, derivation
 
 PHASES = (
-    "PLANNING", "AWAITING_CODE_GENERATION", "CODING", "TESTING", "DEPLOYMENT", "MAINTENANCE",
+    "PLANNING",
+    "AWAITING_CODE_GENERATION",
+    "CODING",
+    "TESTING",
+    "DEPLOYMENT",
+    "MAINTENANCE",
     "PRODUCTION",
-)  # fmt: skip
+)
 SUB_STATES = ("RESEARCH", "BUSINESS_VALIDATION", "FEATURE_SPECIFICATION", "ARCHITECTURE_DESIGN")
 MISSION_STATUSES = ("pending", "in_progress", "completed", "failed")
 DEFAULT_DB_PATH = ".vibe/state/vibe_agency.db"
@@ -61,7 +66,7 @@ MISSIONS = Entity(
     ),
 )
 
-_CHILD = {"document": "memory", "parent": "missions", "link_column": "mission_id"}
+_CHILD: dict[str, Any] = {"document": "memory", "parent": "missions", "link_column": "mission_id"}
 
 SESSION_NARRATIVE = Entity(
     table="session_narrative",

@@ -9,9 +9,22 @@ from typing import Any
 PHASE_MIX = ("PLANNING", "PLANNING", "CODING", "CODING", "TESTING", "DEPLOYMENT", "MAINTENANCE")
 SUB_STATES = ("RESEARCH", "BUSINESS_VALIDATION", "FEATURE_SPECIFICATION")
 CONCEPTS = (
-    "booking", "payments", "scheduling", "notifications", "auth", "analytics", "inventory",
-    "search", "reporting", "billing", "onboarding", "messaging", "calendar", "reviews", "exports",
-)  # fmt: skip
+    "booking",
+    "payments",
+    "scheduling",
+    "notifications",
+    "auth",
+    "analytics",
+    "inventory",
+    "search",
+    "reporting",
+    "billing",
+    "onboarding",
+    "messaging",
+    "calendar",
+    "reviews",
+    "exports",
+)
 CONCERNS = ("gdpr", "pci-dss", "latency", "cost", "vendor lock-in", "accessibility", "uptime")
 TOPICS = ("schema design", "API contract", "UI mockups", "test plan", "deployment", "retro")
 START = datetime(2025, 11, 1, tzinfo=UTC)
@@ -48,7 +61,9 @@ def make_project(
             "createdAt": _ts(created),
             "lastUpdatedAt": _ts(updated),
         },
-        "spec": {"vibe": {"target_scope": "v1.0", "project_type": rng.choice(["internal", "client"])}},
+        "spec": {
+            "vibe": {"target_scope": "v1.0", "project_type": rng.choice(["internal", "client"])}
+        },
         "status": status,
         "artifacts": {
             "planning": {
@@ -60,12 +75,19 @@ def make_project(
             "max_cost_usd": max_cost,
             "current_cost_usd": round(rng.uniform(0, max_cost), 4),
             "alert_threshold": rng.choice([0.5, 0.75, 0.8, 0.9]),
-            "cost_breakdown": {"research": round(rng.uniform(0, 5), 3), "coding": round(rng.uniform(0, 9), 3)},
+            "cost_breakdown": {
+                "research": round(rng.uniform(0, 5), 3),
+                "coding": round(rng.uniform(0, 9), 3),
+            },
         },
     }
     if rng.random() < 0.3:
         manifest["roadmap"] = {
-            "v1.0": {"status": "in_progress", "timeline": "6 weeks", "features": ["core", "billing"]}
+            "v1.0": {
+                "status": "in_progress",
+                "timeline": "6 weeks",
+                "features": ["core", "billing"],
+            }
         }
     n_sessions = max(1, sessions + rng.randint(-2, 2))
     memory: dict[str, Any] = {
@@ -90,7 +112,9 @@ def make_project(
             "phase": phase,
             "completed": ["PLANNING"] if phase != "PLANNING" else [],
             "current_focus": rng.choice(TOPICS),
-            "blockers": rng.sample(["waiting on client", "API keys", "budget review"], rng.randint(0, 2)),
+            "blockers": rng.sample(
+                ["waiting on client", "API keys", "budget review"], rng.randint(0, 2)
+            ),
         },
         "intent_history": [
             {"session": 1, "intent": "start project", "confidence": round(rng.random(), 3)}
@@ -99,6 +123,8 @@ def make_project(
     return manifest, memory
 
 
-def make_projects(n: int, *, seed: int = 0, **sizes: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    rng = random.Random(seed)
+def make_projects(
+    n: int, *, seed: int = 0, **sizes: int
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    rng = random.Random(seed)  # noqa: S311 - test data, not secrets
     return [make_project(i, rng, **sizes) for i in range(n)]

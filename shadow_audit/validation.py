@@ -22,9 +22,7 @@ _SCHEMA_FILES = {
     "memory": "project_memory.schema.json",
     "audit_report": "audit_report.schema.json",
 }
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
-)
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 format_checker = FormatChecker()
 

@@ -1,4 +1,4 @@
-"""Compare expected and actual rows of one table: exact first, then named normalizers, then deepdiff.
+"""Compare the expected and actual rows of one table: exact, then normalizers, then deepdiff.
 
 ``compare_entity`` is a pure function of (expected part, actual part, mapping
 entity), so it can run per key partition.
@@ -20,7 +20,13 @@ from shadow_audit.audit.findings import EntitySummary, Finding
 from shadow_audit.audit.load import Rows, key_text
 from shadow_audit.mapping import Entity, Field, canonical_json
 
-NORMALIZERS = ("float_tolerance", "timestamp_instant", "json_canonical", "list_as_set", "null_as_empty")
+NORMALIZERS = (
+    "float_tolerance",
+    "timestamp_instant",
+    "json_canonical",
+    "list_as_set",
+    "null_as_empty",
+)
 Normalizer = Callable[[Field, pd.Series, pd.Series], pd.Series]
 
 
@@ -77,7 +83,10 @@ _EMPTY = (None, "", "[]", "{}")
 
 def _null_as_empty(fld: Field, e: pd.Series, a: pd.Series) -> pd.Series:
     return pd.Series(
-        [(x is None) != (y is None) and x in _EMPTY and y in _EMPTY for x, y in zip(e, a, strict=True)],
+        [
+            (x is None) != (y is None) and x in _EMPTY and y in _EMPTY
+            for x, y in zip(e, a, strict=True)
+        ],
         index=e.index,
         dtype=bool,
     )
@@ -132,18 +141,28 @@ def compare_entity(
     for k in missing:
         out.findings.append(
             Finding(
-                kind="missing_in_shadow", entity=entity.table, key=key_text(k), path=path,
+                kind="missing_in_shadow",
+                entity=entity.table,
+                key=key_text(k),
+                path=path,
                 document=entity.document,
-                source_value={c: _shown(f, v) for c, f, v in zip(columns, fields, expected[k], strict=True)},
-            )  # fmt: skip
+                source_value={
+                    c: _shown(f, v) for c, f, v in zip(columns, fields, expected[k], strict=True)
+                },
+            )
         )
     for k in extra:
         out.findings.append(
             Finding(
-                kind="extra_in_shadow", entity=entity.table, key=key_text(k), path=path,
+                kind="extra_in_shadow",
+                entity=entity.table,
+                key=key_text(k),
+                path=path,
                 document=entity.document,
-                shadow_value={c: _shown(f, v) for c, f, v in zip(columns, fields, actual[k], strict=True)},
-            )  # fmt: skip
+                shadow_value={
+                    c: _shown(f, v) for c, f, v in zip(columns, fields, actual[k], strict=True)
+                },
+            )
         )
     mismatched_rows = _compare_values(entity, fields, differing, expected, actual, out)
     common = len(expected) - len(missing)
@@ -188,10 +207,15 @@ def _compare_values(
             bad_rows.add(int(i))
             out.findings.append(
                 Finding(
-                    kind="value_mismatch", entity=entity.table, key=key_text(keys[i]),
-                    field=fld.column, path=entity.source_path(fld), document=entity.document,
-                    source_value=_shown(fld, e[i]), shadow_value=_shown(fld, a[i]),
+                    kind="value_mismatch",
+                    entity=entity.table,
+                    key=key_text(keys[i]),
+                    field=fld.column,
+                    path=entity.source_path(fld),
+                    document=entity.document,
+                    source_value=_shown(fld, e[i]),
+                    shadow_value=_shown(fld, a[i]),
                     detail=_diff_detail(fld, e[i], a[i]),
-                )  # fmt: skip
+                )
             )
     return len(bad_rows)

@@ -15,8 +15,16 @@ FINDING_KINDS = (
     "duplicate_key",
 )
 FINDING_COLUMNS = (
-    "kind", "entity", "key", "field", "path", "document", "source_value", "shadow_value", "detail",
-)  # fmt: skip
+    "kind",
+    "entity",
+    "key",
+    "field",
+    "path",
+    "document",
+    "source_value",
+    "shadow_value",
+    "detail",
+)
 Status = Literal["GREEN", "RED"]
 
 
@@ -53,8 +61,12 @@ class IgnoredFinding:
     expires: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.finding.to_dict(), "rule": self.rule, "reason": self.reason,
-                "expires": self.expires}  # fmt: skip
+        return {
+            **self.finding.to_dict(),
+            "rule": self.rule,
+            "reason": self.reason,
+            "expires": self.expires,
+        }
 
 
 @dataclass(frozen=True)
@@ -97,8 +109,11 @@ class Coverage:
     @property
     def lost_paths(self) -> tuple[str, ...]:
         """Source paths a read from the shadow would lose."""
-        return tuple(sorted({c["path"] for c in self.missing_columns} |
-                            {p["path"] for p in self.unmapped_paths}))  # fmt: skip
+        return tuple(
+            sorted(
+                {c["path"] for c in self.missing_columns} | {p["path"] for p in self.unmapped_paths}
+            )
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

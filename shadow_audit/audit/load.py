@@ -95,8 +95,12 @@ def load_shadow(path: Path | str, mapping: Mapping) -> ShadowRows:
                     fields.append(f)
                 else:
                     out.missing_columns.append(
-                        {"entity": entity.table, "column": f.column, "path": entity.source_path(f),
-                         "document": entity.document}  # fmt: skip
+                        {
+                            "entity": entity.table,
+                            "column": f.column,
+                            "path": entity.source_path(f),
+                            "document": entity.document,
+                        }
                     )
             out.fields[entity.table] = tuple(fields)
             out.rows[entity.table] = _read_table(conn, mapping, entity, tuple(fields), out)
@@ -128,19 +132,19 @@ def _read_table(
     n = len(keys)
     fetched = conn.execute(sql).fetchall()
     with _gc_paused():
-        if n == 1:
-            rows = {(r[0],): r[1:] for r in fetched}
-        else:
-            rows = {r[:n]: r[n:] for r in fetched}
+        rows = {(r[0],): r[1:] for r in fetched} if n == 1 else {r[:n]: r[n:] for r in fetched}
     if len(rows) != len(fetched):
         seen: Counter[Key] = Counter(r[:n] for r in fetched)
         for key, count in seen.items():
             if count > 1:
                 out.duplicates.append(
                     Finding(
-                        kind="duplicate_key", entity=entity.table, key=key_text(key),
-                        document=entity.document, detail=f"{count} rows in the shadow table",
-                    )  # fmt: skip
+                        kind="duplicate_key",
+                        entity=entity.table,
+                        key=key_text(key),
+                        document=entity.document,
+                        detail=f"{count} rows in the shadow table",
+                    )
                 )
                 rows.pop(key, None)
     return rows
@@ -183,10 +187,13 @@ def load_source(
                 duplicated.add(key)
                 out.problems.append(
                     Finding(
-                        kind="duplicate_key", entity=mapping.root.table, key=str(key),
-                        path=mapping.primary.key_path, document=mapping.primary.name,
+                        kind="duplicate_key",
+                        entity=mapping.root.table,
+                        key=str(key),
+                        path=mapping.primary.key_path,
+                        document=mapping.primary.name,
                         detail=f"{owner[key]} and {primary} have the same key",
-                    )  # fmt: skip
+                    )
                 )
                 continue
             owner[key] = primary
@@ -210,14 +217,16 @@ def load_source(
 
 def _invalid(path: Path, spec: DocumentSpec, key: Any, reasons: list[str]) -> Finding:
     return Finding(
-        kind="invalid_source", entity=spec.name, key=str(key) if key is not None else path.parent.name,
-        path=str(path), document=spec.name, detail=reasons,
-    )  # fmt: skip
+        kind="invalid_source",
+        entity=spec.name,
+        key=str(key) if key is not None else path.parent.name,
+        path=str(path),
+        document=spec.name,
+        detail=reasons,
+    )
 
 
-def _read_valid(
-    path: Path, spec: DocumentSpec, key: Any, validate: bool, out: SourceRows
-) -> Any:
+def _read_valid(path: Path, spec: DocumentSpec, key: Any, validate: bool, out: SourceRows) -> Any:
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -261,10 +270,13 @@ def _project(
             if row_key in rows:
                 out.problems.append(
                     Finding(
-                        kind="duplicate_key", entity=entity.table, key=key_text(row_key),
-                        path=entity.key_source_path, document=spec.name,
+                        kind="duplicate_key",
+                        entity=entity.table,
+                        key=key_text(row_key),
+                        path=entity.key_source_path,
+                        document=spec.name,
                         detail="the key appears more than once in the source document",
-                    )  # fmt: skip
+                    )
                 )
                 out.excluded.setdefault(entity.table, set()).add(row_key)
                 continue
@@ -289,9 +301,13 @@ def _cover_tree(paths: set[str]) -> dict[str, Any]:
 
 
 def _walk_uncovered(
-    obj: Any, node: Any, prefix: str, document: str, counter: Counter[tuple[str, str]],
+    obj: Any,
+    node: Any,
+    prefix: str,
+    document: str,
+    counter: Counter[tuple[str, str]],
     seen: set[str],
-) -> None:  # fmt: skip
+) -> None:
     if node is True:
         return
     if isinstance(obj, dict):

@@ -8,12 +8,23 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from shadow_audit.audit.compare import NORMALIZERS, compare_entity
-from shadow_audit.audit.findings import AuditResult, Coverage, EntitySummary, Finding, IgnoredFinding
+from shadow_audit.audit.findings import (
+    AuditResult,
+    Coverage,
+    EntitySummary,
+    Finding,
+    IgnoredFinding,
+)
 from shadow_audit.audit.load import Progress, load_shadow, load_source
 from shadow_audit.config import Config, IgnoreRule, today_utc
 
-_KIND_ORDER = {"invalid_source": 0, "duplicate_key": 1, "missing_in_shadow": 2,
-               "extra_in_shadow": 3, "value_mismatch": 4}  # fmt: skip
+_KIND_ORDER = {
+    "invalid_source": 0,
+    "duplicate_key": 1,
+    "missing_in_shadow": 2,
+    "extra_in_shadow": 3,
+    "value_mismatch": 4,
+}
 
 
 def _stamp() -> str:
@@ -71,10 +82,18 @@ def audit(
     )
     timings["total"] = time.perf_counter() - t0
     return AuditResult(
-        source=str(source), shadow=str(shadow), started_at=started, finished_at=_stamp(),
-        summary=summary, findings=tuple(active), coverage=coverage, ignored=tuple(ignored),
-        normalizers=dict(normalizers), timings=timings, documents=expected.documents,
-    )  # fmt: skip
+        source=str(source),
+        shadow=str(shadow),
+        started_at=started,
+        finished_at=_stamp(),
+        summary=summary,
+        findings=tuple(active),
+        coverage=coverage,
+        ignored=tuple(ignored),
+        normalizers=dict(normalizers),
+        timings=timings,
+        documents=expected.documents,
+    )
 
 
 def _apply_rules(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping as MappingABC
+from collections.abc import Iterator
+from collections.abc import Mapping as MappingABC
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,7 +53,9 @@ def entity_ddl(entity: Entity, mapping: Mapping) -> list[str]:
     stmts = [f"CREATE TABLE IF NOT EXISTS {t} (\n    {body}\n)"]
     if not entity.is_root:
         index = quote(f"idx_{entity.table}_{entity.link_column}")
-        stmts.append(f"CREATE INDEX IF NOT EXISTS {index} ON {t}({quote(entity.link_column or '')})")
+        stmts.append(
+            f"CREATE INDEX IF NOT EXISTS {index} ON {t}({quote(entity.link_column or '')})"
+        )
     return stmts
 
 
@@ -189,25 +192,26 @@ class SqliteShadow:
     def _upsert_root(
         self, conn: sqlite3.Connection, root: Entity, key: str, document: MappingABC[str, Any]
     ) -> int:
+        """Insert, update, or leave alone: an unchanged row is not written at all."""
         present = self.columns(conn, root.table)
         fields = tuple(f for f in root.projected_fields if f.column in present)
         _, values = next(iter_rows(root, document, fields))
-        names = [root.key_column or "", *(f.column for f in fields)]
-        cols = ", ".join(quote(n) for n in names)
-        marks = ", ".join("?" * len(names))
-        changed = " OR ".join(
-            f"{quote(root.table)}.{quote(f.column)} IS NOT excluded.{quote(f.column)}"
-            for f in fields
-        )
-        updates = ", ".join(f"{quote(f.column)} = excluded.{quote(f.column)}" for f in fields)
-        sql = (
-            f"INSERT INTO {quote(root.table)} ({cols}) VALUES ({marks}) "
-            f"ON CONFLICT({quote(root.key_column or '')}) DO UPDATE SET {updates} WHERE {changed}"
-        )
-        conn.execute(sql, (key, *values))
-        row_id = self._root_id(conn, root, key)
-        assert row_id is not None
-        return int(row_id)
+        t, kc = quote(root.table), quote(root.key_column or "")
+        cols = [quote(f.column) for f in fields]
+        row = conn.execute(
+            f"SELECT {', '.join(['id', *cols])} FROM {t} WHERE {kc} = ?", (key,)
+        ).fetchone()
+        if row is None:
+            names = [kc, *cols]
+            cur = conn.execute(
+                f"INSERT INTO {t} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                (key, *values),
+            )
+            return int(cur.lastrowid or 0)
+        if tuple(row[1:]) != values:
+            sets = ", ".join(f"{c} = ?" for c in cols)
+            conn.execute(f"UPDATE {t} SET {sets} WHERE id = ?", (*values, row[0]))
+        return int(row[0])
 
     def _replace_children(
         self, conn: sqlite3.Connection, entity: Entity, link: Any, document: MappingABC[str, Any]
@@ -235,7 +239,9 @@ class SqliteShadow:
             if child_key in existing:
                 if existing[child_key] == values:
                     continue
-                sets = ", ".join(f"{c} = ?" for c in [*value_cols, *(quote(f.column) for f in fills)])
+                sets = ", ".join(
+                    f"{c} = ?" for c in [*value_cols, *(quote(f.column) for f in fills)]
+                )
                 conn.execute(
                     f"UPDATE {t} SET {sets} WHERE {lc} = ?{key_where}",
                     (*values, *fill_values, link, *_k(kc, child_key)),

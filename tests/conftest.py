@@ -1,0 +1,143 @@
+"""Shared fixtures: small generated stores written with the real writer, a reference-v2 database."""
+
+from __future__ import annotations
+
+import copy
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shadow_audit.dualwrite import DualWriter
+from shadow_audit.ledger import FailureLedger
+from shadow_audit.stores.json_store import JsonStore
+from shadow_audit.stores.sqlite_shadow import SqliteShadow
+from shadow_audit.synth import make_projects
+
+VIBE_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "vibe"
+
+# The reference system's schema v2 for the five audited tables, as its database
+# has them: no columns for name, status message, roadmap, domain type, intent
+# history; a phase CHECK that rejects AWAITING_CODE_GENERATION, a sub-state
+# CHECK that rejects ARCHITECTURE_DESIGN.
+REFERENCE_V2_DDL = """
+CREATE TABLE missions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    mission_uuid TEXT NOT NULL UNIQUE,
+    phase TEXT NOT NULL CHECK (phase IN ('PLANNING', 'CODING', 'TESTING', 'DEPLOYMENT',
+                                         'MAINTENANCE', 'PRODUCTION')),
+    status TEXT NOT NULL CHECK (status IN ('pending','in_progress','completed','failed')),
+    created_at TEXT NOT NULL,
+    completed_at TEXT,
+    updated_at TEXT,
+    planning_sub_state TEXT CHECK (planning_sub_state IN ('RESEARCH', 'BUSINESS_VALIDATION',
+                                                           'FEATURE_SPECIFICATION')),
+    max_cost_usd REAL,
+    current_cost_usd REAL DEFAULT 0.0,
+    alert_threshold REAL DEFAULT 0.80,
+    cost_breakdown TEXT,
+    owner TEXT,
+    description TEXT,
+    api_version TEXT DEFAULT 'agency.os/v1alpha1',
+    metadata TEXT
+);
+CREATE TABLE session_narrative (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    mission_id INTEGER NOT NULL REFERENCES missions(id) ON DELETE CASCADE,
+    session_num INTEGER NOT NULL,
+    summary TEXT NOT NULL,
+    date TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    UNIQUE (mission_id, session_num)
+);
+CREATE TABLE domain_concepts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    mission_id INTEGER NOT NULL REFERENCES missions(id) ON DELETE CASCADE,
+    concept TEXT NOT NULL,
+    timestamp TEXT NOT NULL,
+    UNIQUE (mission_id, concept)
+);
+CREATE TABLE domain_concerns (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    mission_id INTEGER NOT NULL REFERENCES missions(id) ON DELETE CASCADE,
+    concern TEXT NOT NULL,
+    timestamp TEXT NOT NULL,
+    UNIQUE (mission_id, concern)
+);
+CREATE TABLE trajectory (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    mission_id INTEGER NOT NULL UNIQUE REFERENCES missions(id) ON DELETE CASCADE,
+    current_phase TEXT NOT NULL,
+    current_focus TEXT,
+    completed_phases TEXT,
+    blockers TEXT,
+    updated_at TEXT NOT NULL
+);
+"""
+
+
+@dataclass
+class Store:
+    """A JSON store and its shadow in tmp_path, with the writer that fills them."""
+
+    root: Path
+    source: Path
+    db: Path
+    writer: DualWriter
+    projects: list[tuple[dict[str, Any], dict[str, Any]]]
+
+    @property
+    def ledger(self) -> FailureLedger:
+        return self.writer.ledger
+
+    def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
+        conn = sqlite3.connect(self.db)
+        try:
+            rows = conn.execute(statement, params).fetchall()
+            conn.commit()
+            return rows
+        finally:
+            conn.close()
+
+    def manifest_path(self, pid: str) -> Path:
+        return self.source / pid / "project_manifest.json"
+
+    def memory_path(self, pid: str) -> Path:
+        return self.source / pid / "project_memory.json"
+
+
+def make_store(root: Path, n: int = 5, *, seed: int = 1, reference_v2: bool = False) -> Store:
+    db = root / "shadow.db"
+    if reference_v2:
+        conn = sqlite3.connect(db)
+        conn.executescript(REFERENCE_V2_DDL)
+        conn.close()
+    shadow = SqliteShadow(db, create=not reference_v2)
+    writer = DualWriter(JsonStore(root / "workspaces"), shadow)
+    projects = make_projects(n, seed=seed, sessions=4, concepts=4, concerns=2)
+    for manifest, memory in projects:
+        writer.save_project(manifest, memory)
+    return Store(root=root, source=root / "workspaces", db=db, writer=writer, projects=projects)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    """Five projects, dual-written, clean."""
+    return make_store(tmp_path)
+
+
+@pytest.fixture
+def project() -> Callable[[int], tuple[dict[str, Any], dict[str, Any]]]:
+    """A fresh copy of generated project ``i``."""
+    projects = make_projects(10, seed=3, sessions=3, concepts=3, concerns=2)
+    return lambda i=0: copy.deepcopy(projects[i])
+
+
+@pytest.fixture
+def vibe_fixtures() -> Path:
+    if not VIBE_FIXTURES.is_dir():
+        pytest.skip("../shared/fixtures/vibe is not present on this machine")
+    return VIBE_FIXTURES

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from shadow_audit.errors import InvalidDocumentError, UsageError
 from shadow_audit.ledger import FailureLedger, LedgerEntry, default_ledger_path
 from shadow_audit.mapping import DocumentSpec, canonical_json, get_path, split_path
@@ -141,6 +142,10 @@ class DualWriter:
             issues = validate_document(doc, spec.schema)
             if issues:
                 raise InvalidDocumentError(where, [str(i) for i in issues])
+        try:
+            orjson.dumps(doc)
+        except TypeError as exc:  # e.g. an integer beyond 64 bits: no store keeps it exactly
+            raise InvalidDocumentError(where, [f"/: cannot be stored exactly: {exc}"]) from exc
         if spec.key_path:
             value = get_path(doc, split_path(spec.key_path))
             if value != key:

@@ -118,6 +118,15 @@ def test_invalid_new_document_creates_no_file(tmp_path, project):
     assert store.sql("SELECT count(*) FROM missions") == [(0,)]
 
 
+def test_integer_beyond_64_bits_is_rejected_before_any_write(tmp_path, project):
+    store = make_store(tmp_path, 0)
+    manifest, _ = project(0)
+    manifest["spec"]["vibe"]["huge"] = 2**70
+    with pytest.raises(InvalidDocumentError, match="cannot be stored exactly"):
+        store.writer.save_manifest(manifest)
+    assert not (store.source / "proj-000000").exists()
+
+
 def test_path_traversal_project_id_is_rejected(tmp_path, project):
     store = make_store(tmp_path, 0)
     manifest, _ = project(0)

@@ -24,6 +24,7 @@ import pandas as pd
 from shadow_audit.audit.findings import Finding
 from shadow_audit.errors import SourceError
 from shadow_audit.mapping import (
+    MISSING,
     DocumentSpec,
     Entity,
     Field,
@@ -48,6 +49,7 @@ class ShadowRows:
     rows: dict[str, Rows] = field(default_factory=dict)
     fields: dict[str, tuple[Field, ...]] = field(default_factory=dict)
     duplicates: list[Finding] = field(default_factory=list)
+    excluded: dict[str, set[Any]] = field(default_factory=dict)
     missing_columns: list[dict[str, Any]] = field(default_factory=list)
     missing_tables: list[str] = field(default_factory=list)
 
@@ -147,6 +149,7 @@ def _read_table(
                     )
                 )
                 rows.pop(key, None)
+                out.excluded.setdefault(entity.table, set()).add(key)
     return rows
 
 
@@ -177,12 +180,15 @@ def load_source(
     with _gc_paused():
         for primary in primaries:
             out.documents += 1
-            doc = _read_valid(primary, mapping.primary, None, validate, out)
+            doc, key = _read_valid(primary, mapping.primary, None, validate, out)
             if progress:
                 progress(1)
             if doc is None:
+                # left out of the comparison: its rows (under the key it names,
+                # else its folder's name) are neither missing nor extra
+                for table in out.rows:
+                    out.excluded.setdefault(table, set()).add(key)
                 continue
-            key = get_path(doc, split_path(mapping.primary.key_path or ""))
             if key in owner:
                 duplicated.add(key)
                 out.problems.append(
@@ -202,7 +208,7 @@ def load_source(
                 path = primary.parent / spec.pattern
                 if not os.path.lexists(path):
                     continue
-                companion = _read_valid(path, spec, key, validate, out)
+                companion, _ = _read_valid(path, spec, key, validate, out)
                 if companion is None:
                     for e in by_document[spec.name]:
                         out.excluded.setdefault(e.table, set()).add(key)
@@ -215,43 +221,43 @@ def load_source(
     return out
 
 
-def _invalid(path: Path, spec: DocumentSpec, key: Any, reasons: list[str]) -> Finding:
-    return Finding(
-        kind="invalid_source",
-        entity=spec.name,
-        key=str(key) if key is not None else path.parent.name,
-        path=str(path),
-        document=spec.name,
-        detail=reasons,
-    )
-
-
-def _read_valid(path: Path, spec: DocumentSpec, key: Any, validate: bool, out: SourceRows) -> Any:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        out.problems.append(_invalid(path, spec, key, [f"cannot read: {exc.strerror or exc}"]))
-        return None
-    try:
-        doc = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        reason = f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        out.problems.append(_invalid(path, spec, key, [reason]))
-        return None
+def _read_valid(
+    path: Path, spec: DocumentSpec, key: Any, validate: bool, out: SourceRows
+) -> tuple[Any, Any]:
+    """(document, key) for a valid document; (None, best key guess) after recording why not."""
+    guess = key if key is not None else path.parent.name
     reasons: list[str] = []
-    if validate and spec.schema and not is_valid(doc, spec.schema):
-        reasons = [str(i) for i in validate_document(doc, spec.schema)]
-    if spec.key_path:
-        found = get_path(doc, split_path(spec.key_path))
-        pointer = "/" + spec.key_path.replace(".", "/")
-        if key is not None and found != key:
-            reasons.append(f"{pointer}: {found!r} is not the key {key!r} of its folder")
-        elif key is None and (not isinstance(found, str) or not found):
+    doc: Any = None
+    try:
+        doc = orjson.loads(path.read_bytes())
+    except OSError as exc:
+        reasons.append(f"cannot read: {exc.strerror or exc}")
+    except orjson.JSONDecodeError as exc:
+        reasons.append(f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")
+    if not reasons:
+        if validate and spec.schema and not is_valid(doc, spec.schema):
+            reasons = [str(i) for i in validate_document(doc, spec.schema)]
+        found = get_path(doc, split_path(spec.key_path)) if spec.key_path else MISSING
+        pointer = "/" + (spec.key_path or "").replace(".", "/")
+        if key is None and isinstance(found, str) and found:
+            guess = found
+        elif key is None and spec.key_path:
             reasons.append(f"{pointer}: no document key")
-    if reasons:
-        out.problems.append(_invalid(path, spec, key if key is not None else None, reasons))
-        return None
-    return doc
+        elif key is not None and spec.key_path and found != key:
+            reasons.append(f"{pointer}: {found!r} is not the key {key!r} of its folder")
+    if not reasons:
+        return doc, guess
+    out.problems.append(
+        Finding(
+            kind="invalid_source",
+            entity=spec.name,
+            key=str(guess),
+            path=str(path),
+            document=spec.name,
+            detail=reasons,
+        )
+    )
+    return None, guess
 
 
 def _project(

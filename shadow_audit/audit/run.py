@@ -64,7 +64,8 @@ def audit(
             actual.fields[entity.table],
             expected.rows[entity.table],
             actual.rows[entity.table],
-            excluded=expected.excluded.get(entity.table, set()),
+            excluded=expected.excluded.get(entity.table, set())
+            | actual.excluded.get(entity.table, set()),
         )
         summary[entity.table] = result.summary
         findings += result.findings

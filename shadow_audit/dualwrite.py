@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
 from shadow_audit.errors import InvalidDocumentError, UsageError
 from shadow_audit.ledger import FailureLedger, LedgerEntry, default_ledger_path
 from shadow_audit.mapping import DocumentSpec, canonical_json, get_path, split_path

@@ -139,7 +139,8 @@ def _apply_tolerances(mapping: Mapping, raw: dict[str, Any]) -> Mapping:
     for target, tol in raw.items():
         table, _, column = target.partition(".")
         entity = mapping.entity(table)
-        entity.field(column) if column else None
+        if column not in {f.column for f in entity.fields}:
+            raise ConfigError(f"tolerances.{target}: table {table} has no column {column!r}")
         if not isinstance(tol, dict) or set(tol) - {"abs", "rel"}:
             raise ConfigError(f"tolerances.{target}: give {{abs = ..., rel = ...}}")
         changes.setdefault(table, {})[column] = {f"{k}_tol": float(v) for k, v in tol.items()}

@@ -19,6 +19,7 @@ from deepdiff import DeepDiff
 from shadow_audit.audit.findings import EntitySummary, Finding
 from shadow_audit.audit.load import Rows, key_text
 from shadow_audit.mapping import Entity, Field, canonical_json
+from shadow_audit.projection import stored
 
 NORMALIZERS = (
     "float_tolerance",
@@ -79,6 +80,7 @@ def _json_with(set_like: bool) -> Normalizer:
 
 
 _EMPTY = (None, "", "[]", "{}")
+_NONE: Any = object()
 
 
 def _null_as_empty(fld: Field, e: pd.Series, a: pd.Series) -> pd.Series:
@@ -127,14 +129,30 @@ def compare_entity(
     excluded: Collection[Any] = (),
 ) -> EntityComparison:
     """Missing and extra rows by key, then field by field for rows that are not identical."""
+    missing: list[Any] = []
+    differing: list[Any] = []
+    get = actual.get
+    for k, v in expected.items():
+        a = get(k, _NONE)
+        if a is _NONE:
+            missing.append(k)
+        elif a != v:
+            differing.append(k)
+    matched_keys = len(expected) - len(missing)
+    extra = [k for k in actual if k not in expected] if len(actual) > matched_keys else []
+    for keys in (missing, differing, extra):
+        keys.sort(key=key_text)
+    source_rows, shadow_rows = len(expected), len(actual)
     if excluded:
-        expected = {k: v for k, v in expected.items() if k[0] not in excluded and k not in excluded}
-        actual = {k: v for k, v in actual.items() if k[0] not in excluded and k not in excluded}
-    missing = sorted(expected.keys() - actual.keys(), key=key_text)
-    extra = sorted(actual.keys() - expected.keys(), key=key_text)
-    differing = sorted(
-        (k for k, _ in expected.items() - actual.items() if k in actual), key=key_text
-    )
+
+        def kept(k: Any) -> bool:
+            return k[0] not in excluded and k not in excluded
+
+        missing = [k for k in missing if kept(k)]
+        extra = [k for k in extra if kept(k)]
+        differing = [k for k in differing if kept(k)]
+        source_rows -= sum(1 for k in expected if not kept(k))
+        shadow_rows -= sum(1 for k in actual if not kept(k))
     columns = [f.column for f in fields]
     out = EntityComparison(summary=EntitySummary(entity=entity.table))
     path = entity.key_source_path or entity.document
@@ -165,11 +183,11 @@ def compare_entity(
             )
         )
     mismatched_rows = _compare_values(entity, fields, differing, expected, actual, out)
-    common = len(expected) - len(missing)
+    common = source_rows - len(missing)
     out.summary = EntitySummary(
         entity=entity.table,
-        source_rows=len(expected),
-        shadow_rows=len(actual),
+        source_rows=source_rows,
+        shadow_rows=shadow_rows,
         matched=common - mismatched_rows,
         mismatched=mismatched_rows,
         missing_in_shadow=len(missing),
@@ -191,7 +209,7 @@ def _compare_values(
     if not keys or not fields:
         return 0
     columns = [f.column for f in fields]
-    exp = pd.DataFrame([expected[k] for k in keys], columns=columns, dtype=object)
+    exp = pd.DataFrame([stored(expected[k]) for k in keys], columns=columns, dtype=object)
     act = pd.DataFrame([actual[k] for k in keys], columns=columns, dtype=object)
     bad_rows: set[int] = set()
     for fld in fields:

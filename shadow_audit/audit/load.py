@@ -1,15 +1,12 @@
-"""Both stores into rows keyed like the mapping says, each read on its own.
+"""The shadow side of the audit: every mapped table read over a read-only connection.
 
-The source is enumerated and parsed here, not through the writer; the shadow
-is read over a read-only connection. Rows are ``{key tuple: value tuple}``
-per table, the cheapest shape to compare; ``frames`` turns them into
-DataFrames for people.
+Rows are ``{key tuple: value tuple}`` per table, the cheapest shape to compare;
+``frames`` turns them into DataFrames for people.
 """
 
 from __future__ import annotations
 
 import gc
-import os
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -18,24 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pandas as pd
 
 from shadow_audit.audit.findings import Finding
-from shadow_audit.errors import SourceError
 from shadow_audit.mapping import (
-    MISSING,
-    DocumentSpec,
     Entity,
     Field,
     Mapping,
-    get_path,
-    iter_rows,
     quote,
-    split_path,
 )
 from shadow_audit.stores.sqlite_shadow import connect_readonly, table_columns
-from shadow_audit.validation import is_valid, validate_document
 
 Key = tuple[Any, ...]
 Rows = dict[Key, tuple[Any, ...]]
@@ -54,19 +43,8 @@ class ShadowRows:
     missing_tables: list[str] = field(default_factory=list)
 
 
-@dataclass
-class SourceRows:
-    """What the documents say the database should hold, plus what could not be compared."""
-
-    rows: dict[str, Rows] = field(default_factory=dict)
-    problems: list[Finding] = field(default_factory=list)
-    excluded: dict[str, set[Any]] = field(default_factory=dict)
-    unmapped: Counter[tuple[str, str]] = field(default_factory=Counter)
-    documents: int = 0
-
-
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Parsing makes millions of objects that all live: the collector would only slow it."""
     was = gc.isenabled()
     gc.disable()
@@ -133,7 +111,7 @@ def _read_table(
         )
     n = len(keys)
     fetched = conn.execute(sql).fetchall()
-    with _gc_paused():
+    with gc_paused():
         rows = {(r[0],): r[1:] for r in fetched} if n == 1 else {r[:n]: r[n:] for r in fetched}
     if len(rows) != len(fetched):
         seen: Counter[Key] = Counter(r[:n] for r in fetched)
@@ -151,196 +129,6 @@ def _read_table(
                 rows.pop(key, None)
                 out.excluded.setdefault(entity.table, set()).add(key)
     return rows
-
-
-def load_source(
-    source: Path | str,
-    mapping: Mapping,
-    fields: dict[str, tuple[Field, ...]],
-    *,
-    validate: bool = True,
-    progress: Progress | None = None,
-) -> SourceRows:
-    """Parse, validate and project every document into expected rows for ``fields``."""
-    root = Path(source)
-    if not root.is_dir():
-        raise SourceError(f"source folder {root}: not a readable folder")
-    try:
-        primaries = sorted(root.glob(mapping.primary.pattern))
-    except OSError as exc:
-        raise SourceError(f"source folder {root}: {exc.strerror}") from exc
-    out = SourceRows(rows={e.table: {} for e in mapping.entities if e.table in fields})
-    by_document = {
-        d.name: [e for e in mapping.entities if e.document == d.name and e.table in fields]
-        for d in mapping.documents()
-    }
-    covered = {name: _cover_tree(paths) for name, paths in mapping.covered_paths().items()}
-    owner: dict[str, Path] = {}
-    duplicated: set[str] = set()
-    with _gc_paused():
-        for primary in primaries:
-            out.documents += 1
-            doc, key = _read_valid(primary, mapping.primary, None, validate, out)
-            if progress:
-                progress(1)
-            if doc is None:
-                # left out of the comparison: its rows (under the key it names,
-                # else its folder's name) are neither missing nor extra
-                for table in out.rows:
-                    out.excluded.setdefault(table, set()).add(key)
-                continue
-            if key in owner:
-                duplicated.add(key)
-                out.problems.append(
-                    Finding(
-                        kind="duplicate_key",
-                        entity=mapping.root.table,
-                        key=str(key),
-                        path=mapping.primary.key_path,
-                        document=mapping.primary.name,
-                        detail=f"{owner[key]} and {primary} have the same key",
-                    )
-                )
-                continue
-            owner[key] = primary
-            _project(doc, key, mapping.primary, by_document, fields, covered, out)
-            for spec in mapping.companions:
-                path = primary.parent / spec.pattern
-                if not os.path.lexists(path):
-                    continue
-                companion, _ = _read_valid(path, spec, key, validate, out)
-                if companion is None:
-                    for e in by_document[spec.name]:
-                        out.excluded.setdefault(e.table, set()).add(key)
-                    continue
-                _project(companion, key, spec, by_document, fields, covered, out)
-    if duplicated:
-        for table, rows in out.rows.items():
-            out.rows[table] = {k: v for k, v in rows.items() if k[0] not in duplicated}
-            out.excluded.setdefault(table, set()).update(duplicated)
-    return out
-
-
-def _read_valid(
-    path: Path, spec: DocumentSpec, key: Any, validate: bool, out: SourceRows
-) -> tuple[Any, Any]:
-    """(document, key) for a valid document; (None, best key guess) after recording why not."""
-    guess = key if key is not None else path.parent.name
-    reasons: list[str] = []
-    doc: Any = None
-    try:
-        doc = orjson.loads(path.read_bytes())
-    except OSError as exc:
-        reasons.append(f"cannot read: {exc.strerror or exc}")
-    except orjson.JSONDecodeError as exc:
-        reasons.append(f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")
-    if not reasons:
-        if validate and spec.schema and not is_valid(doc, spec.schema):
-            reasons = [str(i) for i in validate_document(doc, spec.schema)]
-        found = get_path(doc, split_path(spec.key_path)) if spec.key_path else MISSING
-        pointer = "/" + (spec.key_path or "").replace(".", "/")
-        if key is None and isinstance(found, str) and found:
-            guess = found
-        elif key is None and spec.key_path:
-            reasons.append(f"{pointer}: no document key")
-        elif key is not None and spec.key_path and found != key:
-            reasons.append(f"{pointer}: {found!r} is not the key {key!r} of its folder")
-    if not reasons:
-        return doc, guess
-    out.problems.append(
-        Finding(
-            kind="invalid_source",
-            entity=spec.name,
-            key=str(guess),
-            path=str(path),
-            document=spec.name,
-            detail=reasons,
-        )
-    )
-    return None, guess
-
-
-def _project(
-    doc: Any,
-    key: Any,
-    spec: DocumentSpec,
-    by_document: dict[str, list[Entity]],
-    fields: dict[str, tuple[Field, ...]],
-    covered: dict[str, Any],
-    out: SourceRows,
-) -> None:
-    for entity in by_document[spec.name]:
-        rows = out.rows[entity.table]
-        for child_key, values in iter_rows(entity, doc, fields[entity.table]):
-            row_key = (key,) if child_key is None else (key, child_key)
-            if row_key in rows:
-                out.problems.append(
-                    Finding(
-                        kind="duplicate_key",
-                        entity=entity.table,
-                        key=key_text(row_key),
-                        path=entity.key_source_path,
-                        document=spec.name,
-                        detail="the key appears more than once in the source document",
-                    )
-                )
-                out.excluded.setdefault(entity.table, set()).add(row_key)
-                continue
-            rows[row_key] = values
-    _walk_uncovered(doc, covered[spec.name], "", spec.name, out.unmapped, set())
-
-
-def _cover_tree(paths: set[str]) -> dict[str, Any]:
-    """Covered paths as a tree; ``True`` marks a stored subtree."""
-    tree: dict[str, Any] = {}
-    for path in paths:
-        node = tree
-        parts = path.replace("[]", ".[]").split(".")
-        for part in parts[:-1]:
-            nxt = node.setdefault(part, {})
-            if nxt is True:
-                break
-            node = nxt
-        else:
-            node[parts[-1]] = True
-    return tree
-
-
-def _walk_uncovered(
-    obj: Any,
-    node: Any,
-    prefix: str,
-    document: str,
-    counter: Counter[tuple[str, str]],
-    seen: set[str],
-) -> None:
-    if node is True:
-        return
-    if isinstance(obj, dict):
-        for name, value in obj.items():
-            child = node.get(name) if node else None
-            path = f"{prefix}.{name}" if prefix else name
-            if child is None:
-                _count_path(value, path, document, counter, seen)
-            elif child is not True:
-                _walk_uncovered(value, child, path, document, counter, seen)
-    elif isinstance(obj, list):
-        child = node.get("[]") if node else None
-        for value in obj:
-            if child is None:
-                _count_path(value, prefix + "[]", document, counter, seen)
-            else:
-                _walk_uncovered(value, child, prefix + "[]", document, counter, seen)
-    if prefix == "":
-        seen.clear()
-
-
-def _count_path(
-    value: Any, path: str, document: str, counter: Counter[tuple[str, str]], seen: set[str]
-) -> None:
-    if path not in seen:
-        seen.add(path)
-        counter[(document, path)] += 1
 
 
 def frames(rows: Rows, entity: Entity, fields: tuple[Field, ...]) -> pd.DataFrame:

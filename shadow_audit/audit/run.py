@@ -15,8 +15,10 @@ from shadow_audit.audit.findings import (
     Finding,
     IgnoredFinding,
 )
-from shadow_audit.audit.load import Progress, load_shadow, load_source
+from shadow_audit.audit.load import ShadowRows, gc_paused, load_shadow
+from shadow_audit.audit.source import Progress, SourceRows, SourceScan
 from shadow_audit.config import Config, IgnoreRule, today_utc
+from shadow_audit.mapping import Mapping
 
 _KIND_ORDER = {
     "invalid_source": 0,
@@ -38,49 +40,21 @@ def audit(
     config: Config | None = None,
     progress: Progress | None = None,
     today: date | None = None,
+    workers: int | None = None,
 ) -> AuditResult:
     """Is the shadow telling the truth? Every document, every row, every field."""
     config = config or Config()
-    mapping = config.mapping
     started = _stamp()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    actual = load_shadow(shadow, mapping)
-    timings["load_shadow"] = time.perf_counter() - t0
-    t = time.perf_counter()
-    expected = load_source(
-        source, mapping, actual.fields, validate=config.validate, progress=progress
-    )
-    timings["load_source"] = time.perf_counter() - t
-    t = time.perf_counter()
-    findings: list[Finding] = [*expected.problems, *actual.duplicates]
-    summary: dict[str, EntitySummary] = {}
-    normalizers: Counter[str] = Counter(dict.fromkeys(NORMALIZERS, 0))
-    for entity in mapping.entities:
-        if entity.table not in actual.fields:
-            continue
-        result = compare_entity(
-            entity,
-            actual.fields[entity.table],
-            expected.rows[entity.table],
-            actual.rows[entity.table],
-            excluded=expected.excluded.get(entity.table, set())
-            | actual.excluded.get(entity.table, set()),
+    # Millions of long-lived, acyclic objects: the cyclic collector would only walk them
+    # again and again; reference counting frees them when _collect returns, before the
+    # collector is back on.
+    with gc_paused():
+        findings, summary, normalizers, coverage, documents = _collect(
+            source, shadow, config, progress=progress, workers=workers, timings=timings
         )
-        summary[entity.table] = result.summary
-        findings += result.findings
-        normalizers.update(result.normalizers)
-    timings["compare"] = time.perf_counter() - t
-    findings.sort(key=lambda f: (_KIND_ORDER.get(f.kind, 9), f.entity, f.key, f.field or ""))
     active, ignored = _apply_rules(findings, config.ignore, today or today_utc())
-    coverage = Coverage(
-        unmapped_paths=tuple(
-            {"document": doc, "path": path, "count": n}
-            for (doc, path), n in sorted(expected.unmapped.items())
-        ),
-        missing_columns=tuple(actual.missing_columns),
-        missing_tables=tuple(actual.missing_tables),
-    )
     timings["total"] = time.perf_counter() - t0
     return AuditResult(
         source=str(source),
@@ -93,8 +67,67 @@ def audit(
         ignored=tuple(ignored),
         normalizers=dict(normalizers),
         timings=timings,
-        documents=expected.documents,
+        documents=documents,
     )
+
+
+def _collect(
+    source: Path | str,
+    shadow: Path | str,
+    config: Config,
+    *,
+    progress: Progress | None,
+    workers: int | None,
+    timings: dict[str, float],
+) -> tuple[list[Finding], dict[str, EntitySummary], Counter[str], Coverage, int]:
+    """Load both stores and compare them; only the small results leave this function."""
+    mapping = config.mapping
+    t = time.perf_counter()
+    with SourceScan(source, mapping, validate=config.validate, workers=workers) as scan:
+        actual = load_shadow(shadow, mapping)
+        timings["load_shadow"] = time.perf_counter() - t
+        t = time.perf_counter()
+        expected = scan.load(actual.fields, progress=progress)
+    timings["load_source"] = time.perf_counter() - t
+    t = time.perf_counter()
+    findings, summary, normalizers = _compare_all(mapping, expected, actual)
+    timings["compare"] = time.perf_counter() - t
+    coverage = Coverage(
+        unmapped_paths=tuple(
+            {"document": doc, "path": path, "count": n}
+            for (doc, path), n in sorted(expected.unmapped.items())
+        ),
+        missing_columns=tuple(actual.missing_columns),
+        missing_tables=tuple(actual.missing_tables),
+    )
+    return findings, summary, normalizers, coverage, expected.documents
+
+
+def _compare_all(
+    mapping: Mapping, expected: SourceRows, actual: ShadowRows
+) -> tuple[list[Finding], dict[str, EntitySummary], Counter[str]]:
+    """Every table compared; findings of the loaders first."""
+    findings: list[Finding] = [*expected.problems, *actual.duplicates]
+    summary: dict[str, EntitySummary] = {}
+    normalizers: Counter[str] = Counter(dict.fromkeys(NORMALIZERS, 0))
+    for entity in mapping.entities:
+        if entity.table not in actual.fields:
+            continue
+        excluded = expected.excluded.get(entity.table, set()) | actual.excluded.get(
+            entity.table, set()
+        )
+        result = compare_entity(
+            entity,
+            actual.fields[entity.table],
+            expected.rows[entity.table],
+            actual.rows[entity.table],
+            excluded=excluded,
+        )
+        summary[entity.table] = result.summary
+        findings += result.findings
+        normalizers.update(result.normalizers)
+    findings.sort(key=lambda f: (_KIND_ORDER.get(f.kind, 9), f.entity, f.key, f.field or ""))
+    return findings, summary, normalizers
 
 
 def _apply_rules(

@@ -1,0 +1,298 @@
+"""Benchmark the audit against the floor, the naive approach and datacompy, side by side.
+
+    python benchmarks/bench_audit.py                 # N=10,000
+    python benchmarks/bench_audit.py --projects 100000
+
+Generates N projects (about 20 narrative entries, 10 concepts, 5 concerns and a
+trajectory each), writes both stores through the mapping, injects about 1 %
+drift, then times in this one process:
+
+  (a) floor      read and parse both stores (orjson, gc paused; cursor fetchall)
+  (b) naive      per project: load its documents, query its rows, DeepDiff (sampled, scaled)
+  (c) datacompy  datacompy's compare of the missions frames
+  (d) audit      the full shadow_audit audit of all five tables
+
+and prints wall times, peak RSS (the audit alone, in a fresh child process) and ratios.
+The store is cached under --dir and reused when N and the seed match.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from shadow_audit.audit.compare import compare_entity
+from shadow_audit.audit.load import load_shadow
+from shadow_audit.audit.run import audit
+from shadow_audit.mapping import iter_rows
+from shadow_audit.profiles import REFERENCE
+from shadow_audit.stores.sqlite_shadow import SqliteShadow
+from shadow_audit.synth import make_project
+
+TABLES = [e.table for e in REFERENCE.entities]
+
+
+def build_store(root: Path, n: int, seed: int) -> tuple[Path, Path]:
+    source, db = root / "workspaces", root / "shadow.db"
+    stamp = root / f".built-{n}-{seed}"
+    if stamp.exists():
+        return source, db
+    if root.exists():
+        import shutil
+
+        shutil.rmtree(root)
+    source.mkdir(parents=True)
+    shadow = SqliteShadow(db)
+    rng = random.Random(seed)
+    t = time.perf_counter()
+    with shadow.connection() as conn:
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute("BEGIN")
+        for i in range(n):
+            manifest, memory = make_project(i, rng)
+            folder = source / manifest["metadata"]["projectId"]
+            folder.mkdir()
+            (folder / "project_manifest.json").write_bytes(
+                orjson.dumps(manifest, option=orjson.OPT_INDENT_2)
+            )
+            (folder / "project_memory.json").write_bytes(
+                orjson.dumps(memory, option=orjson.OPT_INDENT_2)
+            )
+            shadow.write(
+                conn, manifest["metadata"]["projectId"], {"manifest": manifest, "memory": memory}
+            )
+        conn.execute("COMMIT")
+    drift = inject_drift(source, db, n, rng)
+    stamp.write_text(json.dumps(drift))
+    print(
+        f"built N={n} in {time.perf_counter() - t:.1f}s; drift injected: {drift}", file=sys.stderr
+    )
+    return source, db
+
+
+def inject_drift(source: Path, db: Path, n: int, rng: random.Random) -> dict[str, int]:
+    """About 1 % of projects drift, in the ways the reference system drifted."""
+    picks = rng.sample(range(n), max(5, n // 100))
+    conn = sqlite3.connect(db)
+    counts = {"value_edit": 0, "deleted_rows": 0, "extra_rows": 0, "json_edit": 0}
+    for j, i in enumerate(picks):
+        pid = f"proj-{i:06d}"
+        how = j % 4
+        if how == 0:
+            conn.execute(
+                "UPDATE missions SET current_cost_usd = current_cost_usd + 1 WHERE mission_uuid = ?",
+                (pid,),
+            )
+            counts["value_edit"] += 1
+        elif how == 1:
+            conn.execute(
+                "DELETE FROM session_narrative WHERE session_num = 1 AND mission_id = "
+                "(SELECT id FROM missions WHERE mission_uuid = ?)",
+                (pid,),
+            )
+            counts["deleted_rows"] += 1
+        elif how == 2:
+            conn.execute(
+                "INSERT INTO domain_concepts (mission_id, concept, timestamp) "
+                "SELECT id, 'stale-concept', 'x' FROM missions WHERE mission_uuid = ?",
+                (pid,),
+            )
+            counts["extra_rows"] += 1
+        else:
+            path = source / pid / "project_memory.json"
+            memory = orjson.loads(path.read_bytes())
+            memory["narrative"][-1]["summary"] += " (edited out of band)"
+            path.write_bytes(orjson.dumps(memory))
+            counts["json_edit"] += 1
+    conn.commit()
+    conn.close()
+    return counts
+
+
+def floor(source: Path, db: Path) -> float:
+    t = time.perf_counter()
+    gc.disable()
+    try:
+        docs = 0
+        for folder in sorted(source.iterdir()):
+            for name in ("project_manifest.json", "project_memory.json"):
+                orjson.loads((folder / name).read_bytes())
+                docs += 1
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        rows = sum(len(conn.execute(f"SELECT * FROM {t}").fetchall()) for t in TABLES)
+        conn.close()
+    finally:
+        gc.enable()
+    assert docs and rows
+    return time.perf_counter() - t
+
+
+def naive(source: Path, db: Path, sample: int) -> tuple[float, int]:
+    """Per document: query its rows, build both dicts, DeepDiff them; timed on a sample."""
+    from deepdiff import DeepDiff
+
+    folders = sorted(source.iterdir())
+    chosen = folders[:: max(1, len(folders) // sample)][:sample]
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    t = time.perf_counter()
+    for folder in chosen:
+        manifest = json.loads((folder / "project_manifest.json").read_text())
+        memory = json.loads((folder / "project_memory.json").read_text())
+        pid = manifest["metadata"]["projectId"]
+        expected: dict[str, Any] = {}
+        actual: dict[str, Any] = {}
+        for e in REFERENCE.entities:
+            doc = manifest if e.document == "manifest" else memory
+            cols = [f.column for f in e.compared_fields]
+            expected[e.table] = {str(k): list(v) for k, v in iter_rows(e, doc, e.compared_fields)}
+            key = e.key_column or "mission_id"
+            where = (
+                "mission_uuid = ?"
+                if e.is_root
+                else "mission_id = (SELECT id FROM missions WHERE mission_uuid = ?)"
+            )
+            got = conn.execute(
+                f"SELECT {', '.join([key, *cols])} FROM {e.table} WHERE {where}", (pid,)
+            ).fetchall()
+            actual[e.table] = {
+                str(r[0] if e.key_column and not e.is_root else None): list(r[1:]) for r in got
+            }
+        DeepDiff(expected, actual)
+    conn.close()
+    return time.perf_counter() - t, len(chosen)
+
+
+def missions_frames(source: Path, db: Path) -> tuple[Any, Any, Any]:
+    import pandas as pd
+
+    from shadow_audit.audit.source import load_source
+
+    actual = load_shadow(db, REFERENCE)
+    fields = {"missions": actual.fields["missions"]}
+    expected = load_source(source, REFERENCE, fields, validate=False)
+    cols = ["mission_uuid", *(f.column for f in fields["missions"])]
+    exp_df = pd.DataFrame([(*k, *v) for k, v in expected.rows["missions"].items()], columns=cols)
+    act_df = pd.DataFrame([(*k, *v) for k, v in actual.rows["missions"].items()], columns=cols)
+    return exp_df, act_df, fields["missions"]
+
+
+def compare_missions_ours(exp_df: Any, act_df: Any, fields: Any) -> float:
+    t = time.perf_counter()
+    cols = [f.column for f in fields]
+    exp = dict(
+        zip(
+            zip(exp_df["mission_uuid"].tolist()),
+            zip(*(exp_df[c].tolist() for c in cols), strict=True),
+            strict=True,
+        )
+    )
+    act = dict(
+        zip(
+            zip(act_df["mission_uuid"].tolist()),
+            zip(*(act_df[c].tolist() for c in cols), strict=True),
+            strict=True,
+        )
+    )
+    compare_entity(REFERENCE.entity("missions"), fields, exp, act)
+    return time.perf_counter() - t
+
+
+def compare_missions_datacompy(exp_df: Any, act_df: Any) -> float | None:
+    try:
+        import datacompy
+    except ImportError:
+        return None
+    cls = getattr(datacompy, "PandasCompare", None) or datacompy.Compare
+    t = time.perf_counter()
+    cmp = cls(exp_df, act_df, join_columns="mission_uuid", abs_tol=1e-9, rel_tol=1e-9)
+    cmp.matches()
+    cmp.report()
+    return time.perf_counter() - t
+
+
+def audit_in_child(source: Path, db: Path) -> tuple[float, float, int]:
+    code = (
+        "import resource, sys, time; from shadow_audit.audit.run import audit; "
+        "t = time.perf_counter(); r = audit(sys.argv[1], sys.argv[2]); "
+        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, len(r.findings))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(source), str(db)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    seconds, rss_kb, findings = out.stdout.split()
+    return float(seconds), int(rss_kb) / 1024 / 1024, int(findings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--projects", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--dir", default=None, help="where to build (default /tmp/shadow-audit-bench-N)"
+    )
+    parser.add_argument("--naive-sample", type=int, default=500)
+    parser.add_argument("--skip-datacompy", action="store_true")
+    args = parser.parse_args()
+    n = args.projects
+    root = Path(args.dir or f"/tmp/shadow-audit-bench-{n}")
+    source, db = build_store(root, n, args.seed)
+    floor(source, db)  # warm the page cache so every contender reads warm
+
+    results: dict[str, float] = {}
+    results["floor"] = floor(source, db)
+    t = time.perf_counter()
+    result = audit(source, db)
+    results["audit"] = time.perf_counter() - t
+    naive_s, sampled = naive(source, db, min(args.naive_sample, n))
+    results["naive (scaled)"] = naive_s / sampled * n
+    exp_df, act_df, fields = missions_frames(source, db)
+    results["missions compare: shadow_audit"] = compare_missions_ours(exp_df, act_df, fields)
+    if not args.skip_datacompy:
+        dc = compare_missions_datacompy(exp_df, act_df)
+        if dc is not None:
+            results["missions compare: datacompy"] = dc
+    child_s, peak_gb, findings = audit_in_child(source, db)
+
+    print(
+        f"\nN = {n:,} projects, {result.documents:,} documents, {len(result.findings)} findings "
+        f"({', '.join(f'{v} {k}' for k, v in result.counts().items() if v)})"
+    )
+    print("audit phases: " + ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items()))
+    print(f"\n{'contender':<34}{'seconds':>10}")
+    for name, seconds in results.items():
+        print(f"{name:<34}{seconds:>10.2f}")
+    print(f"{'audit, fresh process':<34}{child_s:>10.2f}   peak RSS {peak_gb:.2f} GB")
+    print("\nratios")
+    print(
+        f"  audit / floor                  {results['audit'] / results['floor']:.2f}x  (target <= 1.5)"
+    )
+    print(
+        f"  naive / audit                  {results['naive (scaled)'] / results['audit']:.1f}x  (target >= 20)"
+    )
+    if "missions compare: datacompy" in results:
+        ratio = results["missions compare: datacompy"] / results["missions compare: shadow_audit"]
+        print(f"  datacompy / ours (missions)    {ratio:.1f}x  (target > 1)")
+    print(f"  peak RSS                       {peak_gb:.2f} GB (target <= 2.5 at N=100,000)")
+    print(f"  naive measured on {sampled} projects and scaled to {n:,}")
+    print(f"  (findings in the child run: {findings})", file=sys.stderr)
+    os.sync()
+
+
+if __name__ == "__main__":
+    main()

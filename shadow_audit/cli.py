@@ -1,4 +1,8 @@
-"""The shadow-audit command: parse arguments, call the library, print, return an exit code."""
+"""The shadow-audit command: parse arguments, call the library, print, return an exit code.
+
+0 ok / GREEN / READY; 1 findings, invalid documents, NOT READY; 2 usage or I/O error
+(one line on stderr). Library errors are mapped here, in ``main``, and nowhere else.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,19 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shadow_audit.errors import ShadowAuditError, SourceError, UsageError
 from shadow_audit.profiles import DEFAULT_DB_PATH
 
+if TYPE_CHECKING:
+    from shadow_audit.audit.findings import AuditResult
+
 EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+DEFAULT_CONFIG = "shadow-audit.toml"
+DEFAULT_REPORTS = "reports"
 
 
 def _err(message: str) -> None:
@@ -33,6 +44,13 @@ def _progress(label: str, total: int | None = None) -> Iterator[Callable[[int], 
         yield tick
     finally:
         bar.close()
+
+
+def _config_path(raw: str | None) -> str | None:
+    """--config, else ./shadow-audit.toml when it exists."""
+    if raw is not None:
+        return raw
+    return DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None
 
 
 # --- validate ---------------------------------------------------------------
@@ -86,7 +104,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from shadow_audit.stores.json_store import JsonStore
     from shadow_audit.stores.sqlite_shadow import SqliteShadow
 
-    config = load_config(args.config)
+    config = load_config(_config_path(args.config))
     store = JsonStore(args.source, config.mapping)
     units = store.units()
     shadow = SqliteShadow(args.shadow, config.mapping)
@@ -115,17 +133,7 @@ def _formats(raw: str) -> list[str]:
     return ["json", *formats]
 
 
-def run_audit(
-    source: Path, shadow: Path, out: Path, formats: list[str], config_path: str | None
-) -> int:
-    from shadow_audit.audit.run import audit
-    from shadow_audit.config import load_config
-    from shadow_audit.report import write_reports
-
-    config = load_config(config_path)
-    with _progress("audit") as tick:
-        result = audit(source, shadow, config=config, progress=tick)
-    paths = write_reports(result, out, formats)
+def _print_result(result: AuditResult) -> None:
     counts = {k: v for k, v in result.counts().items() if v}
     detail = ", ".join(f"{v} {k}" for k, v in counts.items()) or "no findings"
     print(f"{result.status}: {result.documents} documents, {detail}")
@@ -140,36 +148,240 @@ def run_audit(
         print(f"  coverage: the shadow cannot hold {', '.join(result.coverage.lost_paths)}")
     if result.coverage.missing_tables:
         print(f"  coverage: tables missing: {', '.join(result.coverage.missing_tables)}")
-    for path in paths:
+
+
+def run_audit(
+    *,
+    source: Path,
+    shadow: Path,
+    out: Path,
+    formats: list[str],
+    config_path: str | None,
+    history: Path | None,
+    keep: int | None = None,
+    workers: int | None = None,
+) -> tuple[int, AuditResult]:
+    """One scheduled-style run: audit, record in history, publish reports. (exit code, result)"""
+    from shadow_audit.audit.run import audit
+    from shadow_audit.config import load_config
+    from shadow_audit.report import History, ReportContext, publish
+
+    config = load_config(config_path)
+    with _progress("audit") as tick:
+        result = audit(source, shadow, config=config, progress=tick, workers=workers)
+    context = ReportContext()
+    if history is not None:
+        book = History(history)
+        run_id, delta = book.record(result, report_dir=str(out))
+        context = ReportContext(
+            run_id=run_id, delta=delta, trend=tuple(reversed(book.runs(limit=30)))
+        )
+    run_dir, paths = publish(result, out, formats, context, keep=keep)
+    _print_result(result)
+    if context.delta is not None and context.delta.previous_run is not None:
+        d = context.delta
+        print(f"  since run {d.previous_run}: {len(d.new)} new, {len(d.persisting)} persisting, "
+              f"{len(d.resolved)} resolved")  # fmt: skip
+    for path in paths[: len(formats)]:
         print(f"report: {path}")
-    return EXIT_OK if result.status == "GREEN" else EXIT_FAIL
+    print(f"this run: {run_dir}")
+    return (EXIT_OK if result.status == "GREEN" else EXIT_FAIL), result
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    return run_audit(
-        Path(args.source), Path(args.shadow), Path(args.out), _formats(args.format), args.config
+    from filelock import FileLock, Timeout
+
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot create: {exc.strerror}") from exc
+    lock = FileLock(str(out / ".shadow-audit.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        _err(f"another audit is writing to {out} (lock {lock.lock_file}); this run is skipped")
+        return EXIT_OK
+    try:
+        code, _ = run_audit(
+            source=Path(args.source),
+            shadow=Path(args.shadow),
+            out=out,
+            formats=_formats(args.format),
+            config_path=_config_path(args.config),
+            history=None if args.no_history else Path(args.history),
+            keep=args.keep,
+            workers=args.workers,
+        )
+    finally:
+        lock.release()
+    return code
+
+
+# --- history / gate ---------------------------------------------------------
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from shadow_audit.report import History
+
+    runs = History(args.history).runs(limit=args.limit)
+    print(f"{'run':>5}  {'finished':<29}{'status':<7}{'docs':>7}{'findings':>10}{'parity':>9}")
+    for r in runs:
+        counts = f"{r.documents:>7}{r.findings:>10}{r.parity:>9.4f}"
+        print(f"{r.id:>5}  {r.finished_at:<29}{r.status:<7}{counts}")
+    return EXIT_OK
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    import orjson
+
+    from shadow_audit.config import load_config, today_utc
+    from shadow_audit.gate import GatePolicy, decide, render_gate_markdown
+    from shadow_audit.ledger import FailureLedger, default_ledger_path
+    from shadow_audit.report import History
+    from shadow_audit.stores.json_store import atomic_write
+
+    config = load_config(_config_path(args.config))
+    policy = GatePolicy.from_config(config.gate)
+    ledger_path = Path(args.ledger) if args.ledger else default_ledger_path(args.shadow)
+    ledger = FailureLedger(ledger_path).read()
+    if ledger.torn:
+        _err(f"ledger {ledger_path}: last line is torn (a writer died mid-append); it is ignored")
+    now = datetime.fromisoformat(args.now.replace("Z", "+00:00")) if args.now else datetime.now(UTC)
+    active = sum(1 for r in config.ignore if r.active(now.date() if args.now else today_utc()))
+    runs = History(args.history).runs() if Path(args.history).exists() else []
+    decision = decide(runs, policy=policy, ledger=ledger.entries, active_rules=active, now=now)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(
+        out / "gate.json", orjson.dumps(decision.to_dict(), option=orjson.OPT_INDENT_2) + b"\n"
     )
+    atomic_write(out / "gate.md", render_gate_markdown(decision).encode())
+    print(decision.verdict)
+    for r in decision.reasons:
+        print(f"  {'pass' if r.passed else 'FAIL'}  {r.check}: {r.message}")
+    print(f"decision: {out / 'gate.md'}, {out / 'gate.json'}")
+    return EXIT_OK if decision.ready else EXIT_FAIL
+
+
+# --- repair -----------------------------------------------------------------
+
+
+def run_repair(
+    *, source: Path, shadow: Path, out: Path, config_path: str | None, execute: bool,
+    migrate: bool, force: bool, show: int = 50,
+) -> int:  # fmt: skip
+    from shadow_audit.audit.run import audit
+    from shadow_audit.config import load_config
+    from shadow_audit.repair import execute_repair, plan_repair
+    from shadow_audit.stores.json_store import JsonStore
+    from shadow_audit.stores.sqlite_shadow import SqliteShadow
+
+    config = load_config(config_path)
+    db = SqliteShadow(shadow, config.mapping, create=False)
+    if not shadow.is_file():
+        raise UsageError(f"database {shadow}: no such file")
+    if migrate and execute:
+        rebuilt = db.migrate()
+        print(f"migrated: {', '.join(rebuilt) if rebuilt else 'schema already current'}")
+    elif migrate:
+        print("migrate: the schema is brought to the mapping's DDL first (with --execute)")
+    store = JsonStore(source, config.mapping)
+    before = audit(source, shadow, config=config)
+    plan = plan_repair(before, store)
+    print(
+        f"plan: {len(plan.actions)} row operations over {len(plan.sync) + len(plan.delete)} units"
+    )
+    for action in plan.actions[:show]:
+        print(f"  {action}")
+    if len(plan.actions) > show:
+        print(f"  ... {len(plan.actions) - show} more")
+    if not execute:
+        print("dry run: nothing changed (pass --execute to apply)")
+        return EXIT_FAIL if not plan.empty else EXIT_OK
+    if plan.empty:
+        print("nothing to repair")
+        return EXIT_OK if before.status == "GREEN" else EXIT_FAIL
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    outcome = execute_repair(
+        plan, store, db, before_images=out / f"repair-{stamp}.before.json", force=force
+    )
+    print(
+        f"repaired: {len(outcome.synced)} units re-synced from JSON, {len(outcome.deleted)} deleted"
+    )
+    if outcome.skipped:
+        print(f"  skipped (source invalid now): {', '.join(outcome.skipped)}")
+    print(f"before-images: {outcome.before_images}")
+    after = audit(source, shadow, config=config)
+    touched = {*outcome.synced, *outcome.deleted}
+    left = [f for f in after.findings if f.key.split("/", 1)[0] in touched]
+    print(f"re-audit: {after.status}; {len(left)} findings left on the repaired keys")
+    return EXIT_OK if after.status == "GREEN" else EXIT_FAIL
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    return run_repair(
+        source=Path(args.source), shadow=Path(args.shadow), out=Path(args.out),
+        config_path=_config_path(args.config), execute=args.execute, migrate=args.migrate,
+        force=args.force,
+    )  # fmt: skip
 
 
 # --- demo -------------------------------------------------------------------
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from shadow_audit.demo import build_demo_store
+    from shadow_audit.demo import build_demo_store, inject_incidents
+    from shadow_audit.report import History
 
-    if args.projects < 1:
-        raise UsageError("--projects must be at least 1")
+    if args.projects < 5:
+        raise UsageError("--projects must be at least 5 (one per failure mode)")
+    started = datetime.now(UTC)
     store = build_demo_store(Path(args.dir), projects=args.projects, seed=args.seed)
-    print(f"demo: {store.projects} projects dual-written")
-    print(f"  JSON store (source of truth): {store.source}")
-    print(f"  SQLite shadow:                {store.shadow}")
-    print(f"  failure ledger:               {store.ledger}")
-    status = run_audit(store.source, store.shadow, store.root / "reports", ["json"], None)
-    reports = store.root / "reports"
-    print(
-        f"try: shadow-audit audit --source {store.source} --shadow {store.shadow} --out {reports}"
-    )
-    return status
+    print(f"1. {store.projects} projects dual-written by the real writer")
+    print(f"   JSON store (source of truth): {store.source}")
+    print(f"   SQLite shadow (reference schema v2): {store.shadow}")
+    print("2. the reference system's failure modes, one project each:")
+    incidents = inject_incidents(store)
+    for i in incidents:
+        print(f"   - {i.name:<22} {i.key}: {i.what}")
+    history = store.reports / "history.db"
+    print("3. audit")
+    _, result = run_audit(
+        source=store.source, shadow=store.shadow, out=store.reports,
+        formats=["json", "md", "html", "junit", "prom"], config_path=None, history=history,
+    )  # fmt: skip
+    print("   what caught each failure mode:")
+    for i in incidents:
+        caught = sorted(
+            {
+                f"{f.kind} {f.entity}.{f.field or '*'}"
+                for f in result.findings
+                if f.key.split("/")[0] == i.key
+            }
+        )
+        print(f"   - {i.name:<22} {', '.join(caught) or 'NOT CAUGHT'}")
+    print("4. repair (JSON wins; the schema is migrated to hold every path)")
+    run_repair(
+        source=store.source, shadow=store.shadow, out=store.reports, config_path=None,
+        execute=True, migrate=True, force=False, show=8,
+    )  # fmt: skip
+    print("5. audit again")
+    code, _ = run_audit(
+        source=store.source, shadow=store.shadow, out=store.reports,
+        formats=["json", "md", "html", "junit", "prom"], config_path=None, history=history,
+    )  # fmt: skip
+    print("6. cutover gate")
+    gate_args = argparse.Namespace(
+        config=None, ledger=str(store.ledger), shadow=str(store.shadow), now=None,
+        history=str(history), out=str(store.reports),
+    )  # fmt: skip
+    gate_code = cmd_gate(gate_args)
+    seconds = (datetime.now(UTC) - started).total_seconds()
+    print(f"demo finished in {seconds:.1f}s; runs recorded: {len(History(history).runs())}")
+    print(f"open {store.reports / 'report.html'} in a browser")
+    ok = code == EXIT_OK and gate_code == EXIT_FAIL
+    return EXIT_OK if ok else EXIT_FAIL
 
 
 # --- wiring -----------------------------------------------------------------
@@ -179,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shadow-audit",
         description="Audit a JSON -> SQLite shadow migration. Exit codes: 0 ok, 1 findings or "
-        "invalid documents, 2 usage or I/O error.",
+        "invalid documents or NOT READY, 2 usage or I/O error.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -194,22 +406,76 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--shadow", default=DEFAULT_DB_PATH, help=f"SQLite file (default {DEFAULT_DB_PATH})"
     )
-    p.add_argument("--config", help="TOML config (mapping, tolerances, ignore rules)")
+    p.add_argument("--config", help=f"TOML config (default ./{DEFAULT_CONFIG} when present)")
     p.set_defaults(func=cmd_backfill)
 
     p = sub.add_parser("audit", help="compare the JSON store with the shadow, write reports")
     p.add_argument("--source", required=True, help="folder of workspaces (the JSON store)")
     p.add_argument("--shadow", required=True, help="SQLite file (opened read-only)")
-    p.add_argument("--out", required=True, help="folder for report.json and other formats")
-    p.add_argument("--format", default="json", help="comma-separated formats (json always)")
-    p.add_argument("--config", help="TOML config (mapping, tolerances, ignore rules)")
+    p.add_argument("--out", required=True, help="report folder: latest reports + runs/<run>/")
+    p.add_argument("--format", default="json", help="comma-separated: json,md,html,junit,prom")
+    p.add_argument("--config", help=f"TOML config (default ./{DEFAULT_CONFIG} when present)")
+    p.add_argument(
+        "--history",
+        default=str(Path(DEFAULT_REPORTS) / "history.db"),
+        help="history database (default reports/history.db)",
+    )
+    p.add_argument("--no-history", action="store_true", help="do not record this run")
+    p.add_argument("--keep", type=int, help="keep only the newest N run folders")
+    p.add_argument(
+        "--workers", type=int, help="1: validate inline; 2: on a second core (default: by size)"
+    )
     p.set_defaults(func=cmd_audit)
 
-    p = sub.add_parser("demo", help="build a demo store, dual-write it and audit it")
+    p = sub.add_parser("history", help="list recent audit runs")
+    p.add_argument(
+        "--history", default=str(Path(DEFAULT_REPORTS) / "history.db"), help="history database"
+    )
+    p.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
+    p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("gate", help="decide the cutover from the history and a policy")
+    p.add_argument(
+        "--history", default=str(Path(DEFAULT_REPORTS) / "history.db"), help="history database"
+    )
+    p.add_argument("--config", help=f"TOML config with a [gate] table (default ./{DEFAULT_CONFIG})")
+    p.add_argument(
+        "--shadow", default=DEFAULT_DB_PATH, help="the shadow database, to find its failure ledger"
+    )
+    p.add_argument("--ledger", help="failure ledger (default <shadow>.failures.jsonl)")
+    p.add_argument(
+        "--out", default=DEFAULT_REPORTS, help="where gate.md and gate.json go (default reports)"
+    )
+    p.add_argument("--now", help="decide as of this ISO time (default: now)")
+    p.set_defaults(func=cmd_gate)
+
+    p = sub.add_parser("repair", help="make the shadow equal the JSON (dry run by default)")
+    p.add_argument("--source", required=True, help="folder of workspaces (the JSON store)")
+    p.add_argument("--shadow", required=True, help="SQLite file to repair")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", help="print the plan only (default)")
+    mode.add_argument("--execute", action="store_true", help="apply the plan in one transaction")
+    p.add_argument(
+        "--migrate", action="store_true", help="first bring the schema to the mapping's DDL"
+    )
+    p.add_argument(
+        "--force", action="store_true", help="delete even while source documents are invalid"
+    )
+    p.add_argument(
+        "--out", default=DEFAULT_REPORTS, help="where the before-images go (default reports)"
+    )
+    p.add_argument("--config", help=f"TOML config (default ./{DEFAULT_CONFIG} when present)")
+    p.set_defaults(func=cmd_repair)
+
+    p = sub.add_parser(
+        "demo", help="build a demo store, break it like the reference system, audit, repair, gate"
+    )
     p.add_argument(
         "--dir", default="shadow-audit-demo", help="fresh folder (default ./shadow-audit-demo)"
     )
-    p.add_argument("--projects", type=int, default=25, help="projects to generate (default 25)")
+    p.add_argument(
+        "--projects", type=int, default=25, help="projects to generate (default 25, at least 5)"
+    )
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     p.set_defaults(func=cmd_demo)
     return parser
@@ -224,7 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         _err(str(exc))
-        return exc.exit_code if exc.exit_code != EXIT_FAIL else EXIT_FAIL
+        return exc.exit_code
     except KeyboardInterrupt:
         _err("interrupted")
         return EXIT_ERROR

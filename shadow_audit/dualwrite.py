@@ -172,7 +172,8 @@ class DualWriter:
     def _record(
         self, key: str, documents: MappingABC[str, Any], exc: Exception
     ) -> LedgerEntry | None:
-        log.warning("shadow write for %s failed: %s: %s", key, type(exc).__name__, exc)
+        one_line = " ".join(str(exc).split())
+        log.warning("shadow write for %s failed: %s: %s", key, type(exc).__name__, one_line)
         try:
             return self.ledger.record(key=key, document_hash=document_hash(documents), error=exc)
         except Exception:  # even a failing ledger must not break the application

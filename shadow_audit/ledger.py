@@ -56,7 +56,7 @@ class FailureLedger:
             key=key,
             document_hash=document_hash,
             error_class=type(error).__name__,
-            message=str(error).splitlines()[0] if str(error) else type(error).__name__,
+            message=" ".join(str(error).split()) or type(error).__name__,
         )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = orjson.dumps(entry.to_dict()) + b"\n"

@@ -20,6 +20,65 @@ SUB_STATES = ("RESEARCH", "BUSINESS_VALIDATION", "FEATURE_SPECIFICATION", "ARCHI
 MISSION_STATUSES = ("pending", "in_progress", "completed", "failed")
 DEFAULT_DB_PATH = ".vibe/state/vibe_agency.db"
 
+# The reference system's schema v2 for the five audited tables, as its database
+# has them: no columns for name, status message, roadmap, domain type, intent
+# history; a phase CHECK that rejects AWAITING_CODE_GENERATION, a sub-state
+# CHECK that rejects ARCHITECTURE_DESIGN.
+REFERENCE_V2_DDL = """
+CREATE TABLE missions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    mission_uuid TEXT NOT NULL UNIQUE,
+    phase TEXT NOT NULL CHECK (phase IN ('PLANNING', 'CODING', 'TESTING', 'DEPLOYMENT',
+                                         'MAINTENANCE', 'PRODUCTION')),
+    status TEXT NOT NULL CHECK (status IN ('pending','in_progress','completed','failed')),
+    created_at TEXT NOT NULL,
+    completed_at TEXT,
+    updated_at TEXT,
+    planning_sub_state TEXT CHECK (planning_sub_state IN ('RESEARCH', 'BUSINESS_VALIDATION',
+                                                           'FEATURE_SPECIFICATION')),
+    max_cost_usd REAL,
+    current_cost_usd REAL DEFAULT 0.0,
+    alert_threshold REAL DEFAULT 0.80,
+    cost_breakdown TEXT,
+    owner TEXT,
+    description TEXT,
+    api_version TEXT DEFAULT 'agency.os/v1alpha1',
+    metadata TEXT
+);
+CREATE TABLE session_narrative (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    mission_id INTEGER NOT NULL REFERENCES missions(id) ON DELETE CASCADE,
+    session_num INTEGER NOT NULL,
+    summary TEXT NOT NULL,
+    date TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    UNIQUE (mission_id, session_num)
+);
+CREATE TABLE domain_concepts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    mission_id INTEGER NOT NULL REFERENCES missions(id) ON DELETE CASCADE,
+    concept TEXT NOT NULL,
+    timestamp TEXT NOT NULL,
+    UNIQUE (mission_id, concept)
+);
+CREATE TABLE domain_concerns (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    mission_id INTEGER NOT NULL REFERENCES missions(id) ON DELETE CASCADE,
+    concern TEXT NOT NULL,
+    timestamp TEXT NOT NULL,
+    UNIQUE (mission_id, concern)
+);
+CREATE TABLE trajectory (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    mission_id INTEGER NOT NULL UNIQUE REFERENCES missions(id) ON DELETE CASCADE,
+    current_phase TEXT NOT NULL,
+    current_focus TEXT,
+    completed_phases TEXT,
+    blockers TEXT,
+    updated_at TEXT NOT NULL
+);
+"""
+
 
 @derivation("mission_status")
 def mission_status(document: MappingABC[str, Any]) -> str:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 
 import orjson
 
@@ -12,6 +10,7 @@ from shadow_audit.backfill import backfill
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from shadow_audit.synth import make_projects
+from tests.conftest import run_cli
 
 TABLES = ["missions", "session_narrative", "domain_concepts", "domain_concerns", "trajectory"]
 
@@ -86,16 +85,13 @@ def test_cli_backfill_exit_codes(tmp_path):
     projects = make_projects(3, seed=5, sessions=2)
     write_json_only(tmp_path / "src", projects)
     cmd = [
-        sys.executable,
-        "-m",
-        "shadow_audit.cli",
         "backfill",
         "--source",
         str(tmp_path / "src"),
         "--shadow",
         str(tmp_path / "db" / "s.db"),
     ]
-    ok = subprocess.run(cmd, capture_output=True, text=True)
+    ok = run_cli(*cmd)
     assert ok.returncode == 0, ok.stderr
     assert "3 of 3 units imported" in ok.stdout
     assert ok.stderr == ""  # no progress bar when not on a terminal
@@ -103,12 +99,10 @@ def test_cli_backfill_exit_codes(tmp_path):
     doc = orjson.loads(bad.read_bytes())
     doc["kind"] = "Mission"
     bad.write_bytes(orjson.dumps(doc))
-    skipped = subprocess.run(cmd, capture_output=True, text=True)
+    skipped = run_cli(*cmd)
     assert skipped.returncode == 1
     assert f"skipped {bad}: /kind: 'Project' was expected" in skipped.stdout
-    missing = subprocess.run(
-        [*cmd[:5], str(tmp_path / "nope"), *cmd[6:]], capture_output=True, text=True
-    )
+    missing = run_cli(cmd[0], "--source", str(tmp_path / "nope"), *cmd[3:])
     assert missing.returncode == 2
     assert (
         missing.stderr.strip()

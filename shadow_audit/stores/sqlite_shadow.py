@@ -162,9 +162,18 @@ class SqliteShadow:
             return self.write(conn, str(key), documents)
 
     def write(
-        self, conn: sqlite3.Connection, key: str, documents: MappingABC[str, MappingABC[str, Any]]
+        self,
+        conn: sqlite3.Connection,
+        key: str,
+        documents: MappingABC[str, MappingABC[str, Any]],
+        *,
+        complete: bool = False,
     ) -> int:
-        """Write every table fed by ``documents`` for ``key`` inside an open transaction."""
+        """Write every table fed by ``documents`` for ``key`` inside an open transaction.
+
+        ``complete``: ``documents`` is the whole unit, so the rows of a document that is
+        absent are deleted (backfill and repair); a partial save leaves them alone.
+        """
         root = self.mapping.root
         ids: dict[str, Any] = {}
         if root.document in documents:
@@ -172,7 +181,7 @@ class SqliteShadow:
         else:
             ids[root.table] = self._root_id(conn, root, key)
         for entity in self.mapping.entities:
-            if entity.is_root or entity.document not in documents:
+            if entity.is_root or (entity.document not in documents and not complete):
                 continue
             parent = self.mapping.entity(entity.parent or "")
             link = ids.get(parent.table)
@@ -180,7 +189,7 @@ class SqliteShadow:
                 link = key
             if link is None:
                 raise DatabaseError(f"table {entity.table}: no {parent.table} row for {key!r}")
-            self._replace_children(conn, entity, link, documents[entity.document])
+            self._replace_children(conn, entity, link, documents.get(entity.document, {}))
         return int(ids[root.table]) if ids[root.table] is not None else -1
 
     def _root_id(self, conn: sqlite3.Connection, root: Entity, key: str) -> Any:
@@ -252,6 +261,56 @@ class SqliteShadow:
                 f"INSERT INTO {t} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
                 (link, *_k(kc, child_key), *values, *fill_values),
             )
+
+    def migrate(self) -> list[str]:
+        """Bring an existing database (e.g. the reference system's v2) to this mapping's DDL.
+
+        A table whose definition differs (missing columns, narrower CHECKs) is rebuilt
+        and its rows copied, in one transaction; returns the tables rebuilt.
+        """
+        rebuilt: list[str] = []
+        with closing(self._open()) as conn:
+            conn.execute("PRAGMA foreign_keys = OFF")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for entity in self.mapping.entities:
+                    if self._rebuild(conn, entity):
+                        rebuilt.append(entity.table)
+                problems = conn.execute("PRAGMA foreign_key_check").fetchall()
+                if problems:
+                    raise DatabaseError(
+                        f"database {self.path}: migration would break {len(problems)} references"
+                    )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        self._columns.clear()
+        return rebuilt
+
+    def _rebuild(self, conn: sqlite3.Connection, entity: Entity) -> bool:
+        create, *indexes = entity_ddl(entity, self.mapping)
+        wanted = create.replace("CREATE TABLE IF NOT EXISTS", "CREATE TABLE", 1)
+        row = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (entity.table,)
+        ).fetchone()
+        if row is None:
+            conn.execute(create)
+        elif row[0] == wanted:
+            return False
+        else:
+            t = quote(entity.table)
+            tmp = quote(f"{entity.table}__shadow_audit_old")
+            old_cols = table_columns(conn, entity.table)
+            conn.execute(f"ALTER TABLE {t} RENAME TO {tmp}")
+            conn.execute(create)
+            new_cols = set(table_columns(conn, entity.table))
+            common = ", ".join(quote(c) for c in old_cols if c in new_cols)
+            conn.execute(f"INSERT INTO {t} ({common}) SELECT {common} FROM {tmp}")
+            conn.execute(f"DROP TABLE {tmp}")
+        for index in indexes:
+            conn.execute(index)
+        return True
 
     def delete(self, conn: sqlite3.Connection, key: str) -> None:
         """Remove a unit's rows (children first, for databases without cascades)."""

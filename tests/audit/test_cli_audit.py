@@ -7,22 +7,14 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from jsonschema import Draft202012Validator
 
 from shadow_audit.validation import format_checker, load_schema
+from tests.conftest import run_cli
 
-
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "shadow_audit.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-    )
+cli = run_cli
 
 
 def audit_cli(source: Path, db: Path, out: Path) -> subprocess.CompletedProcess[str]:
@@ -146,12 +138,43 @@ def test_unknown_format_is_a_usage_error(store, tmp_path):
     assert "--format: unknown pdf" in run.stderr
 
 
-def test_demo_is_green_then_red_after_a_manual_update(tmp_path):
+MODES = [
+    "CHECK-rejected phase",
+    "out-of-band JSON edit",
+    "racing writer",
+    "manual SQL edit",
+    "deleted workspace",
+]
+REPORTS = [
+    "report.json",
+    "report.md",
+    "report.html",
+    "junit.xml",
+    "shadow_audit.prom",
+    "gate.md",
+    "gate.json",
+]
+
+
+def test_demo_runs_end_to_end_then_a_manual_update_turns_red(tmp_path):
     import sqlite3
 
     demo = cli("demo", "--dir", str(tmp_path / "demo"), "--projects", "6")
     assert demo.returncode == 0, demo.stdout + demo.stderr
-    assert "GREEN: 6 documents, no findings" in demo.stdout
+    out = demo.stdout
+    caught = out.split("what caught each failure mode:")[1].split("4. repair")[0]
+    for mode in MODES:
+        line = next(line for line in caught.splitlines() if f"- {mode}" in line)
+        assert "NOT CAUGHT" not in line and (
+            "value_mismatch" in line or "extra_in_shadow" in line
+        ), line
+    assert "RED: 5 documents" in out
+    assert "re-audit: GREEN" in out
+    assert "GREEN: 5 documents, no findings" in out
+    assert "NOT READY" in out and "FAIL  green_streak" in out
+    reports = tmp_path / "demo" / "reports"
+    for name in REPORTS:
+        assert (reports / name).is_file(), name
     db = tmp_path / "demo" / ".vibe" / "state" / "vibe_agency.db"
     conn = sqlite3.connect(db)
     conn.execute("UPDATE session_narrative SET summary = 'tampered' WHERE id = 3")

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import run_cli
 
 ORDERS_TOML = """
 [source]
@@ -83,10 +83,7 @@ def orders_store(tmp_path: Path) -> tuple[Path, Path, Path]:
     return src, db, config
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "shadow_audit.cli", *args], capture_output=True, text=True
-    )
+cli = run_cli
 
 
 def test_orders_store_is_audited_through_config_alone(tmp_path):

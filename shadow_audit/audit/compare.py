@@ -115,9 +115,28 @@ def _shown(fld: Field, value: Any) -> Any:
     return _loads(value) if (fld.type == "json" or fld.paths) else value
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def scalar_detail(source: Any, shadow: Any) -> dict[str, Any]:
+    """DeepDiff's verdict on two differing scalars, without DeepDiff's cost (~1 ms a call)."""
+    if type(source) is type(shadow):
+        return {"values_changed": {"root": {"new_value": shadow, "old_value": source}}}
+    change = {
+        "old_type": type(source).__name__,
+        "new_type": type(shadow).__name__,
+        "old_value": source,
+        "new_value": shadow,
+    }
+    return {"type_changes": {"root": change}}
+
+
 def _diff_detail(fld: Field, source: Any, shadow: Any) -> Any:
-    diff = DeepDiff(_shown(fld, source), _shown(fld, shadow), ignore_order=fld.set_like)
-    return json.loads(diff.to_json())
+    """The diff of one cell: deepdiff for nested values, its scalar verdict for the rest."""
+    old, new = _shown(fld, source), _shown(fld, shadow)
+    if isinstance(old, _SCALARS) and isinstance(new, _SCALARS):
+        return scalar_detail(old, new)
+    return json.loads(DeepDiff(old, new, ignore_order=fld.set_like).to_json())
 
 
 def compare_entity(

@@ -12,6 +12,7 @@ from shadow_audit.errors import (
 )
 from shadow_audit.ledger import FailureLedger
 from shadow_audit.mapping import DocumentSpec, Entity, Field, Mapping, build_documents
+from shadow_audit.parity import assert_parity
 from shadow_audit.profiles import DEFAULT_DB_PATH, REFERENCE
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.sqlite_shadow import SqliteShadow, connect_readonly
@@ -37,6 +38,7 @@ __all__ = [
     "SqliteShadow",
     "UsageError",
     "ValidationIssue",
+    "assert_parity",
     "backfill",
     "build_documents",
     "connect_readonly",

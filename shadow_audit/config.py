@@ -98,7 +98,7 @@ def _build(raw: dict[str, Any], path: Path) -> Config:
                 f"audit.profile: unknown profile {name!r} (known: {sorted(PROFILES)})"
             )
         mapping = PROFILES[name]
-    mapping = _apply_tolerances(mapping, raw.get("tolerances", {}))
+    mapping = apply_tolerances(mapping, raw.get("tolerances", {}))
     rules = tuple(_rule(i, r) for i, r in enumerate(raw.get("ignore", [])))
     return Config(
         mapping=mapping,
@@ -132,7 +132,7 @@ def _rule(index: int, raw: dict[str, Any]) -> IgnoreRule:
     )
 
 
-def _apply_tolerances(mapping: Mapping, raw: dict[str, Any]) -> Mapping:
+def apply_tolerances(mapping: Mapping, raw: dict[str, Any]) -> Mapping:
     if not raw:
         return mapping
     changes: dict[str, dict[str, dict[str, Any]]] = {}

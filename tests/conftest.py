@@ -21,6 +21,8 @@ from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from shadow_audit.synth import make_projects
 
+pytest_plugins = ["pytester"]
+
 VIBE_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "vibe"
 
 

@@ -1,0 +1,109 @@
+"""assert_parity: the audit as one assertion, with a message that fits on a screen."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from shadow_audit.audit.findings import AuditResult
+from shadow_audit.audit.run import audit
+from shadow_audit.config import Config, IgnoreRule, apply_tolerances, load_config
+from shadow_audit.mapping import Mapping
+from shadow_audit.report.context import top_paths
+
+SHOWN = 5
+WIDTH = 70
+
+
+def _short(value: Any, width: int = WIDTH) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _rule(item: IgnoreRule | str) -> IgnoreRule:
+    if isinstance(item, IgnoreRule):
+        return item
+    entity, _, path = item.partition(":")
+    return IgnoreRule(entity=entity or "*", path=path or "*", reason="assert_parity(ignore=...)",
+                      expires=date.max)  # fmt: skip
+
+
+def build_config(
+    mapping: Mapping | Config | str | Path | None = None,
+    *,
+    ignore: Iterable[IgnoreRule | str] = (),
+    tolerance: float | dict[str, dict[str, float]] | None = None,
+) -> Config:
+    """A Config from what a test has at hand: a Mapping, a Config, or a TOML path."""
+    if isinstance(mapping, Config):
+        config = mapping
+    elif isinstance(mapping, Mapping):
+        config = Config(mapping=mapping)
+    else:
+        config = load_config(mapping)
+    if tolerance is not None:
+        config = dataclasses.replace(config, mapping=_tolerant(config.mapping, tolerance))
+    rules = tuple(_rule(i) for i in ignore)
+    return dataclasses.replace(config, ignore=config.ignore + rules)
+
+
+def _tolerant(mapping: Mapping, tolerance: float | dict[str, dict[str, float]]) -> Mapping:
+    if isinstance(tolerance, int | float):
+        spec = {
+            f"{e.table}.{f.column}": {"abs": float(tolerance)}
+            for e in mapping.entities
+            for f in e.fields
+            if f.type == "real"
+        }
+        return apply_tolerances(mapping, spec)
+    return apply_tolerances(mapping, tolerance)
+
+
+def parity_message(result: AuditResult) -> str:
+    """Counts per kind, the paths that drift most, and the first findings with their diff."""
+    counts = ", ".join(f"{n} {kind}" for kind, n in result.counts().items() if n)
+    lines = [
+        f"shadow parity failed: {counts or 'coverage incomplete'} ({result.documents} documents)"
+    ]
+    paths = top_paths(result, 3)
+    if paths:
+        lines.append("top paths: " + ", ".join(f"{e}.{p} ({n})" for e, p, n in paths))
+    for f in result.findings[:SHOWN]:
+        where = f"{f.entity} {f.key}" + (f" {f.field}" if f.field else "")
+        lines.append(f"- {f.kind}: {where}")
+        if f.kind == "value_mismatch":
+            lines.append(f"    source: {_short(f.source_value)}")
+            lines.append(f"    shadow: {_short(f.shadow_value)}")
+            if f.detail and not isinstance(f.detail, str):
+                first = next(iter(f.detail.items()), None)
+                if first:
+                    lines.append(f"    diff:   {first[0]} {_short(first[1], WIDTH - 8)}")
+        elif f.kind == "invalid_source":
+            lines.append(f"    {_short(f.detail)}")
+    if len(result.findings) > SHOWN:
+        lines.append(f"... and {len(result.findings) - SHOWN} more findings")
+    if result.coverage.missing_tables:
+        lines.append("missing tables: " + ", ".join(result.coverage.missing_tables))
+    return "\n".join(lines)
+
+
+def assert_parity(
+    source: str | Path,
+    shadow: str | Path,
+    *,
+    mapping: Mapping | Config | str | Path | None = None,
+    ignore: Iterable[IgnoreRule | str] = (),
+    tolerance: float | dict[str, dict[str, float]] | None = None,
+) -> AuditResult:
+    """Audit ``source`` against ``shadow``; raise AssertionError unless GREEN.
+
+    ``ignore`` takes IgnoreRules or ``"entity:path"`` patterns; ``tolerance`` an absolute
+    tolerance for every REAL column, or ``{"table.column": {"abs": .., "rel": ..}}``.
+    """
+    result = audit(source, shadow, config=build_config(mapping, ignore=ignore, tolerance=tolerance))
+    if result.status != "GREEN":
+        raise AssertionError(parity_message(result))
+    return result

@@ -1,0 +1,247 @@
+"""The library API for investigating mismatches in Jupyter: objects that render themselves.
+
+``load_report`` and ``load_history`` give DataFrames; ``explain`` puts one document
+next to the rows the shadow holds for it, rebuilt into a document, with the deepdiff.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+from deepdiff import DeepDiff
+
+from shadow_audit.errors import SourceError, UsageError
+from shadow_audit.mapping import Mapping, build_documents, get_path, iter_rows, quote, split_path
+from shadow_audit.profiles import REFERENCE
+from shadow_audit.report.history import History
+from shadow_audit.stores.json_store import JsonStore
+from shadow_audit.stores.sqlite_shadow import connect_readonly, table_columns
+
+
+def _table(frame: pd.DataFrame, limit: int = 20) -> str:
+    return frame.head(limit).to_html(border=0, escape=True)
+
+
+@dataclass
+class Report:
+    """One report.json as DataFrames."""
+
+    path: Path
+    data: dict[str, Any]
+    findings: pd.DataFrame
+    summary: pd.DataFrame
+
+    @property
+    def status(self) -> str:
+        return str(self.data["status"])
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(self.data["counts"])
+
+    def breakdown(self, *by: str) -> pd.DataFrame:
+        """Findings counted by the given columns (default kind, entity, field)."""
+        cols = list(by) or ["kind", "entity", "field"]
+        if self.findings.empty:
+            return pd.DataFrame(columns=[*cols, "findings"])
+        return (
+            self.findings.fillna({"field": ""})
+            .groupby(cols, dropna=False)
+            .size()
+            .rename("findings")
+            .reset_index()
+            .sort_values("findings", ascending=False, ignore_index=True)
+        )
+
+    def top_paths(self, n: int = 10) -> pd.DataFrame:
+        return self.breakdown("entity", "path").head(n)
+
+    def ignore_candidates(self, min_count: int = 2) -> pd.DataFrame:
+        """Patterns that many findings share: candidates for an ignore rule (with an expiry!)."""
+        groups = self.breakdown("kind", "entity", "path")
+        groups = groups[groups["findings"] >= min_count].reset_index(drop=True)
+        groups["rule"] = [
+            f'[[ignore]]\nkind = "{k}"\nentity = "{e}"\npath = "{p}"\nreason = "..."\n'
+            "expires = YYYY-MM-DD"
+            for k, e, p in zip(groups["kind"], groups["entity"], groups["path"], strict=True)
+        ]
+        return groups
+
+    def _repr_html_(self) -> str:
+        counts = ", ".join(f"{v} {k}" for k, v in self.counts.items() if v) or "no findings"
+        return (
+            f"<h3>shadow-audit report: {escape(self.status)}</h3>"
+            f"<p>{escape(str(self.data.get('documents', '?')))} documents; {escape(counts)}; "
+            f"{escape(str(self.path))}</p>"
+            + _table(self.summary)
+            + (_table(self.breakdown()) if not self.findings.empty else "")
+        )
+
+
+def load_report(path: str | Path) -> Report:
+    """A report.json (or the folder holding one)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "report.json"
+    try:
+        data = orjson.loads(p.read_bytes())
+    except OSError as exc:
+        raise SourceError(f"report {p}: cannot read: {exc.strerror}") from exc
+    except orjson.JSONDecodeError as exc:
+        raise SourceError(f"report {p}: not JSON: {exc}") from exc
+    findings = pd.DataFrame(data.get("findings", []))
+    if findings.empty:
+        findings = pd.DataFrame(columns=["kind", "entity", "key", "field", "path"])
+    summary = pd.DataFrame.from_dict(data.get("summary", {}), orient="index")
+    summary.index.name = "entity"
+    return Report(path=p, data=data, findings=findings, summary=summary)
+
+
+@dataclass
+class HistoryView:
+    """Every recorded run, oldest first, with its findings by kind."""
+
+    runs: pd.DataFrame
+
+    def _repr_html_(self) -> str:
+        green = int((self.runs["status"] == "GREEN").sum()) if not self.runs.empty else 0
+        return f"<h3>{len(self.runs)} runs, {green} GREEN</h3>" + _table(self.runs.tail(20))
+
+
+def load_history(path: str | Path) -> HistoryView:
+    runs = History(path).runs()
+    rows = [{**r.to_dict(), **{f"n_{k}": v for k, v in r.counts.items()}} for r in reversed(runs)]
+    frame = pd.DataFrame(rows)
+    if not frame.empty:
+        frame["finished_at"] = pd.to_datetime(frame["finished_at"], utc=True, format="ISO8601")
+        frame = frame.drop(columns=["counts"]).fillna(0)
+    return HistoryView(runs=frame)
+
+
+@dataclass
+class Explanation:
+    """One document beside what the shadow holds for it."""
+
+    key: str
+    documents: dict[str, Any]
+    expected: dict[str, pd.DataFrame]
+    actual: dict[str, pd.DataFrame]
+    rebuilt: dict[str, Any]
+    diff: dict[str, Any] = field(default_factory=dict)
+
+    def _repr_html_(self) -> str:
+        parts = [f"<h3>{escape(self.key)}</h3>"]
+        if self.diff:
+            parts.append(
+                "<p><b>deepdiff (source → shadow)</b></p><pre>"
+                + escape(json.dumps(self.diff, indent=2, default=str))
+                + "</pre>"
+            )
+        else:
+            parts.append("<p>The shadow rebuilds exactly this document.</p>")
+        for table in self.expected:
+            shadow_rows = _table(self.actual.get(table, pd.DataFrame()))
+            parts.append(
+                f"<h4>{escape(table)}</h4><div style='display:flex;gap:1em'>"
+                f"<div><b>expected (from JSON)</b>{_table(self.expected[table])}</div>"
+                f"<div><b>actual (SQLite)</b>{shadow_rows}</div></div>"
+            )
+        parts.append(
+            "<div style='display:flex;gap:1em'><div><b>JSON</b><pre>"
+            + escape(json.dumps(self.documents, indent=2, sort_keys=True))
+            + "</pre></div><div><b>rebuilt from SQLite</b><pre>"
+            + escape(json.dumps(self.rebuilt, indent=2, sort_keys=True))
+            + "</pre></div></div>"
+        )
+        return "".join(parts)
+
+
+def _unit_for(store: JsonStore, key: str) -> Path | None:
+    mapping = store.mapping
+    guess = store.root / mapping.primary.pattern.replace("*", key, 1)
+    candidates = [guess] if guess.is_file() else []
+    candidates += [u.primary for u in store.units() if u.primary != guess]
+    for path in candidates:
+        try:
+            found = get_path(store.read(path), split_path(mapping.primary.key_path or ""))
+        except SourceError:
+            continue
+        if found == key:
+            return path
+    return None
+
+
+def read_unit_rows(
+    conn: sqlite3.Connection, mapping: Mapping, key: str
+) -> dict[str, list[tuple[Any, dict[str, Any]]]]:
+    """Every row the shadow holds for one document key, per table: (child key, {column: value})."""
+    root = mapping.root
+    rows: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
+    cols = table_columns(conn, root.table)
+    found = conn.execute(
+        f"SELECT * FROM {quote(root.table)} WHERE {quote(root.key_column or '')} = ?", (key,)
+    ).fetchone()
+    if found is None:
+        return rows
+    row = dict(zip(cols, found, strict=True))
+    rows[root.table] = [(None, row)]
+    for e in mapping.entities:
+        if e.is_root:
+            continue
+        link = row[e.parent_column]
+        cols = table_columns(conn, e.table)
+        got = conn.execute(
+            f"SELECT * FROM {quote(e.table)} WHERE {quote(e.link_column or '')} = ?", (link,)
+        ).fetchall()
+        rows[e.table] = [
+            (r[cols.index(e.key_column)] if e.key_column else None, dict(zip(cols, r, strict=True)))
+            for r in got
+        ]
+    return rows
+
+
+def explain(
+    source: str | Path, shadow: str | Path, key: str, *, mapping: Mapping = REFERENCE
+) -> Explanation:
+    """One document's JSON, its expected rows, the shadow's rows, and the deepdiff."""
+    store = JsonStore(source, mapping)
+    primary = _unit_for(store, key)
+    documents: dict[str, Any] = {}
+    if primary is not None:
+        documents[mapping.primary.name] = store.read(primary)
+        for spec in mapping.companions:
+            path = primary.parent / spec.pattern
+            if path.exists():
+                documents[spec.name] = store.read(path)
+    with closing(connect_readonly(shadow)) as conn:
+        rows = read_unit_rows(conn, mapping, key)
+    if primary is None and not rows:
+        raise UsageError(f"key {key!r}: in neither {source} nor {shadow}")
+    expected: dict[str, pd.DataFrame] = {}
+    actual: dict[str, pd.DataFrame] = {}
+    for e in mapping.entities:
+        cols = [f.column for f in e.compared_fields]
+        key_cols = [e.key_column] if e.key_column and not e.is_root else []
+        doc = documents.get(e.document)
+        exp = (
+            [(*([k] if key_cols else []), *v) for k, v in iter_rows(e, doc, e.compared_fields)]
+            if doc
+            else []
+        )
+        expected[e.table] = pd.DataFrame(exp, columns=[*key_cols, *cols])
+        act = [
+            (*([k] if key_cols else []), *(r.get(c) for c in cols))
+            for k, r in rows.get(e.table, [])
+        ]
+        actual[e.table] = pd.DataFrame(act, columns=[*key_cols, *cols])
+    rebuilt = build_documents(mapping, key, rows) if rows else {}
+    diff = json.loads(DeepDiff(documents, rebuilt, ignore_order=True).to_json())
+    return Explanation(key, documents, expected, actual, rebuilt, diff)

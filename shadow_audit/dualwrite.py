@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,28 +100,60 @@ class DualWriter:
         shadow: bool = True,
     ) -> SaveResult:
         """The dual write for one unit. Raises only for invalid documents and JSON failures."""
+        key, unit = self._checked(documents, workspace)
+        with self.store.lock(unit, timeout=self.lock_timeout):
+            return self._write_locked(unit, key, documents, shadow=shadow)
+
+    def update(
+        self,
+        unit: str,
+        change: Callable[[dict[str, Any]], MappingABC[str, MappingABC[str, Any]]],
+    ) -> SaveResult:
+        """Read-modify-write under the unit's lock: ``change`` gets the unit's documents
+        ({name: document}) as they are on disk and returns the documents to save."""
+        check_safe_name(unit, "workspace")
+        with self.store.lock(unit, timeout=self.lock_timeout):
+            current = {}
+            for spec in self.mapping.documents():
+                path = self.store.path_for(unit, spec.name)
+                if path.exists():
+                    current[spec.name] = self.store.read(path)
+            documents = change(current)
+            key, _ = self._checked(documents, unit)
+            return self._write_locked(unit, key, documents, shadow=True)
+
+    def _checked(
+        self, documents: MappingABC[str, MappingABC[str, Any]], workspace: str | None
+    ) -> tuple[str, str]:
+        """Validate every document and work out (key, unit); raises before any write."""
         specs = {d.name: d for d in self.mapping.documents()}
         key = self._key(documents, specs)
         for name, doc in documents.items():
             self._validate(name, doc, specs[name], key)
         unit = check_safe_name(workspace or key, "workspace")
         self._check_unit_key(unit, key, documents)
+        return key, unit
+
+    def _write_locked(
+        self,
+        unit: str,
+        key: str,
+        documents: MappingABC[str, MappingABC[str, Any]],
+        *,
+        shadow: bool,
+    ) -> SaveResult:
+        """JSON first (its failure propagates), then the shadow (its failure is recorded)."""
         paths = tuple(self.store.path_for(unit, name) for name in documents)
-        with self.store.lock(unit, timeout=self.lock_timeout):
-            for path, doc in zip(paths, documents.values(), strict=True):
-                self.store.write(path, doc)
-            if not shadow:
-                return SaveResult(unit=unit, paths=paths, shadow_ok=False)
-            try:
-                with self.shadow.transaction() as conn:
-                    mission_id = self.shadow.write(conn, key, documents)
-            except Exception as exc:  # the candidate's failures are recorded, never raised
-                return SaveResult(
-                    unit=unit,
-                    paths=paths,
-                    shadow_ok=False,
-                    failure=self._record(key, documents, exc),
-                )
+        for path, doc in zip(paths, documents.values(), strict=True):
+            self.store.write(path, doc)
+        if not shadow:
+            return SaveResult(unit=unit, paths=paths, shadow_ok=False)
+        try:
+            with self.shadow.transaction() as conn:
+                mission_id = self.shadow.write(conn, key, documents)
+        except Exception as exc:  # the candidate's failures are recorded, never raised
+            failure = self._record(key, documents, exc)
+            return SaveResult(unit=unit, paths=paths, shadow_ok=False, failure=failure)
         return SaveResult(unit=unit, paths=paths, shadow_ok=True, mission_id=mission_id)
 
     def _key(

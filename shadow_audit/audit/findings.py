@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 FINDING_KINDS = (
     "missing_in_shadow",
@@ -153,9 +154,13 @@ class AuditResult:
         return counts
 
     def findings_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.DataFrame([f.to_dict() for f in self.findings], columns=list(FINDING_COLUMNS))
 
     def summary_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
         rows = [{"entity": name, **s.to_dict()} for name, s in self.summary.items()]
         return pd.DataFrame(rows).set_index("entity") if rows else pd.DataFrame()
 

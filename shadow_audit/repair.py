@@ -157,6 +157,7 @@ def execute_repair(
     with contextlib.ExitStack() as locks:
         for unit in sorted(plan.sync.values()):
             locks.enter_context(store.lock(unit))
+        before_images.parent.mkdir(parents=True, exist_ok=True)
         with shadow.transaction() as conn:
             images = _snapshot(shadow, conn, [*plan.sync, *plan.delete])
             atomic_write(

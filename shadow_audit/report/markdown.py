@@ -13,6 +13,7 @@ MAX_FINDINGS = 20
 def _cell(value: Any, limit: int = 60) -> str:
     text = "" if value is None else str(value)
     text = text.replace("|", "\\|").replace("\n", " ").replace("`", "'")
+    text = text.replace("<", "&lt;").replace(">", "&gt;")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -106,6 +106,7 @@ class SqliteShadow:
         self.mapping = mapping
         self.busy_timeout = busy_timeout
         self._columns: dict[str, set[str]] = {}
+        self._schema_version: int | None = None
         if create:
             self.create()
 
@@ -146,6 +147,11 @@ class SqliteShadow:
         conn.execute("COMMIT")
 
     def columns(self, conn: sqlite3.Connection, table: str) -> set[str]:
+        """The table's columns, cached until the schema changes (another process may migrate)."""
+        version = conn.execute("PRAGMA schema_version").fetchone()[0]
+        if version != self._schema_version:
+            self._columns.clear()
+            self._schema_version = version
         if table not in self._columns:
             self._columns[table] = set(table_columns(conn, table))
         return self._columns[table]

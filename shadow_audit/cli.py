@@ -71,7 +71,12 @@ def _files(paths: Sequence[str]) -> list[Path]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from shadow_audit.validation import kind_from_filename, parse_json, validate_document
+    from shadow_audit.validation import (
+        document_problems,
+        kind_from_filename,
+        parse_json,
+        validate_document,
+    )
 
     files = _files(args.paths)
     bad = 0
@@ -87,10 +92,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(str(exc))
             bad += 1
             continue
-        issues = validate_document(doc, kind)
-        for issue in issues:
-            print(f"{path}: {issue}")
-        bad += bool(issues)
+        problems = [str(i) for i in validate_document(doc, kind)]
+        if not problems:
+            problems = document_problems(data, None) or []  # duplicate keys
+        for problem in problems:
+            print(f"{path}: {problem}")
+        bad += bool(problems)
     print(f"{len(files)} files: {len(files) - bad} valid, {bad} invalid", file=sys.stderr)
     return EXIT_FAIL if bad else EXIT_OK
 
@@ -165,18 +172,20 @@ def run_audit(
     from shadow_audit.audit.run import audit
     from shadow_audit.config import load_config
     from shadow_audit.report import History, ReportContext, publish
+    from shadow_audit.stores.json_store import no_wider_than
 
     config = load_config(config_path)
     with _progress("audit") as tick:
         result = audit(source, shadow, config=config, progress=tick, workers=workers)
+    mode = no_wider_than(source)
     context = ReportContext()
     if history is not None:
-        book = History(history)
+        book = History(history, mode=mode)
         run_id, delta = book.record(result, report_dir=str(out))
         context = ReportContext(
             run_id=run_id, delta=delta, trend=tuple(reversed(book.runs(limit=30)))
         )
-    run_dir, paths = publish(result, out, formats, context, keep=keep)
+    run_dir, paths = publish(result, out, formats, context, keep=keep, mode=mode)
     _print_result(result)
     if context.delta is not None and context.delta.previous_run is not None:
         d = context.delta

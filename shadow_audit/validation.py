@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -125,6 +126,47 @@ def validate_document(document: Any, kind: str) -> list[ValidationIssue]:
         )
         for e in errors
     ]
+
+
+class DuplicateKeyError(ValueError):
+    """Two members of one JSON object share a name (parsers silently keep one of them)."""
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise DuplicateKeyError(f"duplicate key {name!r} in one object")
+            seen.add(name)
+    return obj
+
+
+def parse_strict(data: bytes) -> Any:
+    """Parse refusing duplicate keys (stdlib json with a pairs hook; slower than orjson)."""
+    return json.loads(data, object_pairs_hook=_unique_pairs)
+
+
+def document_problems(data: bytes, schema: str | None) -> list[str] | None:
+    """Duplicate keys and schema violations of a document's bytes.
+
+    None when the bytes do not parse at all (the caller reports that, with line and column).
+    """
+    try:
+        doc = parse_strict(data)
+    except DuplicateKeyError as exc:
+        return [f"/: {exc}"]
+    except (ValueError, RecursionError):
+        return None
+    if schema is None:
+        return []
+    try:
+        if is_valid(doc, schema):
+            return []
+        return [str(i) for i in validate_document(doc, schema)]
+    except RecursionError:
+        return ["/: nested too deeply to validate"]
 
 
 def kind_from_filename(path: Path) -> str:

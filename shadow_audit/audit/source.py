@@ -25,7 +25,7 @@ from shadow_audit.audit.load import Rows, gc_paused, key_text
 from shadow_audit.errors import SourceError
 from shadow_audit.mapping import MISSING, DocumentSpec, Entity, Field, Mapping, get_path, split_path
 from shadow_audit.projection import Projector, compile_projector
-from shadow_audit.validation import is_valid, validate_document
+from shadow_audit.validation import document_problems
 
 Progress = Callable[[int], None]
 PARALLEL_MIN_DOCUMENTS = 2000
@@ -42,15 +42,9 @@ class SourceRows:
     documents: int = 0
 
 
-def schema_problems(doc: Any, spec: DocumentSpec) -> list[str]:
-    """Every schema violation of one parsed document (fast yes first, reasons on a no)."""
-    if spec.schema is None or is_valid(doc, spec.schema):
-        return []
-    return [str(i) for i in validate_document(doc, spec.schema)]
-
-
 def check_schemas(primaries: list[str], specs: tuple[DocumentSpec, ...]) -> dict[str, list[str]]:
-    """Worker: parse and schema-check every document of these units; {path: reasons} of the bad.
+    """Worker: check every document of these units for duplicate keys and schema
+    violations; {path: reasons} of the bad ones.
 
     Read and parse failures are left to the main process, which sees them too.
     """
@@ -64,10 +58,10 @@ def check_schemas(primaries: list[str], specs: tuple[DocumentSpec, ...]) -> dict
             ]:
                 try:
                     with open(doc_path, "rb") as fh:
-                        doc = orjson.loads(fh.read())
-                except (OSError, orjson.JSONDecodeError):
+                        data = fh.read()
+                except OSError:
                     continue
-                reasons = schema_problems(doc, spec)
+                reasons = document_problems(data, spec.schema)
                 if reasons:
                     bad[doc_path] = reasons
     return bad
@@ -212,9 +206,11 @@ class _Loader:
         guess = key if key is not None else os.path.basename(os.path.dirname(path))
         reasons: list[str] = []
         doc: Any = None
+        data = b""
         try:
             with open(path, "rb") as fh:
-                doc = orjson.loads(fh.read())
+                data = fh.read()
+            doc = orjson.loads(data)
         except FileNotFoundError as exc:
             if optional and not os.path.islink(path):
                 return None, guess
@@ -225,7 +221,7 @@ class _Loader:
             reasons.append(f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")
         if not reasons:
             if self.validate:
-                reasons = schema_problems(doc, spec)
+                reasons = document_problems(data, spec.schema) or []
             found = get_path(doc, self.key_parts[spec.name]) if spec.key_path else MISSING
             pointer = "/" + (spec.key_path or "").replace(".", "/")
             if key is None and isinstance(found, str) and found:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -136,8 +137,9 @@ def _run(row: tuple[Any, ...]) -> Run:
 class History:
     """The history database (default ``reports/history.db``)."""
 
-    def __init__(self, path: Path | str = DEFAULT_HISTORY) -> None:
+    def __init__(self, path: Path | str = DEFAULT_HISTORY, *, mode: int | None = None) -> None:
         self.path = Path(path)
+        self.mode = mode
 
     @contextmanager
     def _connect(self, *, create: bool) -> Iterator[sqlite3.Connection]:
@@ -146,7 +148,10 @@ class History:
         try:
             if create:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+            new = not self.path.exists()
             with closing(sqlite3.connect(self.path, timeout=30)) as conn:
+                if new and self.mode is not None:
+                    os.chmod(self.path, self.mode)
                 conn.execute("PRAGMA foreign_keys = ON")
                 conn.executescript(SCHEMA)
                 yield conn

@@ -45,6 +45,8 @@ def write_reports(
     out: Path | str,
     formats: Iterable[str],
     context: ReportContext | None = None,
+    *,
+    mode: int | None = None,
 ) -> list[Path]:
     """Render each format and write it atomically under ``out``; returns the paths."""
     folder = Path(out)
@@ -53,7 +55,7 @@ def write_reports(
     paths = []
     for fmt, text in texts.items():
         path = folder / FORMATS[fmt][0]
-        atomic_write(path, text.encode())
+        atomic_write(path, text.encode(), mode=mode)
         paths.append(path)
     return paths
 
@@ -70,6 +72,7 @@ def publish(
     context: ReportContext | None = None,
     *,
     keep: int | None = None,
+    mode: int | None = None,
 ) -> tuple[Path, list[Path]]:
     """Reports of this run in ``out/runs/<run>/`` and the same files as the latest in ``out/``.
 
@@ -78,8 +81,8 @@ def publish(
     base = Path(out)
     run_dir = base / RUNS / run_folder_name(result, context.run_id if context else None)
     wanted = list(dict.fromkeys(formats))
-    paths = write_reports(result, run_dir, wanted, context)
-    latest = write_reports(result, base, wanted, context)
+    paths = write_reports(result, run_dir, wanted, context, mode=mode)
+    latest = write_reports(result, base, wanted, context, mode=mode)
     if keep is not None:
         prune(base / RUNS, keep)
     return run_dir, latest + paths

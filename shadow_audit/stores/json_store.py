@@ -35,6 +35,14 @@ def dump_document(document: Any) -> bytes:
     return orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
 
 
+def no_wider_than(source: Path | str) -> int:
+    """Permission bits for files derived from ``source`` (reports, history): never wider
+    than the source folder's own, and never executable."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return Path(source).stat().st_mode & 0o666 & ~umask
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -43,14 +51,16 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
     """Write ``data`` so that ``path`` holds either the old or the new bytes, never a mix.
 
     Temporary file in the same folder, flush + fsync, ``os.replace``, fsync the
-    folder. An existing file's permission bits are kept.
+    folder. ``mode`` sets the permission bits; by default an existing file's are
+    kept and a new file gets the umask's.
     """
     folder = path.parent
-    mode = path.stat().st_mode & 0o777 if path.exists() else None
+    if mode is None and path.exists():
+        mode = path.stat().st_mode & 0o777
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:

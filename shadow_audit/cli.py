@@ -255,7 +255,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     ledger_path = Path(args.ledger) if args.ledger else default_ledger_path(args.shadow)
     ledger = FailureLedger(ledger_path).read()
     if ledger.torn:
-        _err(f"ledger {ledger_path}: last line is torn (a writer died mid-append); it is ignored")
+        _err(f"ledger {ledger_path}: {ledger.torn} lines cut short by a dying writer are ignored")
     now = datetime.fromisoformat(args.now.replace("Z", "+00:00")) if args.now else datetime.now(UTC)
     active = sum(1 for r in config.ignore if r.active(now.date() if args.now else today_utc()))
     runs = History(args.history).runs() if Path(args.history).exists() else []

@@ -6,7 +6,6 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -33,10 +32,10 @@ class LedgerEntry:
 
 @dataclass(frozen=True)
 class LedgerContents:
-    """What a ledger file holds; ``torn`` is set when its last line was cut short."""
+    """What a ledger file holds; ``torn`` counts lines a dying writer cut short."""
 
     entries: tuple[LedgerEntry, ...]
-    torn: bool
+    torn: int
 
 
 def default_ledger_path(database: Path | str) -> Path:
@@ -60,8 +59,11 @@ class FailureLedger:
         )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = orjson.dumps(entry.to_dict()) + b"\n"
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                line = b"\n" + line  # a writer died mid-line: end that line, keep ours whole
             os.write(fd, line)
             os.fsync(fd)
         finally:
@@ -69,23 +71,18 @@ class FailureLedger:
         return entry
 
     def read(self) -> LedgerContents:
-        """Every complete entry; a torn last line is detected and left out."""
+        """Every complete entry; lines cut short by a dying writer are counted, not fatal."""
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
-            return LedgerContents(entries=(), torn=False)
-        lines = data.split(b"\n")
-        torn = lines[-1] != b""
+            return LedgerContents(entries=(), torn=0)
         entries: list[LedgerEntry] = []
-        for i, line in enumerate(lines[:-1] if not torn else lines):
+        torn = 0
+        for line in data.split(b"\n"):
             if not line:
                 continue
             try:
-                raw: Any = orjson.loads(line)
-                entries.append(LedgerEntry(**raw))
+                entries.append(LedgerEntry(**orjson.loads(line)))
             except (orjson.JSONDecodeError, TypeError):
-                if i == len(lines) - 1 or (i == len(lines) - 2 and not torn):
-                    torn = True
-                    continue
-                raise
+                torn += 1
         return LedgerContents(entries=tuple(entries), torn=torn)

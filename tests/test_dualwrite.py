@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sqlite3
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -16,30 +12,11 @@ from shadow_audit.dualwrite import DualWriter, document_hash
 from shadow_audit.errors import InvalidDocumentError, UsageError
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
-from tests.conftest import make_store
+from tests.conftest import make_store, read_only_file
 
 
 def read_json(path: Path) -> object:
     return orjson.loads(path.read_bytes())
-
-
-@contextlib.contextmanager
-def read_only_file(path: Path) -> Iterator[None]:
-    """Make a file really read-only, also for root (immutable attribute)."""
-    if os.geteuid() != 0:
-        os.chmod(path, 0o444)
-        try:
-            yield
-        finally:
-            os.chmod(path, 0o644)
-        return
-    done = subprocess.run(["chattr", "+i", str(path)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip("running as root on a filesystem without the immutable attribute")
-    try:
-        yield
-    finally:
-        subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
 def assert_shadow_failure_recorded(store, manifest, result, error_fragment: str) -> None:

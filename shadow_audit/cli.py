@@ -205,7 +205,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"--out {out}: cannot create: {exc.strerror}") from exc
-    lock = FileLock(str(out / ".shadow-audit.lock"))
+    lock = FileLock(str(out / ".shadow-audit.lock"), mode=0o600)
     try:
         lock.acquire(timeout=0)
     except Timeout:

@@ -70,9 +70,12 @@ def _json_with(set_like: bool) -> Normalizer:
         def same(x: Any, y: Any) -> bool:
             if x is None or y is None:
                 return False
-            return canonical_json(_loads(x), set_like=set_like) == canonical_json(
-                _loads(y), set_like=set_like
-            )
+            try:
+                a = canonical_json(_loads(x), set_like=set_like)
+                b = canonical_json(_loads(y), set_like=set_like)
+            except TypeError:  # not JSON at all (a BLOB, say): not the same
+                return False
+            return a == b
 
         return pd.Series([same(x, y) for x, y in zip(e, a, strict=True)], index=e.index, dtype=bool)
 

@@ -12,7 +12,7 @@ drift, then times in this one process:
   (c) datacompy  datacompy's compare of the missions frames
   (d) audit      the full shadow_audit audit of all five tables
 
-and prints wall times, peak RSS (the audit alone, in a fresh child process) and ratios.
+floor and audit run --repeat times, interleaved, and their medians count; prints wall times, peak RSS (the audit alone, in a fresh child process) and ratios.
 The store is cached under --dir and reused when N and the seed match.
 """
 
@@ -24,6 +24,7 @@ import json
 import os
 import random
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
@@ -247,6 +248,7 @@ def main() -> None:
         "--dir", default=None, help="where to build (default /tmp/shadow-audit-bench-N)"
     )
     parser.add_argument("--naive-sample", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of floor and audit (medians)")
     parser.add_argument("--skip-datacompy", action="store_true")
     args = parser.parse_args()
     n = args.projects
@@ -255,10 +257,14 @@ def main() -> None:
     floor(source, db)  # warm the page cache so every contender reads warm
 
     results: dict[str, float] = {}
-    results["floor"] = floor(source, db)
-    t = time.perf_counter()
-    result = audit(source, db)
-    results["audit"] = time.perf_counter() - t
+    floors, audits = [], []
+    for _ in range(args.repeat):  # side by side, interleaved; medians below
+        floors.append(floor(source, db))
+        t = time.perf_counter()
+        result = audit(source, db)
+        audits.append(time.perf_counter() - t)
+    results["floor"] = statistics.median(floors)
+    results["audit"] = statistics.median(audits)
     naive_s, sampled = naive(source, db, min(args.naive_sample, n))
     results["naive (scaled)"] = naive_s / sampled * n
     exp_df, act_df, fields = missions_frames(source, db)

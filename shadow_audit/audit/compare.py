@@ -142,6 +142,106 @@ def _diff_detail(fld: Field, source: Any, shadow: Any) -> Any:
     return json.loads(DeepDiff(old, new, ignore_order=fld.set_like).to_json())
 
 
+@dataclass
+class Classified:
+    """Rows of one table sorted into what needs a finding, plus the row counts."""
+
+    missing: dict[Any, tuple[Any, ...]] = field(default_factory=dict)  # key -> expected values
+    differing: dict[Any, tuple[tuple[Any, ...], tuple[Any, ...]]] = field(default_factory=dict)
+    extra: dict[Any, tuple[Any, ...]] = field(default_factory=dict)  # key -> actual values
+    source_rows: int = 0
+    shadow_rows: int = 0
+
+
+def classify(expected: Rows, actual: Rows, *, excluded: Collection[Any] = ()) -> Classified:
+    """Key-level pass: missing, extra, and rows that are not identical (cheap tuple equality)."""
+    out = Classified(source_rows=len(expected), shadow_rows=len(actual))
+    get = actual.get
+    for k, v in expected.items():
+        a = get(k, _NONE)
+        if a is _NONE:
+            out.missing[k] = v
+        elif a != v:
+            out.differing[k] = (v, a)
+    if len(actual) > len(expected) - len(out.missing):
+        out.extra = {k: v for k, v in actual.items() if k not in expected}
+    if excluded:
+        drop(out, excluded, expected_keys=expected, actual_keys=actual)
+    return out
+
+
+def drop(
+    out: Classified, excluded: Collection[Any], *, expected_keys: Any, actual_keys: Any
+) -> None:
+    """Leave out rows whose document key (or row key) is excluded, from results and counts."""
+
+    def gone(k: Any) -> bool:
+        return k[0] in excluded or k in excluded
+
+    for rows in (out.missing, out.differing, out.extra):
+        for k in [k for k in rows if gone(k)]:
+            del rows[k]
+    out.source_rows -= sum(1 for k in expected_keys if gone(k))
+    out.shadow_rows -= sum(1 for k in actual_keys if gone(k))
+
+
+class StreamCompare:
+    """``classify`` one document at a time, without keeping the expected rows.
+
+    Shadow rows are popped as their source rows arrive, so memory holds the shadow's
+    rows once plus what differs; whatever is left at the end is extra.
+    """
+
+    def __init__(self, actual: Rows) -> None:
+        self.actual = actual  # consumed
+        self.out = Classified(shadow_rows=len(actual))
+        self.fed: Counter[Any] = Counter()  # document key -> source rows
+        self.met: Counter[Any] = Counter()  # document key -> shadow rows popped
+
+    def feed(self, rows: Rows) -> None:
+        """Rows of one document (all with the same document key)."""
+        if not rows:
+            return
+        out, pop = self.out, self.actual.pop
+        missing_before = len(out.missing)
+        for k, v in rows.items():
+            a = pop(k, _NONE)
+            if a is _NONE:
+                out.missing[k] = v
+            elif a != v:
+                out.differing[k] = (v, a)
+        doc = next(iter(rows))[0]
+        self.fed[doc] += len(rows)
+        self.met[doc] += len(rows) - (len(out.missing) - missing_before)
+        out.source_rows += len(rows)
+
+    def finish(self, excluded: Collection[Any] = ()) -> Classified:
+        out = self.out
+        out.extra = self.actual
+        for key in excluded:
+            if isinstance(key, tuple):  # one row
+                if out.missing.pop(key, _NONE) is not _NONE:
+                    out.source_rows -= 1
+                elif out.differing.pop(key, _NONE) is not _NONE:
+                    out.source_rows -= 1
+                    out.shadow_rows -= 1
+                elif out.extra.pop(key, _NONE) is not _NONE:
+                    out.shadow_rows -= 1
+            else:  # a whole document
+                out.source_rows -= self.fed.pop(key, 0)
+                out.shadow_rows -= self.met.pop(key, 0)
+        docs = {k for k in excluded if not isinstance(k, tuple)}
+        if docs:
+            for rows in (out.missing, out.differing):
+                for k in [k for k in rows if k[0] in docs]:
+                    del rows[k]
+            leftover = [k for k in out.extra if k[0] in docs]
+            for k in leftover:
+                del out.extra[k]
+            out.shadow_rows -= len(leftover)
+        return out
+
+
 def compare_entity(
     entity: Entity,
     fields: tuple[Field, ...],
@@ -151,34 +251,21 @@ def compare_entity(
     excluded: Collection[Any] = (),
 ) -> EntityComparison:
     """Missing and extra rows by key, then field by field for rows that are not identical."""
-    missing: list[Any] = []
-    differing: list[Any] = []
-    get = actual.get
-    for k, v in expected.items():
-        a = get(k, _NONE)
-        if a is _NONE:
-            missing.append(k)
-        elif a != v:
-            differing.append(k)
-    matched_keys = len(expected) - len(missing)
-    extra = [k for k in actual if k not in expected] if len(actual) > matched_keys else []
-    for keys in (missing, differing, extra):
-        keys.sort(key=key_text)
-    source_rows, shadow_rows = len(expected), len(actual)
-    if excluded:
+    return findings_for(entity, fields, classify(expected, actual, excluded=excluded))
 
-        def kept(k: Any) -> bool:
-            return k[0] not in excluded and k not in excluded
 
-        missing = [k for k in missing if kept(k)]
-        extra = [k for k in extra if kept(k)]
-        differing = [k for k in differing if kept(k)]
-        source_rows -= sum(1 for k in expected if not kept(k))
-        shadow_rows -= sum(1 for k in actual if not kept(k))
+def findings_for(
+    entity: Entity, fields: tuple[Field, ...], classified: Classified
+) -> EntityComparison:
+    """Findings and the summary of one table from its classified rows."""
     columns = [f.column for f in fields]
     out = EntityComparison(summary=EntitySummary(entity=entity.table))
     path = entity.key_source_path or entity.document
-    for k in missing:
+
+    def shown(values: tuple[Any, ...]) -> dict[str, Any]:
+        return {c: _shown(f, v) for c, f, v in zip(columns, fields, values, strict=True)}
+
+    for k in sorted(classified.missing, key=key_text):
         out.findings.append(
             Finding(
                 kind="missing_in_shadow",
@@ -186,12 +273,10 @@ def compare_entity(
                 key=key_text(k),
                 path=path,
                 document=entity.document,
-                source_value={
-                    c: _shown(f, v) for c, f, v in zip(columns, fields, expected[k], strict=True)
-                },
+                source_value=shown(classified.missing[k]),
             )
         )
-    for k in extra:
+    for k in sorted(classified.extra, key=key_text):
         out.findings.append(
             Finding(
                 kind="extra_in_shadow",
@@ -199,21 +284,20 @@ def compare_entity(
                 key=key_text(k),
                 path=path,
                 document=entity.document,
-                shadow_value={
-                    c: _shown(f, v) for c, f, v in zip(columns, fields, actual[k], strict=True)
-                },
+                shadow_value=shown(classified.extra[k]),
             )
         )
-    mismatched_rows = _compare_values(entity, fields, differing, expected, actual, out)
-    common = source_rows - len(missing)
+    differing = sorted(classified.differing, key=key_text)
+    mismatched_rows = _compare_values(entity, fields, differing, classified.differing, out)
+    common = classified.source_rows - len(classified.missing)
     out.summary = EntitySummary(
         entity=entity.table,
-        source_rows=source_rows,
-        shadow_rows=shadow_rows,
+        source_rows=classified.source_rows,
+        shadow_rows=classified.shadow_rows,
         matched=common - mismatched_rows,
         mismatched=mismatched_rows,
-        missing_in_shadow=len(missing),
-        extra_in_shadow=len(extra),
+        missing_in_shadow=len(classified.missing),
+        extra_in_shadow=len(classified.extra),
         compared_columns=len(fields),
     )
     return out
@@ -223,16 +307,15 @@ def _compare_values(
     entity: Entity,
     fields: tuple[Field, ...],
     keys: list[Any],
-    expected: Rows,
-    actual: Rows,
+    pairs: dict[Any, tuple[tuple[Any, ...], tuple[Any, ...]]],
     out: EntityComparison,
 ) -> int:
     """Vectorized per column over the rows that differ; returns how many rows really differ."""
     if not keys or not fields:
         return 0
     columns = [f.column for f in fields]
-    exp = pd.DataFrame([stored(expected[k]) for k in keys], columns=columns, dtype=object)
-    act = pd.DataFrame([actual[k] for k in keys], columns=columns, dtype=object)
+    exp = pd.DataFrame([stored(pairs[k][0]) for k in keys], columns=columns, dtype=object)
+    act = pd.DataFrame([pairs[k][1] for k in keys], columns=columns, dtype=object)
     bad_rows: set[int] = set()
     for fld in fields:
         e, a = exp[fld.column], act[fld.column]

@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from shadow_audit.audit.compare import NORMALIZERS, compare_entity
+from shadow_audit.audit.compare import NORMALIZERS, classify, findings_for
 from shadow_audit.audit.findings import (
     AuditResult,
     Coverage,
@@ -41,6 +41,7 @@ def audit(
     progress: Progress | None = None,
     today: date | None = None,
     workers: int | None = None,
+    stream: bool = True,
 ) -> AuditResult:
     """Is the shadow telling the truth? Every document, every row, every field."""
     config = config or Config()
@@ -52,7 +53,13 @@ def audit(
     # collector is back on.
     with gc_paused():
         findings, summary, normalizers, coverage, documents = _collect(
-            source, shadow, config, progress=progress, workers=workers, timings=timings
+            source,
+            shadow,
+            config,
+            progress=progress,
+            workers=workers,
+            timings=timings,
+            stream=stream,
         )
     active, ignored = _apply_rules(findings, config.ignore, today or today_utc())
     timings["total"] = time.perf_counter() - t0
@@ -79,6 +86,7 @@ def _collect(
     progress: Progress | None,
     workers: int | None,
     timings: dict[str, float],
+    stream: bool = True,
 ) -> tuple[list[Finding], dict[str, EntitySummary], Counter[str], Coverage, int]:
     """Load both stores and compare them; only the small results leave this function."""
     mapping = config.mapping
@@ -87,7 +95,7 @@ def _collect(
         actual = load_shadow(shadow, mapping)
         timings["load_shadow"] = time.perf_counter() - t
         t = time.perf_counter()
-        expected = scan.load(actual.fields, progress=progress)
+        expected = scan.load(actual.fields, progress=progress, against=actual if stream else None)
     timings["load_source"] = time.perf_counter() - t
     t = time.perf_counter()
     findings, summary, normalizers = _compare_all(mapping, expected, actual)
@@ -113,16 +121,13 @@ def _compare_all(
     for entity in mapping.entities:
         if entity.table not in actual.fields:
             continue
-        excluded = expected.excluded.get(entity.table, set()) | actual.excluded.get(
-            entity.table, set()
-        )
-        result = compare_entity(
-            entity,
-            actual.fields[entity.table],
+        classified = expected.classified.get(entity.table) or classify(
             expected.rows[entity.table],
             actual.rows[entity.table],
-            excluded=excluded,
+            excluded=expected.excluded.get(entity.table, set())
+            | actual.excluded.get(entity.table, set()),
         )
+        result = findings_for(entity, actual.fields[entity.table], classified)
         summary[entity.table] = result.summary
         findings += result.findings
         normalizers.update(result.normalizers)

@@ -19,9 +19,10 @@ from typing import Any
 
 import orjson
 
+from shadow_audit.audit.compare import Classified, StreamCompare
 from shadow_audit.audit.coverage import CoverageCounter, cover_tree
 from shadow_audit.audit.findings import Finding
-from shadow_audit.audit.load import Rows, gc_paused, key_text
+from shadow_audit.audit.load import Rows, ShadowRows, gc_paused, key_text
 from shadow_audit.errors import SourceError
 from shadow_audit.mapping import MISSING, DocumentSpec, Entity, Field, Mapping, get_path, split_path
 from shadow_audit.projection import Projector, compile_projector
@@ -36,6 +37,7 @@ class SourceRows:
     """What the documents say the database should hold, plus what could not be compared."""
 
     rows: dict[str, Rows] = field(default_factory=dict)
+    classified: dict[str, Classified] = field(default_factory=dict)  # when compared streaming
     problems: list[Finding] = field(default_factory=list)
     excluded: dict[str, set[Any]] = field(default_factory=dict)
     unmapped: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -112,10 +114,15 @@ class SourceScan:
             self._pool = None
 
     def load(
-        self, fields: dict[str, tuple[Field, ...]], *, progress: Progress | None = None
+        self,
+        fields: dict[str, tuple[Field, ...]],
+        *,
+        progress: Progress | None = None,
+        against: ShadowRows | None = None,
     ) -> SourceRows:
-        """Parse and project every document into expected rows for ``fields``."""
-        loader = _Loader(self.mapping, fields, validate=self.validate_inline)
+        """Parse and project every document into expected rows for ``fields``; with
+        ``against``, compare each document's rows as they come (its rows are consumed)."""
+        loader = _Loader(self.mapping, fields, validate=self.validate_inline, against=against)
         with gc_paused():
             for primary in self.primaries:
                 loader.unit(primary)
@@ -145,15 +152,26 @@ class _Loader:
     """The per-unit work of ``load_source``; state lives here, not in globals."""
 
     def __init__(
-        self, mapping: Mapping, fields: dict[str, tuple[Field, ...]], *, validate: bool
+        self,
+        mapping: Mapping,
+        fields: dict[str, tuple[Field, ...]],
+        *,
+        validate: bool,
+        against: ShadowRows | None = None,
     ) -> None:
         self.mapping = mapping
         self.validate = validate
+        self.against = against
+        self.streams = (
+            {t: StreamCompare(rows) for t, rows in against.rows.items() if t in fields}
+            if against is not None
+            else {}
+        )
         self.key_parts = {d.name: split_path(d.key_path or "") for d in mapping.documents()}
         self.out = SourceRows(rows={e.table: {} for e in mapping.entities if e.table in fields})
-        self.entities: dict[str, list[tuple[Entity, Projector, Rows]]] = {
+        self.entities: dict[str, list[tuple[Entity, Projector, Callable[[Rows], None]]]] = {
             d.name: [
-                (e, compile_projector(e, fields[e.table]), self.out.rows[e.table])
+                (e, compile_projector(e, fields[e.table]), self._sink(e.table))
                 for e in mapping.entities
                 if e.document == d.name and e.table in fields
             ]
@@ -247,23 +265,32 @@ class _Loader:
         else:
             self.bad[path] = (spec, key, list(reasons))
 
+    def _sink(self, table: str) -> Callable[[Rows], None]:
+        """Where one document's rows of ``table`` go: the stream compare, or the row dict."""
+        if table in self.streams:
+            return self.streams[table].feed
+        return self.out.rows[table].update
+
     def _project(self, doc: Any, key: Any, spec: DocumentSpec) -> None:
-        for entity, project, rows in self.entities[spec.name]:
+        for entity, project, add in self.entities[spec.name]:
             produced = project(doc)
             if entity.rows_from is None:
                 for _, values in produced:
-                    rows[(key,)] = values
+                    add({(key,): values})
                 continue
             fresh = {(key, child): values for child, values in produced}
             if len(fresh) != len(produced):
-                self._child_duplicates(entity, key, produced, spec)
-            rows.update(fresh)
+                for row_key in self._child_duplicates(entity, key, produced, spec):
+                    del fresh[row_key]
+            add(fresh)
         self.coverage.add(spec.name, doc)
 
     def _child_duplicates(
         self, entity: Entity, key: Any, produced: list[Any], spec: DocumentSpec
-    ) -> None:
+    ) -> list[Any]:
+        """Report and exclude child keys a document repeats; returns those row keys."""
         counts: dict[Any, int] = {}
+        repeated: list[Any] = []
         for child, _ in produced:
             counts[child] = counts.get(child, 0) + 1
         for child, n in counts.items():
@@ -280,6 +307,8 @@ class _Loader:
                     )
                 )
                 self.out.excluded.setdefault(entity.table, set()).add(row_key)
+                repeated.append(row_key)
+        return repeated
 
     def finish(self) -> SourceRows:
         out = self.out
@@ -297,14 +326,18 @@ class _Loader:
             # left out of the comparison: its rows (under the key it names, else its
             # folder's name) are neither missing nor extra
             tables = (
-                out.rows
+                [e.table for es in self.entities.values() for e, _, _ in es]
                 if spec is self.mapping.primary
                 else [e.table for e, _, _ in self.entities[spec.name]]
             )
             for table in tables:
                 out.excluded.setdefault(table, set()).add(key)
-        for table in out.rows:
+        for table in [e.table for es in self.entities.values() for e, _, _ in es]:
             if self.duplicated:
                 out.excluded.setdefault(table, set()).update(self.duplicated)
         out.unmapped = dict(self.coverage.counts)
+        shadow_excluded = self.against.excluded if self.against is not None else {}
+        for table, stream in self.streams.items():
+            excluded = out.excluded.get(table, set()) | shadow_excluded.get(table, set())
+            out.classified[table] = stream.finish(excluded)
         return out

@@ -55,3 +55,37 @@ def test_partitions_add_up_to_the_whole():
         ("value_mismatch", "p7/2"),
         ("extra_in_shadow", "p9/9"),
     }
+
+
+def test_streaming_compare_equals_compare_over_materialized_rows(tmp_path):
+    """The audit compares each document as it is read; the result is the same as building
+    every expected row first (drift, invalid and duplicate documents, duplicate rows)."""
+    import shutil
+
+    from shadow_audit.audit.run import audit
+    from tests.conftest import make_store
+
+    store = make_store(tmp_path, 8)
+    store.sql("UPDATE missions SET owner = 'x' WHERE id = 1")
+    store.sql("DELETE FROM session_narrative WHERE id IN (2, 9)")
+    store.sql("INSERT INTO domain_concepts (mission_id, concept, timestamp) VALUES (3, 'zz', 't')")
+    store.sql("UPDATE trajectory SET blockers = '[1]' WHERE id = 4")
+    (store.source / "proj-000005" / "project_memory.json").write_text("{")
+    (store.source / "proj-000006" / "project_manifest.json").write_text('{"kind": "Project"}')
+    shutil.copytree(store.source / "proj-000007", store.source / "copy-of-7")
+    memory = store.memory_path("proj-000002")
+    memory.write_text(memory.read_text().replace('"session": 2', '"session": 1', 1))
+    store.sql("CREATE TABLE t AS SELECT * FROM domain_concerns")
+    store.sql("DROP TABLE domain_concerns")
+    store.sql("ALTER TABLE t RENAME TO domain_concerns")
+    store.sql(
+        "INSERT INTO domain_concerns SELECT id + 100, mission_id, concern, timestamp FROM domain_concerns WHERE id = 1"
+    )
+    streamed = audit(store.source, store.db, stream=True)
+    built = audit(store.source, store.db, stream=False)
+    assert [f.to_dict() for f in streamed.findings] == [f.to_dict() for f in built.findings]
+    assert {t: s.to_dict() for t, s in streamed.summary.items()} == {
+        t: s.to_dict() for t, s in built.summary.items()
+    }
+    assert streamed.normalizers == built.normalizers
+    assert len({f.kind for f in streamed.findings}) == 5

@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from shadow_audit.audit.compare import compare_entity
+from shadow_audit.audit.compare import compare_frames
 from shadow_audit.audit.load import load_shadow
 from shadow_audit.audit.run import audit
 from shadow_audit.mapping import iter_rows
@@ -190,22 +190,7 @@ def missions_frames(source: Path, db: Path) -> tuple[Any, Any, Any]:
 
 def compare_missions_ours(exp_df: Any, act_df: Any, fields: Any) -> float:
     t = time.perf_counter()
-    cols = [f.column for f in fields]
-    exp = dict(
-        zip(
-            zip(exp_df["mission_uuid"].tolist()),
-            zip(*(exp_df[c].tolist() for c in cols), strict=True),
-            strict=True,
-        )
-    )
-    act = dict(
-        zip(
-            zip(act_df["mission_uuid"].tolist()),
-            zip(*(act_df[c].tolist() for c in cols), strict=True),
-            strict=True,
-        )
-    )
-    compare_entity(REFERENCE.entity("missions"), fields, exp, act)
+    compare_frames(REFERENCE.entity("missions"), fields, exp_df, act_df, keys=["mission_uuid"])
     return time.perf_counter() - t
 
 

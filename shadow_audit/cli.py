@@ -355,11 +355,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for i in incidents:
         print(f"   - {i.name:<22} {i.key}: {i.what}")
     history = store.reports / "history.db"
+
+    def audit_demo() -> tuple[int, AuditResult]:
+        return run_audit(
+            source=store.source, shadow=store.shadow, out=store.reports,
+            formats=["json", "md", "html", "junit", "prom"], config_path=None, history=history,
+        )  # fmt: skip
+
     print("3. audit")
-    _, result = run_audit(
-        source=store.source, shadow=store.shadow, out=store.reports,
-        formats=["json", "md", "html", "junit", "prom"], config_path=None, history=history,
-    )  # fmt: skip
+    _, result = audit_demo()
     print("   what caught each failure mode:")
     for i in incidents:
         caught = sorted(
@@ -376,10 +380,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         execute=True, migrate=True, force=False, show=8,
     )  # fmt: skip
     print("5. audit again")
-    code, _ = run_audit(
-        source=store.source, shadow=store.shadow, out=store.reports,
-        formats=["json", "md", "html", "junit", "prom"], config_path=None, history=history,
-    )  # fmt: skip
+    code, _ = audit_demo()
     print("6. cutover gate")
     gate_args = argparse.Namespace(
         config=None, ledger=str(store.ledger), shadow=str(store.shadow), now=None,

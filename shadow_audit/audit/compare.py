@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 from deepdiff import DeepDiff
@@ -242,6 +243,54 @@ class StreamCompare:
         return out
 
 
+def classify_frames(
+    expected: pd.DataFrame, actual: pd.DataFrame, keys: list[str], columns: list[str]
+) -> Classified:
+    """``classify`` for rows already in DataFrames: key sets and column equality, vectorized;
+    only the rows that differ leave pandas (for normalizers and deepdiff)."""
+    e, a = expected.set_index(keys), actual.set_index(keys)
+
+    def key(label: Any) -> tuple[Any, ...]:
+        return label if isinstance(label, tuple) else (label,)
+
+    def rows(frame: pd.DataFrame) -> dict[Any, tuple[Any, ...]]:
+        values = frame[columns].astype(object).where(frame[columns].notna(), None)
+        return {
+            key(k): tuple(v)
+            for k, v in zip(values.index, values.itertuples(index=False, name=None), strict=True)
+        }
+
+    out = Classified(source_rows=len(e), shadow_rows=len(a))
+    common = e.index.intersection(a.index)
+    out.missing = rows(e.loc[e.index.difference(a.index)])
+    out.extra = rows(a.loc[a.index.difference(e.index)])
+    ec, ac = e.loc[common], a.loc[common]
+    differs = np.zeros(len(common), dtype=bool)
+    for c in columns:
+        x, y = ec[c], ac[c]
+        same = (x == y).fillna(False).to_numpy(dtype=bool) | (
+            x.isna().to_numpy() & y.isna().to_numpy()
+        )
+        differs |= ~same
+    if differs.any():
+        exp_rows, act_rows = rows(ec[differs]), rows(ac[differs])
+        out.differing = {k: (v, act_rows[k]) for k, v in exp_rows.items()}
+    return out
+
+
+def compare_frames(
+    entity: Entity,
+    fields: tuple[Field, ...],
+    expected: pd.DataFrame,
+    actual: pd.DataFrame,
+    *,
+    keys: list[str],
+) -> EntityComparison:
+    """``compare_entity`` for DataFrames (one column per key part and per field)."""
+    columns = [f.column for f in fields]
+    return findings_for(entity, fields, classify_frames(expected, actual, keys, columns))
+
+
 def compare_entity(
     entity: Entity,
     fields: tuple[Field, ...],
@@ -265,28 +314,23 @@ def findings_for(
     def shown(values: tuple[Any, ...]) -> dict[str, Any]:
         return {c: _shown(f, v) for c, f, v in zip(columns, fields, values, strict=True)}
 
-    for k in sorted(classified.missing, key=key_text):
-        out.findings.append(
-            Finding(
-                kind="missing_in_shadow",
-                entity=entity.table,
-                key=key_text(k),
-                path=path,
-                document=entity.document,
-                source_value=shown(classified.missing[k]),
+    for kind, rows in (
+        ("missing_in_shadow", classified.missing),
+        ("extra_in_shadow", classified.extra),
+    ):
+        for k in sorted(rows, key=key_text):
+            values = shown(rows[k])
+            out.findings.append(
+                Finding(
+                    kind=kind,
+                    entity=entity.table,
+                    key=key_text(k),
+                    path=path,
+                    document=entity.document,
+                    source_value=values if kind == "missing_in_shadow" else None,
+                    shadow_value=values if kind == "extra_in_shadow" else None,
+                )
             )
-        )
-    for k in sorted(classified.extra, key=key_text):
-        out.findings.append(
-            Finding(
-                kind="extra_in_shadow",
-                entity=entity.table,
-                key=key_text(k),
-                path=path,
-                document=entity.document,
-                shadow_value=shown(classified.extra[k]),
-            )
-        )
     differing = sorted(classified.differing, key=key_text)
     mismatched_rows = _compare_values(entity, fields, differing, classified.differing, out)
     common = classified.source_rows - len(classified.missing)

@@ -89,3 +89,36 @@ def test_streaming_compare_equals_compare_over_materialized_rows(tmp_path):
     }
     assert streamed.normalizers == built.normalizers
     assert len({f.kind for f in streamed.findings}) == 5
+
+
+def test_frames_compare_like_rows():
+    """compare_frames (vectorized over DataFrames) finds what compare_entity finds."""
+    import pandas as pd
+
+    from shadow_audit.audit.compare import compare_frames
+
+    entity = REFERENCE.entity("session_narrative")
+    fields = entity.compared_fields
+    expected = {
+        (f"p{i}", s): (f"sum {i}/{s}", None if s == 2 else "d", "PLANNING")
+        for i in range(30)
+        for s in range(3)
+    }
+    actual = dict(expected)
+    del actual[("p3", 1)]
+    actual[("p7", 2)] = ("changed", None, "PLANNING")
+    actual[("p8", 0)] = ("sum 8/0", "d2", "PLANNING")
+    actual[("p9", 9)] = ("extra", "d", "PLANNING")
+
+    def frame(rows):
+        return pd.DataFrame(
+            [(*k, *v) for k, v in rows.items()],
+            columns=["mission", "session_num", "summary", "date", "phase"],
+        )
+
+    by_rows = compare_entity(entity, fields, expected, actual)
+    by_frames = compare_frames(
+        entity, fields, frame(expected), frame(actual), keys=["mission", "session_num"]
+    )
+    assert [f.to_dict() for f in by_frames.findings] == [f.to_dict() for f in by_rows.findings]
+    assert by_frames.summary == by_rows.summary

@@ -41,6 +41,15 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
         )
 
 
+def audit_cli(
+    source: Path, shadow: Path, out: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``shadow-audit audit --source S --shadow D --out O ARGS`` in a subprocess."""
+    return run_cli(
+        "audit", "--source", str(source), "--shadow", str(shadow), "--out", str(out), *args
+    )
+
+
 @contextlib.contextmanager
 def read_only_file(path: Path) -> Iterator[None]:
     """Make a file really read-only, also for root (immutable attribute)."""

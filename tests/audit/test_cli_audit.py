@@ -6,19 +6,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 from pathlib import Path
 
 from jsonschema import Draft202012Validator
 
 from shadow_audit.validation import format_checker, load_schema
-from tests.conftest import run_cli
+from tests.conftest import audit_cli, run_cli
 
 cli = run_cli
-
-
-def audit_cli(source: Path, db: Path, out: Path) -> subprocess.CompletedProcess[str]:
-    return cli("audit", "--source", str(source), "--shadow", str(db), "--out", str(out))
 
 
 def assert_report_valid(path: Path) -> dict:
@@ -123,14 +118,10 @@ def test_audit_never_changes_the_database(store, tmp_path):
 
 
 def test_unknown_format_is_a_usage_error(store, tmp_path):
-    run = cli(
-        "audit",
-        "--source",
-        str(store.source),
-        "--shadow",
-        str(store.db),
-        "--out",
-        str(tmp_path),
+    run = audit_cli(
+        store.source,
+        store.db,
+        tmp_path,
         "--format",
         "pdf",
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import audit_cli, run_cli
 
 ORDERS_TOML = """
 [source]
@@ -89,14 +89,10 @@ cli = run_cli
 def test_orders_store_is_audited_through_config_alone(tmp_path):
     src, db, config = orders_store(tmp_path)
     out = tmp_path / "out"
-    clean = cli(
-        "audit",
-        "--source",
-        str(src),
-        "--shadow",
-        str(db),
-        "--out",
-        str(out),
+    clean = audit_cli(
+        src,
+        db,
+        out,
         "--config",
         str(config),
     )
@@ -113,14 +109,10 @@ def test_orders_store_is_audited_through_config_alone(tmp_path):
     conn.execute("DELETE FROM order_lines WHERE order_id = 'B-2'")
     conn.commit()
     conn.close()
-    drift = cli(
-        "audit",
-        "--source",
-        str(src),
-        "--shadow",
-        str(db),
-        "--out",
-        str(out),
+    drift = audit_cli(
+        src,
+        db,
+        out,
         "--config",
         str(config),
     )
@@ -142,14 +134,10 @@ def test_ignore_rule_in_config_lists_apart_and_expired_rule_does_not(tmp_path, s
         "expires = 2999-01-01\n"
         '[[ignore]]\nentity = "*"\npath = "*"\nreason = "old blanket rule"\nexpires = 2001-01-01\n'
     )
-    run = cli(
-        "audit",
-        "--source",
-        str(store.source),
-        "--shadow",
-        str(store.db),
-        "--out",
-        str(out),
+    run = audit_cli(
+        store.source,
+        store.db,
+        out,
         "--config",
         str(config),
     )
@@ -183,14 +171,10 @@ def test_ignore_rule_in_config_lists_apart_and_expired_rule_does_not(tmp_path, s
 def test_config_errors_are_one_line_naming_the_file(tmp_path, store, text, message):
     config = tmp_path / "bad.toml"
     config.write_text(text)
-    run = cli(
-        "audit",
-        "--source",
-        str(store.source),
-        "--shadow",
-        str(store.db),
-        "--out",
-        str(tmp_path / "o"),
+    run = audit_cli(
+        store.source,
+        store.db,
+        tmp_path / "o",
         "--config",
         str(config),
     )

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from shadow_audit.audit.run import audit
-from tests.conftest import make_store, run_cli
+from tests.conftest import audit_cli, make_store
 
 
 def only_invalid(result, pid: str) -> str:
@@ -111,18 +111,12 @@ def test_unreadable_source_file(store, tmp_path):
 def test_database_that_is_not_sqlite_and_one_missing_a_table(store, tmp_path):
     fake = tmp_path / "fake.db"
     fake.write_text("SQLite format 3? no, just text\n" * 200)
-    run = run_cli(
-        "audit", "--source", str(store.source), "--shadow", str(fake), "--out", str(tmp_path / "o")
-    )
+    run = audit_cli(store.source, fake, tmp_path / "o")
     assert run.returncode == 2 and len(run.stderr.splitlines()) == 1
     store.sql("DROP TABLE trajectory")
-    run = run_cli(
-        "audit",
-        "--source",
-        str(store.source),
-        "--shadow",
-        str(store.db),
-        "--out",
-        str(tmp_path / "o"),
+    run = audit_cli(
+        store.source,
+        store.db,
+        tmp_path / "o",
     )
     assert run.returncode == 1 and "tables missing: trajectory" in run.stdout

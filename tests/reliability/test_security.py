@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 
 from shadow_audit.audit.run import audit
-from tests.conftest import make_store, run_cli
+from tests.conftest import audit_cli, make_store, run_cli
 
 PACKAGE = Path(__file__).resolve().parents[2] / "shadow_audit"
 
@@ -41,14 +41,10 @@ def test_hostile_table_name_in_config_never_reaches_sql(store, tmp_path):
         '[source]\nprimary = { name = "manifest", pattern = "*/project_manifest.json", key = "metadata.projectId" }\n'
         '[[entity]]\ntable = \'missions"; DROP TABLE missions; --\'\ndocument = "manifest"\nkey_column = "mission_uuid"\n'
     )
-    run = run_cli(
-        "audit",
-        "--source",
-        str(store.source),
-        "--shadow",
-        str(store.db),
-        "--out",
-        str(tmp_path / "o"),
+    run = audit_cli(
+        store.source,
+        store.db,
+        tmp_path / "o",
         "--config",
         str(config),
     )
@@ -63,14 +59,10 @@ def test_script_in_a_document_is_escaped_in_the_html_report(tmp_path):
     store.writer.save_project(manifest, memory)
     store.sql("UPDATE session_narrative SET summary = '<img src=x onerror=alert(1)>' WHERE id = 1")
     out = tmp_path / "out"
-    run = run_cli(
-        "audit",
-        "--source",
-        str(store.source),
-        "--shadow",
-        str(store.db),
-        "--out",
-        str(out),
+    run = audit_cli(
+        store.source,
+        store.db,
+        out,
         "--format",
         "html,md",
         "--no-history",
@@ -87,7 +79,7 @@ def test_reports_ledger_and_history_are_no_wider_than_the_source(tmp_path):
     os.chmod(store.source, 0o700)
     store.sql("UPDATE missions SET owner = 'x' WHERE id = 1")
     out = tmp_path / "out"
-    run = run_cli("audit", "--source", str(store.source), "--shadow", str(store.db), "--out", str(out),
+    run = audit_cli(store.source, store.db, out,
                   "--format", "md,html,junit,prom", "--history", str(tmp_path / "h.db"))  # fmt: skip
     assert run.returncode == 1
     for path in [*out.glob("*.*"), *out.glob("runs/*/*"), tmp_path / "h.db"]:
@@ -101,14 +93,10 @@ def test_no_file_name_comes_from_document_data(tmp_path):
     store = make_store(tmp_path, 2)
     out = tmp_path / "out"
     store.sql("UPDATE missions SET mission_uuid = '../../escape' WHERE id = 1")
-    run_cli(
-        "audit",
-        "--source",
-        str(store.source),
-        "--shadow",
-        str(store.db),
-        "--out",
-        str(out),
+    audit_cli(
+        store.source,
+        store.db,
+        out,
         "--no-history",
     )
     run_cli(

@@ -13,7 +13,7 @@ from shadow_audit.dualwrite import DualWriter
 from shadow_audit.mapping import DocumentSpec, Entity, Field, Mapping
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
-from tests.conftest import make_store, read_only_file, run_cli
+from tests.conftest import audit_cli, make_store, read_only_file
 
 AFFECTED = ["proj-000001", "proj-000004"]
 
@@ -108,14 +108,10 @@ def test_database_deleted_while_the_writer_runs(tmp_path):
     assert all(not r.shadow_ok for r in results)
     assert sorted(e.key for e in store.ledger.read().entries) == AFFECTED
     assert not store.db.exists()  # the writer does not quietly create an empty shadow
-    run = run_cli(
-        "audit",
-        "--source",
-        str(store.source),
-        "--shadow",
-        str(store.db),
-        "--out",
-        str(tmp_path / "o"),
+    run = audit_cli(
+        store.source,
+        store.db,
+        tmp_path / "o",
     )
     assert (
         run.returncode == 2 and run.stderr == f"shadow-audit: database {store.db}: no such file\n"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import shutil
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +47,6 @@ class Incident:
     name: str
     key: str
     what: str
-
-
-@dataclass
-class DemoRun:
-    store: DemoStore
-    incidents: list[Incident] = field(default_factory=list)
 
 
 def fresh_folder(root: Path) -> None:

@@ -1,7 +1,6 @@
 """The shadow side of the audit: every mapped table read over a read-only connection.
 
-Rows are ``{key tuple: value tuple}`` per table, the cheapest shape to compare;
-``frames`` turns them into DataFrames for people.
+Rows are ``{key tuple: value tuple}`` per table, the cheapest shape to compare.
 """
 
 from __future__ import annotations
@@ -9,13 +8,11 @@ from __future__ import annotations
 import gc
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from shadow_audit.audit.findings import Finding
 from shadow_audit.mapping import (
@@ -28,7 +25,6 @@ from shadow_audit.stores.sqlite_shadow import connect_readonly, table_columns
 
 Key = tuple[Any, ...]
 Rows = dict[Key, tuple[Any, ...]]
-Progress = Callable[[int], None]
 
 
 @dataclass
@@ -129,12 +125,3 @@ def _read_table(
                 rows.pop(key, None)
                 out.excluded.setdefault(entity.table, set()).add(key)
     return rows
-
-
-def frames(rows: Rows, entity: Entity, fields: tuple[Field, ...]) -> pd.DataFrame:
-    """A DataFrame of rows: one column per key part, one per field."""
-    key_names = [entity.key_column or "key"] if entity.is_root else ["mission_key"]
-    if not entity.is_root and entity.key_column:
-        key_names.append(entity.key_column)
-    data = [(*k, *v) for k, v in rows.items()]
-    return pd.DataFrame(data, columns=[*key_names, *(f.column for f in fields)])

@@ -25,6 +25,18 @@ from shadow_audit.synth import make_projects
 
 pytest_plugins = ["pytester"]
 
+# The columns this project adds to the reference schema v2, so the round trip is lossless.
+EXTRA_COLUMNS = [
+    ("missions", "name"),
+    ("missions", "status_message"),
+    ("missions", "status_updated_at"),
+    ("missions", "roadmap"),
+    ("trajectory", "domain_type"),
+    ("trajectory", "intent_history"),
+    ("trajectory", "memory_schema_version"),
+    ("trajectory", "memory_created"),
+]
+
 VIBE_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "vibe"
 
 

@@ -12,6 +12,7 @@ from shadow_audit.errors import ConfigError
 from shadow_audit.mapping import DocumentSpec, Entity, Field, Mapping, build_documents, iter_rows
 from shadow_audit.profiles import REFERENCE
 from shadow_audit.synth import make_project
+from tests.conftest import EXTRA_COLUMNS
 
 
 def rows_of(manifest: dict[str, Any], memory: dict[str, Any] | None) -> dict[str, list]:
@@ -97,16 +98,7 @@ def test_covered_paths_include_every_stored_manifest_and_memory_path():
 
 def test_reference_columns_are_marked():
     extra = [(e.table, f.column) for e in REFERENCE.entities for f in e.fields if not f.reference]
-    assert extra == [
-        ("missions", "name"),
-        ("missions", "status_message"),
-        ("missions", "status_updated_at"),
-        ("missions", "roadmap"),
-        ("trajectory", "domain_type"),
-        ("trajectory", "intent_history"),
-        ("trajectory", "memory_schema_version"),
-        ("trajectory", "memory_created"),
-    ]
+    assert extra == EXTRA_COLUMNS
 
 
 @pytest.mark.parametrize("name", ["bad name", "x;drop", '"q"', "1abc", ""])

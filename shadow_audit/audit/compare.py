@@ -154,16 +154,20 @@ class Classified:
     shadow_rows: int = 0
 
 
-def classify(expected: Rows, actual: Rows, *, excluded: Collection[Any] = ()) -> Classified:
-    """Key-level pass: missing, extra, and rows that are not identical (cheap tuple equality)."""
-    out = Classified(source_rows=len(expected), shadow_rows=len(actual))
-    get = actual.get
+def _sort_rows(out: Classified, expected: Rows, lookup: Callable[[Any, Any], Any]) -> None:
+    """Expected rows into missing or differing; ``lookup`` is the shadow's get (or pop)."""
     for k, v in expected.items():
-        a = get(k, _NONE)
+        a = lookup(k, _NONE)
         if a is _NONE:
             out.missing[k] = v
         elif a != v:
             out.differing[k] = (v, a)
+
+
+def classify(expected: Rows, actual: Rows, *, excluded: Collection[Any] = ()) -> Classified:
+    """Key-level pass: missing, extra, and rows that are not identical (cheap tuple equality)."""
+    out = Classified(source_rows=len(expected), shadow_rows=len(actual))
+    _sort_rows(out, expected, actual.get)
     if len(actual) > len(expected) - len(out.missing):
         out.extra = {k: v for k, v in actual.items() if k not in expected}
     if excluded:
@@ -203,14 +207,9 @@ class StreamCompare:
         """Rows of one document (all with the same document key)."""
         if not rows:
             return
-        out, pop = self.out, self.actual.pop
+        out = self.out
         missing_before = len(out.missing)
-        for k, v in rows.items():
-            a = pop(k, _NONE)
-            if a is _NONE:
-                out.missing[k] = v
-            elif a != v:
-                out.differing[k] = (v, a)
+        _sort_rows(out, rows, self.actual.pop)
         doc = next(iter(rows))[0]
         self.fed[doc] += len(rows)
         self.met[doc] += len(rows) - (len(out.missing) - missing_before)

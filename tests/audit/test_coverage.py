@@ -7,7 +7,7 @@ from shadow_audit.audit.run import audit
 from shadow_audit.config import Config
 from shadow_audit.mapping import Mapping
 from shadow_audit.profiles import REFERENCE
-from tests.conftest import make_store
+from tests.conftest import EXTRA_COLUMNS, make_store
 
 
 def test_reference_v2_database_gives_coverage_not_a_crash(tmp_path):
@@ -16,16 +16,7 @@ def test_reference_v2_database_gives_coverage_not_a_crash(tmp_path):
     assert result.findings == ()
     assert result.status == "GREEN"
     missing = {(c["entity"], c["column"]) for c in result.coverage.missing_columns}
-    assert missing == {
-        ("missions", "name"),
-        ("missions", "status_message"),
-        ("missions", "status_updated_at"),
-        ("missions", "roadmap"),
-        ("trajectory", "domain_type"),
-        ("trajectory", "intent_history"),
-        ("trajectory", "memory_schema_version"),
-        ("trajectory", "memory_created"),
-    }
+    assert missing == set(EXTRA_COLUMNS)
     assert {
         "metadata.name",
         "status.message",

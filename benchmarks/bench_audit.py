@@ -33,9 +33,9 @@ from typing import Any
 
 import orjson
 
-from shadow_audit.audit.compare import compare_frames
-from shadow_audit.audit.load import load_shadow
-from shadow_audit.audit.run import audit
+from shadow_audit.engine.compare import compare_frames
+from shadow_audit.engine.load import load_shadow
+from shadow_audit.engine.run import audit
 from shadow_audit.mapping import iter_rows
 from shadow_audit.profiles import REFERENCE
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
@@ -177,7 +177,7 @@ def naive(source: Path, db: Path, sample: int) -> tuple[float, int]:
 def missions_frames(source: Path, db: Path) -> tuple[Any, Any, Any]:
     import pandas as pd
 
-    from shadow_audit.audit.source import load_source
+    from shadow_audit.engine.source import load_source
 
     actual = load_shadow(db, REFERENCE)
     fields = {"missions": actual.fields["missions"]}
@@ -209,7 +209,7 @@ def compare_missions_datacompy(exp_df: Any, act_df: Any) -> float | None:
 
 def audit_in_child(source: Path, db: Path) -> tuple[float, float, int]:
     code = (
-        "import resource, sys, time; from shadow_audit.audit.run import audit; "
+        "import resource, sys, time; from shadow_audit.engine.run import audit; "
         "t = time.perf_counter(); r = audit(sys.argv[1], sys.argv[2]); "
         "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, len(r.findings))"
     )

@@ -13,7 +13,7 @@ from shadow_audit.errors import (
     UsageError,
 )
 from shadow_audit.ledger import FailureLedger
-from shadow_audit.mapping import DocumentSpec, Entity, Field, Mapping, build_documents
+from shadow_audit.mapping import DocumentMap, DocumentSpec, Entity, Field, build_documents
 from shadow_audit.profiles import DEFAULT_DB_PATH, REFERENCE
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.sqlite_shadow import SqliteShadow, connect_readonly
@@ -39,6 +39,7 @@ __all__ = [
     "BackfillResult",
     "ConfigError",
     "DatabaseError",
+    "DocumentMap",
     "DocumentSpec",
     "DualWriter",
     "Entity",
@@ -46,7 +47,6 @@ __all__ = [
     "Field",
     "InvalidDocumentError",
     "JsonStore",
-    "Mapping",
     "SaveResult",
     "ShadowAuditError",
     "SourceError",

@@ -10,9 +10,9 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from shadow_audit.audit.findings import Finding
+from shadow_audit.engine.findings import Finding
 from shadow_audit.errors import ConfigError, ShadowAuditError
-from shadow_audit.mapping import DocumentSpec, Entity, Field, Mapping
+from shadow_audit.mapping import DocumentMap, DocumentSpec, Entity, Field
 from shadow_audit.profiles import REFERENCE
 
 PROFILES = {"reference": REFERENCE}
@@ -61,7 +61,7 @@ class IgnoreRule:
 class Config:
     """Everything a config file can say; the defaults are the built-in profile, no rules."""
 
-    mapping: Mapping = REFERENCE
+    mapping: DocumentMap = REFERENCE
     ignore: tuple[IgnoreRule, ...] = ()
     validate: bool = True
     gate: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -132,7 +132,7 @@ def _rule(index: int, raw: dict[str, Any]) -> IgnoreRule:
     )
 
 
-def apply_tolerances(mapping: Mapping, raw: dict[str, Any]) -> Mapping:
+def apply_tolerances(mapping: DocumentMap, raw: dict[str, Any]) -> DocumentMap:
     if not raw:
         return mapping
     changes: dict[str, dict[str, dict[str, Any]]] = {}
@@ -153,7 +153,7 @@ def apply_tolerances(mapping: Mapping, raw: dict[str, Any]) -> Mapping:
             for f in e.fields
         )
         entities.append(dataclasses.replace(e, fields=fields))
-    return Mapping(
+    return DocumentMap(
         name=mapping.name,
         primary=mapping.primary,
         companions=mapping.companions,
@@ -161,7 +161,7 @@ def apply_tolerances(mapping: Mapping, raw: dict[str, Any]) -> Mapping:
     )
 
 
-def _custom_mapping(raw: dict[str, Any], base: Path) -> Mapping:
+def _custom_mapping(raw: dict[str, Any], base: Path) -> DocumentMap:
     source = raw.get("source")
     if not isinstance(source, dict) or "primary" not in source:
         raise ConfigError("source.primary is required with [[entity]] tables")
@@ -190,7 +190,7 @@ def _custom_mapping(raw: dict[str, Any], base: Path) -> Mapping:
         entities.append(
             Entity(**{k: v for k, v in e.items() if k != "fields"}, fields=tuple(fields))
         )
-    return Mapping(
+    return DocumentMap(
         name=str(source.get("name", "custom")),
         primary=primary,
         companions=companions,

@@ -19,7 +19,14 @@ import pandas as pd
 from deepdiff import DeepDiff
 
 from shadow_audit.errors import SourceError, UsageError
-from shadow_audit.mapping import Mapping, build_documents, get_path, iter_rows, quote, split_path
+from shadow_audit.mapping import (
+    DocumentMap,
+    build_documents,
+    get_path,
+    iter_rows,
+    quote,
+    split_path,
+)
 from shadow_audit.profiles import REFERENCE
 from shadow_audit.report.history import History
 from shadow_audit.stores.json_store import JsonStore
@@ -180,7 +187,7 @@ def _unit_for(store: JsonStore, key: str) -> Path | None:
 
 
 def read_unit_rows(
-    conn: sqlite3.Connection, mapping: Mapping, key: str
+    conn: sqlite3.Connection, mapping: DocumentMap, key: str
 ) -> dict[str, list[tuple[Any, dict[str, Any]]]]:
     """Every row the shadow holds for one document key, per table: (child key, {column: value})."""
     root = mapping.root
@@ -209,7 +216,7 @@ def read_unit_rows(
 
 
 def explain(
-    source: str | Path, shadow: str | Path, key: str, *, mapping: Mapping = REFERENCE
+    source: str | Path, shadow: str | Path, key: str, *, mapping: DocumentMap = REFERENCE
 ) -> Explanation:
     """One document's JSON, its expected rows, the shadow's rows, and the deepdiff."""
     store = JsonStore(source, mapping)

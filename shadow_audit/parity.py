@@ -8,10 +8,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from shadow_audit.audit.findings import AuditResult
-from shadow_audit.audit.run import audit
 from shadow_audit.config import Config, IgnoreRule, apply_tolerances, load_config
-from shadow_audit.mapping import Mapping
+from shadow_audit.engine.findings import AuditResult
+from shadow_audit.engine.run import audit
+from shadow_audit.mapping import DocumentMap
 from shadow_audit.report.context import top_paths
 
 SHOWN = 5
@@ -32,15 +32,15 @@ def _rule(item: IgnoreRule | str) -> IgnoreRule:
 
 
 def build_config(
-    mapping: Mapping | Config | str | Path | None = None,
+    mapping: DocumentMap | Config | str | Path | None = None,
     *,
     ignore: Iterable[IgnoreRule | str] = (),
     tolerance: float | dict[str, dict[str, float]] | None = None,
 ) -> Config:
-    """A Config from what a test has at hand: a Mapping, a Config, or a TOML path."""
+    """A Config from what a test has at hand: a DocumentMap, a Config, or a TOML path."""
     if isinstance(mapping, Config):
         config = mapping
-    elif isinstance(mapping, Mapping):
+    elif isinstance(mapping, DocumentMap):
         config = Config(mapping=mapping)
     else:
         config = load_config(mapping)
@@ -50,7 +50,7 @@ def build_config(
     return dataclasses.replace(config, ignore=config.ignore + rules)
 
 
-def _tolerant(mapping: Mapping, tolerance: float | dict[str, dict[str, float]]) -> Mapping:
+def _tolerant(mapping: DocumentMap, tolerance: float | dict[str, dict[str, float]]) -> DocumentMap:
     if isinstance(tolerance, int | float):
         spec = {
             f"{e.table}.{f.column}": {"abs": float(tolerance)}
@@ -94,7 +94,7 @@ def assert_parity(
     source: str | Path,
     shadow: str | Path,
     *,
-    mapping: Mapping | Config | str | Path | None = None,
+    mapping: DocumentMap | Config | str | Path | None = None,
     ignore: Iterable[IgnoreRule | str] = (),
     tolerance: float | dict[str, dict[str, float]] | None = None,
 ) -> AuditResult:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping as MappingABC
 from typing import Any
 
-from shadow_audit.mapping import ELEMENT, DocumentSpec, Entity, Field, Mapping, derivation
+from shadow_audit.mapping import ELEMENT, DocumentMap, DocumentSpec, Entity, Field, derivation
 
 PHASES = (
     "PLANNING",
@@ -173,7 +173,7 @@ TRAJECTORY = Entity(
     **_CHILD,
 )
 
-REFERENCE = Mapping(
+REFERENCE = DocumentMap(
     name="reference",
     primary=DocumentSpec(
         name="manifest",

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from shadow_audit.audit.findings import AuditResult
 from shadow_audit.dualwrite import DualWriter
+from shadow_audit.engine.findings import AuditResult
 from shadow_audit.parity import assert_parity, build_config
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
@@ -100,7 +100,7 @@ def shadow_audit(request: pytest.FixtureRequest) -> Callable[..., AuditResult]:
 
     Source and shadow default to ``--shadow-audit-source`` / ``--shadow-audit-shadow``.
     """
-    from shadow_audit.audit.run import audit
+    from shadow_audit.engine.run import audit
 
     opts = request.config.option
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from shadow_audit.audit.findings import AuditResult
+from shadow_audit.engine.findings import AuditResult
 from shadow_audit.errors import ShadowAuditError, UsageError
 from shadow_audit.mapping import get_path, quote, split_path
 from shadow_audit.stores.json_store import JsonStore, atomic_write

@@ -7,7 +7,7 @@ import hashlib
 import json
 import shutil
 
-from shadow_audit.audit.run import audit
+from shadow_audit.engine.run import audit
 from tests.conftest import make_store, run_cli
 
 

@@ -19,7 +19,7 @@ from shadow_audit.errors import ShadowAuditError, SourceError, UsageError
 from shadow_audit.profiles import DEFAULT_DB_PATH
 
 if TYPE_CHECKING:
-    from shadow_audit.audit.findings import AuditResult
+    from shadow_audit.engine.findings import AuditResult
 
 EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 DEFAULT_CONFIG = "shadow-audit.toml"
@@ -169,8 +169,8 @@ def run_audit(
     workers: int | None = None,
 ) -> tuple[int, AuditResult]:
     """One scheduled-style run: audit, record in history, publish reports. (exit code, result)"""
-    from shadow_audit.audit.run import audit
     from shadow_audit.config import load_config
+    from shadow_audit.engine.run import audit
     from shadow_audit.report import History, ReportContext, publish
     from shadow_audit.stores.json_store import no_wider_than
 
@@ -280,8 +280,8 @@ def run_repair(
     *, source: Path, shadow: Path, out: Path, config_path: str | None, execute: bool,
     migrate: bool, force: bool, show: int = 50,
 ) -> int:  # fmt: skip
-    from shadow_audit.audit.run import audit
     from shadow_audit.config import load_config
+    from shadow_audit.engine.run import audit
     from shadow_audit.repair import execute_repair, plan_repair
     from shadow_audit.stores.json_store import JsonStore
     from shadow_audit.stores.sqlite_shadow import SqliteShadow

@@ -6,8 +6,8 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shadow_audit.audit.findings import AuditResult
 from shadow_audit.cli import EXIT_FAIL, EXIT_OK, cmd_gate, run_audit, run_repair
+from shadow_audit.engine.findings import AuditResult
 from shadow_audit.errors import UsageError
 
 

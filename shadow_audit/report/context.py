@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from shadow_audit.audit.findings import AuditResult
+from shadow_audit.engine.findings import AuditResult
 from shadow_audit.report.history import Delta, Run
 
 

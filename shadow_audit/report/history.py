@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shadow_audit.audit.findings import AuditResult
+from shadow_audit.engine.findings import AuditResult
 from shadow_audit.errors import DatabaseError
 
 DEFAULT_HISTORY = Path("reports") / "history.db"

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from shadow_audit.audit.findings import AuditResult
+from shadow_audit.engine.findings import AuditResult
 from shadow_audit.report.context import ReportContext
 
 REPORT_VERSION = 1

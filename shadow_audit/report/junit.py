@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from shadow_audit.audit.findings import AuditResult, Finding
+from shadow_audit.engine.findings import AuditResult, Finding
 from shadow_audit.report.context import ReportContext
 
 ROW_CHECKS = ("missing_in_shadow", "extra_in_shadow", "value_mismatch", "duplicate_key")

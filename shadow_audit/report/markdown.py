@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shadow_audit.audit.findings import AuditResult
+from shadow_audit.engine.findings import AuditResult
 from shadow_audit.report.context import ReportContext, top_paths
 
 MAX_FINDINGS = 20

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from shadow_audit.audit.findings import FINDING_KINDS, AuditResult
+from shadow_audit.engine.findings import FINDING_KINDS, AuditResult
 from shadow_audit.report.context import ReportContext
 from shadow_audit.report.history import parity
 

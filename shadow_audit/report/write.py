@@ -6,7 +6,7 @@ import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from shadow_audit.audit.findings import AuditResult
+from shadow_audit.engine.findings import AuditResult
 from shadow_audit.errors import UsageError
 from shadow_audit.report.context import ReportContext
 from shadow_audit.report.html import render_html

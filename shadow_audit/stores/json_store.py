@@ -16,7 +16,7 @@ import orjson
 from filelock import FileLock
 
 from shadow_audit.errors import SourceError, UsageError
-from shadow_audit.mapping import Mapping
+from shadow_audit.mapping import DocumentMap
 from shadow_audit.profiles import REFERENCE
 from shadow_audit.validation import parse_json
 
@@ -95,7 +95,7 @@ class SourceUnit:
 class JsonStore:
     """JSON documents under ``root`` laid out as ``mapping`` describes."""
 
-    def __init__(self, root: Path | str, mapping: Mapping = REFERENCE) -> None:
+    def __init__(self, root: Path | str, mapping: DocumentMap = REFERENCE) -> None:
         self.root = Path(root)
         self.mapping = mapping
 

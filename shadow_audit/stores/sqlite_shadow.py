@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from shadow_audit.errors import DatabaseError
-from shadow_audit.mapping import SQL_TYPES, Entity, Field, Mapping, get_path, iter_rows, quote
+from shadow_audit.mapping import SQL_TYPES, DocumentMap, Entity, Field, get_path, iter_rows, quote
 from shadow_audit.mapping import split_path as _split
 from shadow_audit.profiles import REFERENCE
 
@@ -28,7 +28,7 @@ def _column_ddl(fld: Field) -> str:
     return " ".join(parts)
 
 
-def entity_ddl(entity: Entity, mapping: Mapping) -> list[str]:
+def entity_ddl(entity: Entity, mapping: DocumentMap) -> list[str]:
     """CREATE statements for one table (and its index)."""
     t = quote(entity.table)
     cols = ['"id" INTEGER PRIMARY KEY AUTOINCREMENT']
@@ -59,7 +59,7 @@ def entity_ddl(entity: Entity, mapping: Mapping) -> list[str]:
     return stmts
 
 
-def schema_sql(mapping: Mapping = REFERENCE) -> str:
+def schema_sql(mapping: DocumentMap = REFERENCE) -> str:
     """The whole DDL for a mapping, as one script."""
     return ";\n".join(s for e in mapping.entities for s in entity_ddl(e, mapping)) + ";\n"
 
@@ -97,7 +97,7 @@ class SqliteShadow:
     def __init__(
         self,
         path: Path | str,
-        mapping: Mapping = REFERENCE,
+        mapping: DocumentMap = REFERENCE,
         *,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         create: bool = True,

@@ -11,7 +11,7 @@ import sys
 import orjson
 import pytest
 
-from shadow_audit.audit.run import audit
+from shadow_audit.engine.run import audit
 from tests.conftest import audit_cli, make_store
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from shadow_audit.audit.run import audit
 from shadow_audit.backfill import backfill
+from shadow_audit.engine.run import audit
 from shadow_audit.ledger import FailureLedger
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.sqlite_shadow import SqliteShadow

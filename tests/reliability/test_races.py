@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from shadow_audit.audit.run import audit
+from shadow_audit.engine.run import audit
 from tests.conftest import make_store
 
 RACER = Path(__file__).with_name("racer_process.py")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import orjson
 
-from shadow_audit.audit.run import audit
+from shadow_audit.engine.run import audit
 from tests.conftest import audit_cli, make_store, run_cli
 
 PACKAGE = Path(__file__).resolve().parents[2] / "shadow_audit"

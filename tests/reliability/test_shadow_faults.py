@@ -8,9 +8,9 @@ import subprocess
 import sys
 import textwrap
 
-from shadow_audit.audit.run import audit
 from shadow_audit.dualwrite import DualWriter
-from shadow_audit.mapping import DocumentSpec, Entity, Field, Mapping
+from shadow_audit.engine.run import audit
+from shadow_audit.mapping import DocumentMap, DocumentSpec, Entity, Field
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from tests.conftest import audit_cli, make_store, read_only_file
@@ -120,7 +120,7 @@ def test_database_deleted_while_the_writer_runs(tmp_path):
 
 def test_malformed_value_that_sqlite_rejects(tmp_path):
     """A STRICT table of the application's own refuses a string in an INTEGER column."""
-    mapping = Mapping(
+    mapping = DocumentMap(
         name="orders",
         primary=DocumentSpec("order", "*/order.json", key_path="id"),
         entities=(

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from filelock import FileLock
 
-from shadow_audit.audit.findings import AuditResult, Coverage, Finding
+from shadow_audit.engine.findings import AuditResult, Coverage, Finding
 from shadow_audit.gate import GatePolicy, decide
 from shadow_audit.ledger import LedgerEntry
 from shadow_audit.report.history import History

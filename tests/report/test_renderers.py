@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shadow_audit.audit.findings import AuditResult, Coverage, EntitySummary, Finding
+from shadow_audit.engine.findings import AuditResult, Coverage, EntitySummary, Finding
 from shadow_audit.report import ReportContext, render
 from shadow_audit.report.history import Delta, Run
 

@@ -8,8 +8,8 @@ import shutil
 import orjson
 import pytest
 
-from shadow_audit.audit.run import audit
 from shadow_audit.config import Config
+from shadow_audit.engine.run import audit
 
 
 def findings(store, **kw):

@@ -9,7 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shadow_audit.errors import ConfigError
-from shadow_audit.mapping import DocumentSpec, Entity, Field, Mapping, build_documents, iter_rows
+from shadow_audit.mapping import (
+    DocumentMap,
+    DocumentSpec,
+    Entity,
+    Field,
+    build_documents,
+    iter_rows,
+)
 from shadow_audit.profiles import REFERENCE
 from shadow_audit.synth import make_project
 from tests.conftest import EXTRA_COLUMNS
@@ -119,7 +126,7 @@ def test_child_must_come_after_its_parent():
         fields=(),
     )
     with pytest.raises(ConfigError, match="parent 'orders' must be declared before it"):
-        Mapping(name="m", primary=DocumentSpec("d", "*.json", key_path="id"), entities=(child,))
+        DocumentMap(name="m", primary=DocumentSpec("d", "*.json", key_path="id"), entities=(child,))
 
 
 def test_field_needs_exactly_one_source():

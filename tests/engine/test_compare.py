@@ -7,7 +7,7 @@ import json
 import pytest
 from deepdiff import DeepDiff
 
-from shadow_audit.audit.compare import compare_entity, scalar_detail
+from shadow_audit.engine.compare import compare_entity, scalar_detail
 from shadow_audit.profiles import REFERENCE
 
 
@@ -62,7 +62,7 @@ def test_streaming_compare_equals_compare_over_materialized_rows(tmp_path):
     every expected row first (drift, invalid and duplicate documents, duplicate rows)."""
     import shutil
 
-    from shadow_audit.audit.run import audit
+    from shadow_audit.engine.run import audit
     from tests.conftest import make_store
 
     store = make_store(tmp_path, 8)
@@ -95,7 +95,7 @@ def test_frames_compare_like_rows():
     """compare_frames (vectorized over DataFrames) finds what compare_entity finds."""
     import pandas as pd
 
-    from shadow_audit.audit.compare import compare_frames
+    from shadow_audit.engine.compare import compare_frames
 
     entity = REFERENCE.entity("session_narrative")
     fields = entity.compared_fields

@@ -7,18 +7,18 @@ from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from shadow_audit.audit.compare import NORMALIZERS, classify, findings_for
-from shadow_audit.audit.findings import (
+from shadow_audit.config import Config, IgnoreRule, today_utc
+from shadow_audit.engine.compare import NORMALIZERS, classify, findings_for
+from shadow_audit.engine.findings import (
     AuditResult,
     Coverage,
     EntitySummary,
     Finding,
     IgnoredFinding,
 )
-from shadow_audit.audit.load import ShadowRows, gc_paused, load_shadow
-from shadow_audit.audit.source import Progress, SourceRows, SourceScan
-from shadow_audit.config import Config, IgnoreRule, today_utc
-from shadow_audit.mapping import Mapping
+from shadow_audit.engine.load import ShadowRows, gc_paused, load_shadow
+from shadow_audit.engine.source import Progress, SourceRows, SourceScan
+from shadow_audit.mapping import DocumentMap
 
 _KIND_ORDER = {
     "invalid_source": 0,
@@ -112,7 +112,7 @@ def _collect(
 
 
 def _compare_all(
-    mapping: Mapping, expected: SourceRows, actual: ShadowRows
+    mapping: DocumentMap, expected: SourceRows, actual: ShadowRows
 ) -> tuple[list[Finding], dict[str, EntitySummary], Counter[str]]:
     """Every table compared; findings of the loaders first."""
     findings: list[Finding] = [*expected.problems, *actual.duplicates]

@@ -1,6 +1,6 @@
 """The declarative map between JSON documents and SQLite tables.
 
-One ``Mapping`` drives everything: the writer projects documents into rows with
+One ``DocumentMap`` drives everything: the writer projects documents into rows with
 it, the auditor projects source documents into *expected* rows with it, the
 coverage check lists the paths it does not store, and ``build_documents``
 turns rows back into documents wherever the map is invertible.
@@ -8,28 +8,17 @@ turns rows back into documents wherever the map is invertible.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import orjson
-
 from shadow_audit.errors import ConfigError
+from shadow_audit.mapping.paths import ELEMENT
+from shadow_audit.mapping.sql import check_identifier
 
 FieldType = Literal["text", "integer", "real", "timestamp", "json"]
 FIELD_TYPES: tuple[str, ...] = ("text", "integer", "real", "timestamp", "json")
-SQL_TYPES = {
-    "text": "TEXT",
-    "integer": "INTEGER",
-    "real": "REAL",
-    "timestamp": "TEXT",
-    "json": "TEXT",
-}
-ELEMENT = "$"  # a path meaning "the array element itself" (set-like child tables)
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-
 Derivation = Callable[[MappingABC[str, Any]], Any]
 DERIVATIONS: dict[str, Derivation] = {}
 
@@ -42,58 +31,6 @@ def derivation(name: str) -> Callable[[Derivation], Derivation]:
         return fn
 
     return register
-
-
-def check_identifier(name: str, what: str) -> str:
-    """Table and column names are plain identifiers, never arbitrary SQL."""
-    if not _IDENT.match(name):
-        raise ConfigError(f"{what} {name!r} is not a plain SQL identifier ([A-Za-z_][A-Za-z0-9_]*)")
-    return name
-
-
-def quote(name: str) -> str:
-    """Quote a checked identifier for SQL."""
-    return '"' + check_identifier(name, "identifier") + '"'
-
-
-def canonical_json(value: Any, *, set_like: bool = False) -> str:
-    """Canonical JSON text: sorted keys, no spaces; set-like lists sorted too."""
-    if set_like and isinstance(value, list):
-        value = sorted(value, key=canonical_json)
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-    except TypeError:  # integers beyond 64 bits
-        import json
-
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-class _Missing:
-    def __repr__(self) -> str:
-        return "<absent>"
-
-
-MISSING: Any = _Missing()
-
-
-def split_path(path: str) -> tuple[str, ...]:
-    return () if path in ("", ELEMENT) else tuple(path.split("."))
-
-
-def get_path(doc: Any, parts: tuple[str, ...]) -> Any:
-    for part in parts:
-        if not isinstance(doc, dict):
-            return MISSING
-        doc = doc.get(part, MISSING)
-        if doc is MISSING:
-            return MISSING
-    return doc
-
-
-def set_path(doc: dict[str, Any], parts: tuple[str, ...], value: Any) -> None:
-    for part in parts[:-1]:
-        doc = doc.setdefault(part, {})
-    doc[parts[-1]] = value
 
 
 @dataclass(frozen=True)
@@ -226,7 +163,7 @@ class DocumentSpec:
 
 
 @dataclass(frozen=True)
-class Mapping:
+class DocumentMap:
     """Documents, the tables they are stored in, and how to get from one to the other.
 
     The primary document (found with ``primary.pattern``, a glob under the
@@ -287,115 +224,3 @@ class Mapping:
                 for p in f.source_paths:
                     paths.add(p if not base else base if p == ELEMENT else f"{base}.{p}")
         return covered
-
-
-def _to_storage(fld: Field, value: Any) -> Any:
-    if value is MISSING:
-        return None
-    if fld.type == "json":
-        return canonical_json(value, set_like=fld.set_like)
-    if isinstance(value, dict | list):
-        return canonical_json(value)
-    return value
-
-
-def project_field(fld: Field, source: Any, document: MappingABC[str, Any]) -> Any:
-    """The stored form of one column for one row source (document or element)."""
-    if fld.path is not None:
-        return _to_storage(
-            fld, source if fld.path == ELEMENT else get_path(source, split_path(fld.path))
-        )
-    if fld.paths:
-        obj = {}
-        for name, path in fld.paths:
-            value = get_path(source, split_path(path))
-            if value is not MISSING:
-                obj[name] = value
-        return canonical_json(obj)
-    assert fld.derive is not None
-    return _to_storage(fld, DERIVATIONS[fld.derive](document))
-
-
-Row = tuple[Any, tuple[Any, ...]]  # (child key or None, values in ``fields`` order)
-
-
-def iter_rows(
-    entity: Entity, document: MappingABC[str, Any], fields: tuple[Field, ...]
-) -> Iterator[Row]:
-    """Rows of ``entity`` for one document, values for ``fields``."""
-    if entity.rows_from is None:
-        yield None, tuple(project_field(f, document, document) for f in fields)
-        return
-    items = get_path(document, split_path(entity.rows_from))
-    if not isinstance(items, list):
-        return
-    key_parts = split_path(entity.key_path or ELEMENT)
-    seen: set[Any] = set()
-    for item in items:
-        child_key = item if entity.key_path == ELEMENT else get_path(item, key_parts)
-        if isinstance(child_key, dict | list) or child_key is MISSING:
-            child_key = canonical_json(None if child_key is MISSING else child_key)
-        if entity.set_like:
-            if child_key in seen:
-                continue
-            seen.add(child_key)
-        yield child_key, tuple(project_field(f, item, document) for f in fields)
-
-
-def _from_storage(fld: Field, value: Any) -> Any:
-    if fld.type == "json" or fld.paths:
-        return orjson.loads(value) if isinstance(value, str | bytes) else value
-    return value
-
-
-def build_documents(
-    mapping: Mapping, key: str, rows: MappingABC[str, list[tuple[Any, dict[str, Any]]]]
-) -> dict[str, dict[str, Any]]:
-    """Rebuild documents from rows (child key, {column: value}) per table.
-
-    Derived and shadow-filled columns are skipped; a NULL column means the path
-    was absent. Child arrays come back ordered by their key.
-    """
-    docs: dict[str, dict[str, Any]] = {}
-    for d in mapping.documents():
-        if (
-            d.key_path
-            and d.name != mapping.primary.name
-            and not any(rows.get(e.table) for e in mapping.entities if e.document == d.name)
-        ):
-            continue
-        docs[d.name] = {}
-        if d.key_path:
-            set_path(docs[d.name], split_path(d.key_path), key)
-    for e in mapping.entities:
-        table_rows = rows.get(e.table, [])
-        if e.document not in docs or not table_rows:
-            continue
-        doc = docs[e.document]
-        if e.rows_from is None:
-            _fill(doc, e, table_rows[0][1])
-            continue
-        items = []
-        for child_key, values in sorted(table_rows, key=lambda r: r[0]):
-            if e.key_path == ELEMENT:
-                items.append(child_key)
-                continue
-            item: dict[str, Any] = {}
-            set_path(item, split_path(e.key_path or ""), child_key)
-            _fill(item, e, values)
-            items.append(item)
-        set_path(doc, split_path(e.rows_from), items)
-    return docs
-
-
-def _fill(target: dict[str, Any], entity: Entity, values: MappingABC[str, Any]) -> None:
-    for f in entity.fields:
-        if f.derive or f.fill or f.column not in values or values[f.column] is None:
-            continue
-        value = _from_storage(f, values[f.column])
-        if f.paths:
-            for name, path in f.paths:
-                if name in value:
-                    set_path(target, split_path(path), value[name])
-        elif f.path not in (None, ELEMENT):
-            set_path(target, split_path(f.path or ""), value)

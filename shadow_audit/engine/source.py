@@ -19,13 +19,22 @@ from typing import Any
 
 import orjson
 
-from shadow_audit.audit.compare import Classified, StreamCompare
-from shadow_audit.audit.coverage import CoverageCounter, cover_tree
-from shadow_audit.audit.findings import Finding
-from shadow_audit.audit.load import Rows, ShadowRows, gc_paused, key_text
+from shadow_audit.engine.compare import Classified, StreamCompare
+from shadow_audit.engine.coverage import CoverageCounter, cover_tree
+from shadow_audit.engine.findings import Finding
+from shadow_audit.engine.load import Rows, ShadowRows, gc_paused, key_text
 from shadow_audit.errors import SourceError
-from shadow_audit.mapping import MISSING, DocumentSpec, Entity, Field, Mapping, get_path, split_path
-from shadow_audit.projection import Projector, compile_projector
+from shadow_audit.mapping import (
+    MISSING,
+    DocumentMap,
+    DocumentSpec,
+    Entity,
+    Field,
+    Projector,
+    compile_projector,
+    get_path,
+    split_path,
+)
 from shadow_audit.validation import document_problems
 
 Progress = Callable[[int], None]
@@ -80,7 +89,7 @@ class SourceScan:
     def __init__(
         self,
         source: Path | str,
-        mapping: Mapping,
+        mapping: DocumentMap,
         *,
         validate: bool = True,
         workers: int | None = None,
@@ -136,7 +145,7 @@ class SourceScan:
 
 def load_source(
     source: Path | str,
-    mapping: Mapping,
+    mapping: DocumentMap,
     fields: dict[str, tuple[Field, ...]],
     *,
     validate: bool = True,
@@ -153,7 +162,7 @@ class _Loader:
 
     def __init__(
         self,
-        mapping: Mapping,
+        mapping: DocumentMap,
         fields: dict[str, tuple[Field, ...]],
         *,
         validate: bool,

@@ -3,9 +3,9 @@ lists what the shadow would lose; paths no mapping stores are counted."""
 
 from __future__ import annotations
 
-from shadow_audit.audit.run import audit
 from shadow_audit.config import Config
-from shadow_audit.mapping import Mapping
+from shadow_audit.engine.run import audit
+from shadow_audit.mapping import DocumentMap
 from shadow_audit.profiles import REFERENCE
 from tests.conftest import EXTRA_COLUMNS, make_store
 
@@ -53,7 +53,7 @@ def test_paths_no_mapping_stores_are_counted(store):
     without_name = missions.__class__(
         **{**missions.__dict__, "fields": tuple(f for f in missions.fields if f.column != "name")}
     )
-    mapping = Mapping(
+    mapping = DocumentMap(
         name="partial",
         primary=REFERENCE.primary,
         companions=REFERENCE.companions,

@@ -11,8 +11,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shadow_audit.audit.run import audit
 from shadow_audit.dualwrite import DualWriter
+from shadow_audit.engine.run import audit
 from shadow_audit.profiles import REFERENCE
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.sqlite_shadow import SqliteShadow

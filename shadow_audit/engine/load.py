@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shadow_audit.audit.findings import Finding
+from shadow_audit.engine.findings import Finding
 from shadow_audit.mapping import (
+    DocumentMap,
     Entity,
     Field,
-    Mapping,
     quote,
 )
 from shadow_audit.stores.sqlite_shadow import connect_readonly, table_columns
@@ -55,7 +55,7 @@ def key_text(key: Key) -> str:
     return "/".join(str(k) for k in key)
 
 
-def load_shadow(path: Path | str, mapping: Mapping) -> ShadowRows:
+def load_shadow(path: Path | str, mapping: DocumentMap) -> ShadowRows:
     """Read every mapped table (read-only); tables or columns it lacks are noted, not fatal."""
     out = ShadowRows()
     with closing(connect_readonly(path)) as conn:
@@ -85,7 +85,7 @@ def load_shadow(path: Path | str, mapping: Mapping) -> ShadowRows:
 
 def _read_table(
     conn: sqlite3.Connection,
-    mapping: Mapping,
+    mapping: DocumentMap,
     entity: Entity,
     fields: tuple[Field, ...],
     out: ShadowRows,

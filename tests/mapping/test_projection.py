@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shadow_audit.mapping import iter_rows
+from shadow_audit.mapping import compile_projector, iter_rows
+from shadow_audit.mapping.projection import stored
 from shadow_audit.profiles import REFERENCE
-from shadow_audit.projection import compile_projector, stored
 from shadow_audit.synth import make_project
 
 json_values = st.recursive(

@@ -17,10 +17,10 @@ import orjson
 import pandas as pd
 from deepdiff import DeepDiff
 
-from shadow_audit.audit.findings import EntitySummary, Finding
-from shadow_audit.audit.load import Rows, key_text
+from shadow_audit.engine.findings import EntitySummary, Finding
+from shadow_audit.engine.load import Rows, key_text
 from shadow_audit.mapping import Entity, Field, canonical_json
-from shadow_audit.projection import stored
+from shadow_audit.mapping.projection import stored
 
 NORMALIZERS = (
     "float_tolerance",

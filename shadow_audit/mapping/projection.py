@@ -1,28 +1,74 @@
-"""Fast row projection for the audit's hot path.
+"""Documents to rows: the reference projector, and the compiled one for the hot path.
 
-``compile_projector`` turns an entity and its fields into one function from a
-document to its rows, doing per row only C-level dict lookups where it can.
-Its output equals ``mapping.iter_rows`` (a test holds them equal); on any
-document it cannot handle the fast way (unexpected shapes, unhashable keys) it
-falls back to ``iter_rows`` for that document.
+``iter_rows`` is the reference; ``compile_projector`` turns an entity and its
+fields into one function from a document to its rows, doing per row only
+C-level dict lookups where it can. Its output equals ``iter_rows`` (a test holds
+them equal); on any document it cannot handle the fast way (unexpected shapes,
+unhashable keys) it falls back to ``iter_rows`` for that document.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from collections.abc import Mapping as MappingABC
 from typing import Any
 
-from shadow_audit.mapping import (
-    DERIVATIONS,
-    ELEMENT,
-    Entity,
-    Field,
-    Row,
-    canonical_json,
-    iter_rows,
-    split_path,
-)
+from shadow_audit.mapping.model import DERIVATIONS, Entity, Field
+from shadow_audit.mapping.paths import ELEMENT, MISSING, canonical_json, get_path, split_path
+
+
+def _to_storage(fld: Field, value: Any) -> Any:
+    if value is MISSING:
+        return None
+    if fld.type == "json":
+        return canonical_json(value, set_like=fld.set_like)
+    if isinstance(value, dict | list):
+        return canonical_json(value)
+    return value
+
+
+def project_field(fld: Field, source: Any, document: MappingABC[str, Any]) -> Any:
+    """The stored form of one column for one row source (document or element)."""
+    if fld.path is not None:
+        return _to_storage(
+            fld, source if fld.path == ELEMENT else get_path(source, split_path(fld.path))
+        )
+    if fld.paths:
+        obj = {}
+        for name, path in fld.paths:
+            value = get_path(source, split_path(path))
+            if value is not MISSING:
+                obj[name] = value
+        return canonical_json(obj)
+    assert fld.derive is not None
+    return _to_storage(fld, DERIVATIONS[fld.derive](document))
+
+
+Row = tuple[Any, tuple[Any, ...]]  # (child key or None, values in ``fields`` order)
+
+
+def iter_rows(
+    entity: Entity, document: MappingABC[str, Any], fields: tuple[Field, ...]
+) -> Iterator[Row]:
+    """Rows of ``entity`` for one document, values for ``fields``."""
+    if entity.rows_from is None:
+        yield None, tuple(project_field(f, document, document) for f in fields)
+        return
+    items = get_path(document, split_path(entity.rows_from))
+    if not isinstance(items, list):
+        return
+    key_parts = split_path(entity.key_path or ELEMENT)
+    seen: set[Any] = set()
+    for item in items:
+        child_key = item if entity.key_path == ELEMENT else get_path(item, key_parts)
+        if isinstance(child_key, dict | list) or child_key is MISSING:
+            child_key = canonical_json(None if child_key is MISSING else child_key)
+        if entity.set_like:
+            if child_key in seen:
+                continue
+            seen.add(child_key)
+        yield child_key, tuple(project_field(f, item, document) for f in fields)
+
 
 Projector = Callable[[MappingABC[str, Any]], list[Row]]
 Getter = Callable[[Any, Any], Any]
@@ -40,8 +86,8 @@ def _getter(fld: Field) -> Getter:
         def composite(src: Any, doc: Any) -> Any:
             obj = {}
             for name, path in parts:
-                value = _dig(src, path)
-                if value is not _ABSENT:
+                value = get_path(src, path)
+                if value is not MISSING:
                     obj[name] = value
             return canonical_json(obj)
 
@@ -53,35 +99,18 @@ def _getter(fld: Field) -> Getter:
         set_like = fld.set_like
 
         def as_json(src: Any, doc: Any) -> Any:
-            value = _dig(src, path)
-            return None if value is _ABSENT else canonical_json(value, set_like=set_like)
+            value = get_path(src, path)
+            return None if value is MISSING else canonical_json(value, set_like=set_like)
 
         return as_json
     if len(path) == 1:
         name = path[0]
         return lambda src, doc: src.get(name)
-    return lambda src, doc: _plain(_dig(src, path))
-
-
-class _Absent:
-    pass
-
-
-_ABSENT: Any = _Absent()
-
-
-def _dig(src: Any, path: tuple[str, ...]) -> Any:
-    for part in path:
-        if type(src) is not dict:
-            return _ABSENT
-        src = src.get(part, _ABSENT)
-        if src is _ABSENT:
-            return _ABSENT
-    return src
+    return lambda src, doc: _plain(get_path(src, path))
 
 
 def _plain(value: Any) -> Any:
-    return None if value is _ABSENT else value
+    return None if value is MISSING else value
 
 
 def _stored(fld: Field, value: Any) -> Any:
@@ -160,7 +189,7 @@ def compile_projector(entity: Entity, fields: tuple[Field, ...]) -> Projector:
         return slow
 
     def many(doc: MappingABC[str, Any]) -> list[Row]:
-        items = _dig(doc, rows_path)
+        items = get_path(doc, rows_path)
         if type(items) is not list:
             return []
         try:

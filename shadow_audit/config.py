@@ -1,16 +1,20 @@
-"""The TOML configuration: a mapping (built-in profile or your own), tolerances, ignore rules."""
+"""The TOML configuration: a mapping (built-in profile or your own), tolerances, ignore rules.
+
+This module only parses: what a rule matches is the audit's business
+(``shadow_audit.engine.ignore``). Every table and key is known; a misspelled one is
+a ConfigError naming it and the file, never silently ignored.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import tomllib
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from fnmatch import fnmatchcase
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from shadow_audit.engine.findings import Finding
+from shadow_audit.clock import today_utc
 from shadow_audit.errors import ConfigError, ShadowAuditError
 from shadow_audit.mapping import DocumentMap, DocumentSpec, Entity, Field
 from shadow_audit.profiles import REFERENCE
@@ -18,6 +22,30 @@ from shadow_audit.profiles import REFERENCE
 PROFILES = {"reference": REFERENCE}
 _FIELD_KEYS = {f.name for f in dataclasses.fields(Field)}
 _ENTITY_KEYS = {f.name for f in dataclasses.fields(Entity)} - {"fields"}
+TABLES = ("audit", "source", "entity", "tolerances", "ignore", "gate")
+AUDIT_KEYS = ("profile", "validate")
+SOURCE_KEYS = ("name", "primary", "companions")
+RULE_KEYS = ("entity", "path", "kind", "key", "reason", "expires")
+# The fields of shadow_audit.gate.GatePolicy (a test keeps the two equal; config sits below
+# the gate and may not import it).
+GATE_KEYS = (
+    "min_green_runs",
+    "min_days",
+    "max_findings",
+    "max_ledger_failures",
+    "require_complete_coverage",
+    "allow_ignore_rules",
+)
+
+__all__ = [
+    "GATE_KEYS",
+    "PROFILES",
+    "Config",
+    "IgnoreRule",
+    "apply_tolerances",
+    "load_config",
+    "today_utc",
+]
 
 
 @dataclass(frozen=True)
@@ -36,15 +64,15 @@ class IgnoreRule:
         return f"{self.kind}:{self.entity}:{self.path}:{self.key}"
 
     def active(self, today: date) -> bool:
-        return today <= self.expires
+        """Return whether the rule still applies on ``today`` (it expires after its day).
 
-    def matches(self, finding: Finding) -> bool:
-        return (
-            fnmatchcase(finding.entity, self.entity)
-            and fnmatchcase(finding.path or "", self.path)
-            and fnmatchcase(finding.kind, self.kind)
-            and fnmatchcase(finding.key, self.key)
-        )
+        Args:
+            today: the date of the run, UTC.
+
+        Returns:
+            True until and including ``expires``.
+        """
+        return today <= self.expires
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,7 +97,18 @@ class Config:
 
 
 def load_config(path: Path | str | None) -> Config:
-    """Read a TOML config; every mistake is a ConfigError naming the file and the key."""
+    """Read a TOML config file.
+
+    Args:
+        path: the file; ``None`` gives the defaults (built-in profile, no rules).
+
+    Returns:
+        The parsed configuration.
+
+    Raises:
+        ConfigError: the file cannot be read, is not TOML, or has an unknown table or key
+            or a bad value; the message names the file and the table or key.
+    """
     if path is None:
         return Config()
     p = Path(path)
@@ -87,8 +126,28 @@ def load_config(path: Path | str | None) -> Config:
         raise ConfigError(f"config {p}: {exc}") from exc
 
 
+def _known(raw: Any, where: str, known: tuple[str, ...]) -> dict[str, Any]:
+    """``raw`` as a table whose keys are all in ``known``."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must be a table, not {type(raw).__name__}")
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        names = ", ".join(f"{where}.{k}" if where else f"[{k}]" for k in unknown)
+        raise ConfigError(
+            f"unknown {'key' if where else 'table'} {names} (known: {', '.join(known)})"
+        )
+    return raw
+
+
 def _build(raw: dict[str, Any], path: Path) -> Config:
-    audit = raw.get("audit", {})
+    _known(raw, "", TABLES)
+    audit = _known(raw.get("audit", {}), "audit", AUDIT_KEYS)
+    gate = _known(raw.get("gate", {}), "gate", GATE_KEYS)
+    if "source" in raw:
+        _known(raw["source"], "source", SOURCE_KEYS)
+    ignore = raw.get("ignore", [])
+    if not isinstance(ignore, list):
+        raise ConfigError("ignore: write each rule as [[ignore]]")
     if "entity" in raw:
         mapping = _custom_mapping(raw, path.parent)
     else:
@@ -99,18 +158,19 @@ def _build(raw: dict[str, Any], path: Path) -> Config:
             )
         mapping = PROFILES[name]
     mapping = apply_tolerances(mapping, raw.get("tolerances", {}))
-    rules = tuple(_rule(i, r) for i, r in enumerate(raw.get("ignore", [])))
+    rules = tuple(_rule(i, r) for i, r in enumerate(ignore))
     return Config(
         mapping=mapping,
         ignore=rules,
         validate=bool(audit.get("validate", True)),
-        gate=dict(raw.get("gate", {})),
+        gate=dict(gate),
         path=path,
     )
 
 
 def _rule(index: int, raw: dict[str, Any]) -> IgnoreRule:
     where = f"ignore[{index}]"
+    _known(raw, where, RULE_KEYS)
     for needed in ("reason", "expires"):
         if needed not in raw:
             raise ConfigError(f"{where}: {needed} is required (every ignore rule expires)")
@@ -119,9 +179,6 @@ def _rule(index: int, raw: dict[str, Any]) -> IgnoreRule:
         expires = expires.date()
     if not isinstance(expires, date):
         raise ConfigError(f"{where}.expires: {expires!r} is not a date (YYYY-MM-DD)")
-    unknown = set(raw) - {"entity", "path", "kind", "key", "reason", "expires"}
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
     return IgnoreRule(
         entity=str(raw.get("entity", "*")),
         path=str(raw.get("path", "*")),
@@ -133,6 +190,18 @@ def _rule(index: int, raw: dict[str, Any]) -> IgnoreRule:
 
 
 def apply_tolerances(mapping: DocumentMap, raw: dict[str, Any]) -> DocumentMap:
+    """Return ``mapping`` with the float tolerances of a ``[tolerances]`` table applied.
+
+    Args:
+        mapping: the map to change.
+        raw: ``{"table.column": {"abs": x, "rel": y}}``.
+
+    Returns:
+        A new map; ``mapping`` itself when ``raw`` is empty.
+
+    Raises:
+        ConfigError: a table, column or tolerance key is unknown.
+    """
     if not raw:
         return mapping
     changes: dict[str, dict[str, dict[str, Any]]] = {}
@@ -208,7 +277,3 @@ def _document(raw: dict[str, Any], base: Path, where: str) -> DocumentSpec:
     return DocumentSpec(
         name=raw["name"], pattern=raw["pattern"], schema=schema, key_path=raw.get("key")
     )
-
-
-def today_utc() -> date:
-    return datetime.now(UTC).date()

@@ -2,23 +2,51 @@
 
 from __future__ import annotations
 
+import argparse
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
-from tests.conftest import run_cli
-
-COMMANDS = ["validate", "backfill", "audit", "demo"]
-
+from shadow_audit.cli import build_parser
+from shadow_audit.cli.options import EXIT_CODES
+from tests.conftest import audit_cli, run_cli
 
 run = run_cli
 
 
+def _subcommands() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(sub.choices)
+
+
+COMMANDS = sorted(_subcommands())
+
+
+def test_the_help_test_sees_every_command():
+    assert {"validate", "backfill", "audit", "history", "gate", "repair", "demo"} <= set(COMMANDS)
+
+
 @pytest.mark.parametrize("command", COMMANDS)
-def test_every_command_has_help(command):
+def test_every_command_has_help_with_its_defaults_and_the_exit_codes(command):
     result = run(command, "--help")
     assert result.returncode == 0
-    assert f"usage: shadow-audit {command}" in result.stdout
+    assert result.stdout.startswith(f"usage: shadow-audit {command}")
+    shown = " ".join(result.stdout.split())  # help text wraps lines
+    for action in _subcommands()[command]._actions:
+        if action.option_strings and action.default not in (None, False, argparse.SUPPRESS):
+            assert f"(default: {action.default})" in shown, action.dest
+    assert " ".join(EXIT_CODES.split()) in shown
+
+
+def test_top_level_help_documents_the_exit_codes():
+    result = run("--help")
+    assert result.returncode == 0
+    assert "3  internal error" in result.stdout
 
 
 def test_unknown_command_is_a_usage_error():
@@ -27,11 +55,93 @@ def test_unknown_command_is_a_usage_error():
     assert "invalid choice" in result.stderr
 
 
+@pytest.mark.parametrize("command", COMMANDS)
+def test_unknown_flag_prints_the_subcommands_usage(command):
+    required = [
+        arg
+        for action in _subcommands()[command]._actions
+        if action.required
+        for arg in ([action.option_strings[0]] if action.option_strings else []) + ["x"]
+    ]
+    result = run(command, *required, "--frobnicate")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"usage: shadow-audit {command}")
+    assert f"shadow-audit {command}: error: unrecognized arguments: --frobnicate" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["audit", "--workers", "0"], "argument --workers: 0 is not a whole number >= 1"),
+        (["audit", "--workers", "-1"], "argument --workers: -1 is not a whole number >= 1"),
+        (["audit", "--keep", "0"], "argument --keep: 0 is not a whole number >= 1"),
+        (["audit", "--keep", "two"], "argument --keep: 'two' is not a whole number"),
+        (["audit", "--format", "md,pdf"], "argument --format: unknown pdf (known: "),
+        (["audit", "--format", ","], "argument --format: unknown ','"),
+        (["audit", "--history", "."], "argument --history: . is a folder, not a file"),
+        (["history", "--limit", "0"], "argument --limit: 0 is not a whole number >= 1"),
+        (["gate", "--now", "yesterday"], "argument --now: 'yesterday' is not an ISO 8601 time"),
+        (["demo", "--projects", "-3"], "argument --projects: -3 is not a whole number >= 1"),
+    ],
+)
+def test_a_bad_option_is_one_line_exit_2_before_anything_is_written(tmp_path, args, message):
+    command, *rest = args
+    required = {
+        "audit": ["--source", str(tmp_path), "--shadow", str(tmp_path / "s.db")],
+        "demo": ["--dir", str(tmp_path / "demo")],
+    }.get(command, [])
+    out = ["--out", str(tmp_path / "out")] if command in ("audit", "gate") else []
+    result = run(command, *required, *out, *rest, cwd=tmp_path)
+    assert result.returncode == 2
+    assert (
+        result.stderr
+        == f"shadow-audit {command}: error: {message}" + result.stderr.split(message, 1)[1]
+    )
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no --out, no reports/, no history
+
+
+def test_keep_zero_records_nothing_in_an_existing_history(store, tmp_path):
+    out = tmp_path / "out"
+    first = audit_cli(store.source, store.db, out, "--history", str(tmp_path / "h.db"))
+    assert first.returncode == 0, first.stderr
+    before = {p: p.read_bytes() for p in [tmp_path / "h.db", *out.rglob("*")] if p.is_file()}
+    again = audit_cli(
+        store.source, store.db, out, "--history", str(tmp_path / "h.db"), "--keep", "0"
+    )
+    assert again.returncode == 2
+    after = {p: p.read_bytes() for p in [tmp_path / "h.db", *out.rglob("*")] if p.is_file()}
+    assert after == before
+
+
+def test_gate_now_is_read_with_and_without_an_offset(tmp_path):
+    for now in ("2026-05-01T12:00:00Z", "2026-05-01T12:00:00", "2026-05-01"):
+        result = run("gate", "--now", now, "--out", str(tmp_path / "g"), cwd=tmp_path)
+        assert result.returncode == 1, result.stderr  # an empty history is NOT READY
+        decided = orjson.loads((tmp_path / "g" / "gate.json").read_bytes())["decided_at"]
+        assert decided.startswith("2026-05-01T")
+
+
+def test_backfill_into_a_file_that_is_not_sqlite_is_one_line(tmp_path, store):
+    notadb = tmp_path / "notadb.db"
+    notadb.write_text("hello, I am a text file\n")
+    result = run("backfill", "--source", str(store.source), "--shadow", str(notadb))
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"shadow-audit: database {notadb}: cannot open as SQLite: file is not a database\n"
+    )
+    assert notadb.read_text() == "hello, I am a text file\n"
+
+
+# --- validate ------------------------------------------------------------------
+
+
 def test_validate_fixtures_lists_errors_only_for_invalid_files(vibe_fixtures: Path):
     files = sorted(str(p) for p in vibe_fixtures.glob("*.json"))
     result = run("validate", *files)
     assert result.returncode == 1
-    named = {line.split(": ", 1)[0] for line in result.stdout.splitlines()}
+    named = {line.split(": ", 1)[0] for line in result.stdout.splitlines()[:-1]}
     invalid = {
         f
         for f in files
@@ -39,13 +149,30 @@ def test_validate_fixtures_lists_errors_only_for_invalid_files(vibe_fixtures: Pa
         in {"018e45f7", "3094d744", "33ee36f3", "76a34d2f", "d6ff83fc", "e2decd95"}
     }
     assert named == invalid
-    assert "12 files: 6 valid, 6 invalid" in result.stderr
+    assert result.stdout.splitlines()[-1] == "12 files: 6 valid, 6 invalid"
 
 
-def test_validate_directory_of_valid_documents_exits_0(store):
+def test_validate_directory_of_valid_documents_exits_0_summary_on_stdout(store):
     result = run("validate", str(store.source))
     assert result.returncode == 0, result.stdout
-    assert "10 files: 10 valid, 0 invalid" in result.stderr
+    assert result.stdout == "10 files: 10 valid, 0 invalid\n"
+    assert result.stderr == ""
+
+
+def test_validate_one_file_says_one_file(store):
+    result = run("validate", str(store.manifest_path("proj-000000")))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "1 file: 1 valid, 0 invalid\n"
+
+
+def test_validate_an_empty_folder_is_exit_2_no_documents_found(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a document")
+    result = run("validate", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"shadow-audit: {tmp_path}: no documents found (looked for *manifest.json, *memory.json)\n"
+    )
+    assert result.stdout == ""
 
 
 def test_unparseable_file_reports_line_and_column(tmp_path):
@@ -54,6 +181,7 @@ def test_unparseable_file_reports_line_and_column(tmp_path):
     result = run("validate", str(bad))
     assert result.returncode == 1
     assert f"{bad}: not valid JSON at line 3, column 3" in result.stdout
+    assert result.stdout.count(str(bad)) == 1
     assert "Traceback" not in result.stderr
 
 
@@ -74,3 +202,51 @@ def test_kind_cannot_be_guessed_without_flag(tmp_path, project):
     result = run("validate", "--kind", "memory", str(other))
     assert result.returncode == 1
     assert f"{other}: /: 'project_id' is a required property" in result.stdout
+
+
+def test_control_characters_in_printed_paths_are_made_visible(tmp_path, project):
+    folder = tmp_path / "ws\x1b[32mGREEN\x1b[0m\rx"
+    folder.mkdir()
+    manifest, _ = project()
+    manifest["kind"] = "Mission"
+    (folder / "project_manifest.json").write_bytes(orjson.dumps(manifest))
+    result = run("validate", str(tmp_path))
+    assert result.returncode == 1
+    assert "\x1b" not in result.stdout and "\r" not in result.stdout
+    assert "ws\\e[32mGREEN\\e[0m\\rx/project_manifest.json: /kind:" in result.stdout
+
+
+# --- internal errors -----------------------------------------------------------
+
+# A bug cannot be provoked through a real path: every real path we know of is fixed. So the
+# test plants one: a sitecustomize module, on PYTHONPATH in the child process only, replaces
+# a library function with one that raises as a bug would. The product has no hook for this.
+BUG = """
+import shadow_audit.report.history as history
+
+
+def runs(self, limit=None):
+    raise RuntimeError("a planted bug \\x1b[31m")
+
+
+history.History.runs = runs
+"""
+
+
+def test_an_unexpected_error_is_exit_3_internal_error_with_the_traceback(tmp_path):
+    (tmp_path / "plant").mkdir()
+    (tmp_path / "plant" / "sitecustomize.py").write_text(BUG)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "plant")}
+    result = subprocess.run(
+        [sys.executable, "-m", "shadow_audit.cli", "history", "--history", str(tmp_path / "h.db")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 3
+    assert result.stderr.startswith("Traceback (most recent call last):")
+    lines = result.stderr.strip().splitlines()
+    assert lines[-2] == "shadow-audit: internal error: RuntimeError: a planted bug \\e[31m"
+    assert lines[-1].startswith("shadow-audit: this is a bug in shadow-audit")

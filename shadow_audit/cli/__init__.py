@@ -1,7 +1,8 @@
 """The shadow-audit command: parse arguments, call the library, print, return an exit code.
 
 0 ok / GREEN / READY; 1 findings, invalid documents, NOT READY; 2 usage or I/O error
-(one line on stderr). Library errors are mapped here, in ``main``, and nowhere else.
+(one line on stderr); 3 internal error (a bug: the traceback is printed). Library errors
+are mapped here, in ``main``, and nowhere else.
 """
 
 from __future__ import annotations
@@ -9,19 +10,35 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from shadow_audit.errors import ShadowAuditError, SourceError, UsageError
+from shadow_audit.cli.options import (
+    EXIT_CODES,
+    CommandParser,
+    HelpFormatter,
+    add_config,
+    file_path,
+    folder_path,
+    format_list,
+    iso_time,
+    positive_int,
+)
+from shadow_audit.errors import ShadowAuditError, UsageError
 from shadow_audit.profiles import DEFAULT_DB_PATH
+from shadow_audit.report.history import DEFAULT_HISTORY
+from shadow_audit.text import visible
 
 if TYPE_CHECKING:
+    from tqdm import tqdm
+
     from shadow_audit.engine.findings import AuditResult
 
-EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+EXIT_OK, EXIT_FAIL, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
 DEFAULT_CONFIG = "shadow-audit.toml"
 DEFAULT_REPORTS = "reports"
 
@@ -30,20 +47,52 @@ def _err(message: str) -> None:
     print(f"shadow-audit: {message}", file=sys.stderr)
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+class _Bars:
+    """Progress on a terminal: one bar per phase, with its total and an ETA (tqdm)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar: tqdm[Any] | None = None
+
+    def phase(self, name: str, *, total: int | None, unit: str) -> None:
+        from tqdm import tqdm
+
+        self.close()
+        self.bar = tqdm(total=total, desc=f"{self.label}: {name}", unit=f" {unit}", leave=False)
+
+    def __call__(self, n: int, /) -> None:
+        if self.bar is None:
+            self.phase("working", total=None, unit="unit")
+        assert self.bar is not None
+        self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _ignore(_: int, /) -> None:
+    pass
+
+
 @contextmanager
 def _progress(label: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
-    """A progress bar on a terminal; nothing when stderr is not a TTY."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, desc=label, unit="doc", disable=not sys.stderr.isatty(), leave=False)
-
-    def tick(n: int) -> None:
-        bar.update(n)
-
+    """Progress bars with totals on stderr when it is a terminal; nothing otherwise."""
+    if not sys.stderr.isatty():
+        yield _ignore
+        return
+    bars = _Bars(label)
+    if total is not None:
+        bars.phase(label, total=total, unit="unit")
     try:
-        yield tick
+        yield bars
     finally:
-        bar.close()
+        bars.close()
 
 
 def _config_path(raw: str | None) -> str | None:
@@ -56,49 +105,15 @@ def _config_path(raw: str | None) -> str | None:
 # --- validate ---------------------------------------------------------------
 
 
-def _files(paths: Sequence[str]) -> list[Path]:
-    files: list[Path] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            found = sorted({*p.rglob("*manifest.json"), *p.rglob("*memory.json")})
-            files += [f for f in found if f.is_file()]
-        elif p.exists():
-            files.append(p)
-        else:
-            raise SourceError(f"{p}: no such file or folder")
-    return files
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
-    from shadow_audit.validation import (
-        document_problems,
-        kind_from_filename,
-        parse_json,
-        validate_document,
-    )
+    from shadow_audit.validate_files import validate_files
 
-    files = _files(args.paths)
-    bad = 0
-    for path in files:
-        kind = args.kind or kind_from_filename(path)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise SourceError(f"{path}: cannot read: {exc.strerror}") from exc
-        try:
-            doc = parse_json(data, str(path))
-        except SourceError as exc:
-            print(str(exc))
-            bad += 1
-            continue
-        problems = [str(i) for i in validate_document(doc, kind)]
-        if not problems:
-            problems = document_problems(data, None) or []  # duplicate keys
-        for problem in problems:
-            print(f"{path}: {problem}")
-        bad += bool(problems)
-    print(f"{len(files)} files: {len(files) - bad} valid, {bad} invalid", file=sys.stderr)
+    checks = validate_files(args.paths, kind=args.kind)
+    for check in checks:
+        for problem in check.problems:
+            print(f"{visible(str(check.path))}: {visible(problem)}")
+    bad = sum(not c.valid for c in checks)
+    print(f"{_plural(len(checks), 'file')}: {len(checks) - bad} valid, {bad} invalid")
     return EXIT_FAIL if bad else EXIT_OK
 
 
@@ -108,21 +123,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_backfill(args: argparse.Namespace) -> int:
     from shadow_audit.backfill import backfill
     from shadow_audit.config import load_config
-    from shadow_audit.stores.json_store import JsonStore
-    from shadow_audit.stores.sqlite_shadow import SqliteShadow
 
     config = load_config(_config_path(args.config))
-    store = JsonStore(args.source, config.mapping)
-    units = store.units()
-    shadow = SqliteShadow(args.shadow, config.mapping)
-    with _progress("backfill", len(units)) as tick:
-        result = backfill(store, shadow, progress=tick)
+    with _progress("backfill") as tick:
+        result = backfill(args.source, args.shadow, mapping=config.mapping, progress=tick)
     for skipped in result.skipped:
         for reason in skipped.reasons:
-            print(f"skipped {skipped.path}: {reason}")
+            print(f"skipped {visible(skipped.path)}: {visible(reason)}")
+    counts = [f"{result.imported} imported", f"{result.unchanged} unchanged"]
+    if result.partial:
+        counts.append(f"{result.partial} imported without an invalid companion document")
     print(
-        f"backfill: {result.imported} of {result.units} units imported into {args.shadow}, "
-        f"{len(result.skipped)} documents skipped"
+        f"backfill: {_plural(result.units, 'unit')} into {visible(args.shadow)}: "
+        f"{', '.join(counts)}; {_plural(len(result.skipped), 'document')} skipped"
     )
     return EXIT_FAIL if result.skipped else EXIT_OK
 
@@ -237,7 +250,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     print(f"{'run':>5}  {'finished':<29}{'status':<7}{'docs':>7}{'findings':>10}{'parity':>9}")
     for r in runs:
         counts = f"{r.documents:>7}{r.findings:>10}{r.parity:>9.4f}"
-        print(f"{r.id:>5}  {r.finished_at:<29}{r.status:<7}{counts}")
+        print(f"{r.id:>5}  {visible(r.finished_at):<29}{visible(r.status):<7}{counts}")
     return EXIT_OK
 
 
@@ -342,79 +355,98 @@ def cmd_repair(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from shadow_audit.cli.demo import run_demo
 
-    return run_demo(args)
+    return run_demo(directory=Path(args.dir), projects=args.projects, seed=args.seed)
 
 
 # --- wiring -----------------------------------------------------------------
 
 
+def _command(
+    sub: argparse._SubParsersAction[CommandParser],
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    help: str,
+) -> CommandParser:
+    parser = sub.add_parser(
+        name, help=help, description=help, epilog=EXIT_CODES, formatter_class=HelpFormatter
+    )
+    parser.set_defaults(func=func)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The ``shadow-audit`` parser; every option is checked here, before anything runs."""
     parser = argparse.ArgumentParser(
         prog="shadow-audit",
-        description="Audit a JSON -> SQLite shadow migration. Exit codes: 0 ok, 1 findings or "
-        "invalid documents or NOT READY, 2 usage or I/O error.",
+        description="Audit a JSON -> SQLite shadow migration.",
+        epilog=EXIT_CODES,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=CommandParser
+    )
+    history_db = str(DEFAULT_HISTORY)
 
-    p = sub.add_parser("validate", help="validate documents against the JSON Schemas")
+    p = _command(sub, "validate", cmd_validate, "validate documents against the JSON Schemas")
     p.add_argument("paths", nargs="+", help="files or folders (manifest/memory told apart by name)")
     p.add_argument("--kind", choices=["manifest", "memory"], help="treat every file as this kind")
-    p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("backfill", help="import every valid source document into the shadow")
-    p.add_argument("--source", required=True, help="folder of workspaces (the JSON store)")
-    p.add_argument(
-        "--shadow", default=DEFAULT_DB_PATH, help=f"SQLite file (default {DEFAULT_DB_PATH})"
+    p = _command(
+        sub, "backfill", cmd_backfill, "import every valid source document into the shadow"
     )
-    p.add_argument("--config", help=f"TOML config (default ./{DEFAULT_CONFIG} when present)")
-    p.set_defaults(func=cmd_backfill)
+    p.add_argument("--source", required=True, help="folder of workspaces (the JSON store)")
+    p.add_argument("--shadow", type=file_path, default=DEFAULT_DB_PATH, help="SQLite file")
+    add_config(p, DEFAULT_CONFIG)
 
-    p = sub.add_parser("audit", help="compare the JSON store with the shadow, write reports")
+    p = _command(sub, "audit", cmd_audit, "compare the JSON store with the shadow, write reports")
     p.add_argument("--source", required=True, help="folder of workspaces (the JSON store)")
-    p.add_argument("--shadow", required=True, help="SQLite file (opened read-only)")
-    p.add_argument("--out", required=True, help="report folder: latest reports + runs/<run>/")
-    p.add_argument("--format", default="json", help="comma-separated: json,md,html,junit,prom")
-    p.add_argument("--config", help=f"TOML config (default ./{DEFAULT_CONFIG} when present)")
+    p.add_argument("--shadow", type=file_path, required=True, help="SQLite file (read-only)")
     p.add_argument(
-        "--history",
-        default=str(Path(DEFAULT_REPORTS) / "history.db"),
-        help="history database (default reports/history.db)",
+        "--out", type=folder_path, required=True, help="report folder: latest + runs/<run>/"
     )
+    p.add_argument(
+        "--format",
+        type=format_list,
+        default="json",
+        help="comma-separated: json,md,html,junit,prom",
+    )
+    add_config(p, DEFAULT_CONFIG)
+    p.add_argument("--history", type=file_path, default=history_db, help="history database")
     p.add_argument("--no-history", action="store_true", help="do not record this run")
-    p.add_argument("--keep", type=int, help="keep only the newest N run folders")
+    p.add_argument("--keep", type=positive_int, help="keep only the newest N run folders")
     p.add_argument(
-        "--workers", type=int, help="1: validate inline; 2: on a second core (default: by size)"
+        "--workers",
+        type=positive_int,
+        help="1: validate inline; 2: on a second core (default: by size)",
     )
-    p.set_defaults(func=cmd_audit)
 
-    p = sub.add_parser("history", help="list recent audit runs")
-    p.add_argument(
-        "--history", default=str(Path(DEFAULT_REPORTS) / "history.db"), help="history database"
-    )
-    p.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
-    p.set_defaults(func=cmd_history)
+    p = _command(sub, "history", cmd_history, "list recent audit runs")
+    p.add_argument("--history", type=file_path, default=history_db, help="history database")
+    p.add_argument("--limit", type=positive_int, default=20, help="how many runs")
 
-    p = sub.add_parser("gate", help="decide the cutover from the history and a policy")
+    p = _command(sub, "gate", cmd_gate, "decide the cutover from the history and a policy")
+    p.add_argument("--history", type=file_path, default=history_db, help="history database")
+    add_config(p, DEFAULT_CONFIG)
     p.add_argument(
-        "--history", default=str(Path(DEFAULT_REPORTS) / "history.db"), help="history database"
+        "--shadow",
+        type=file_path,
+        default=DEFAULT_DB_PATH,
+        help="the shadow database, to find its failure ledger",
     )
-    p.add_argument("--config", help=f"TOML config with a [gate] table (default ./{DEFAULT_CONFIG})")
     p.add_argument(
-        "--shadow", default=DEFAULT_DB_PATH, help="the shadow database, to find its failure ledger"
+        "--ledger", type=file_path, help="failure ledger (default: <shadow>.failures.jsonl)"
     )
-    p.add_argument("--ledger", help="failure ledger (default <shadow>.failures.jsonl)")
     p.add_argument(
-        "--out", default=DEFAULT_REPORTS, help="where gate.md and gate.json go (default reports)"
+        "--out", type=folder_path, default=DEFAULT_REPORTS, help="where gate.md and gate.json go"
     )
-    p.add_argument("--now", help="decide as of this ISO time (default: now)")
-    p.set_defaults(func=cmd_gate)
+    p.add_argument("--now", type=iso_time, help="decide as of this ISO 8601 time (default: now)")
 
-    p = sub.add_parser("repair", help="make the shadow equal the JSON (dry run by default)")
+    p = _command(sub, "repair", cmd_repair, "make the shadow equal the JSON (dry run by default)")
     p.add_argument("--source", required=True, help="folder of workspaces (the JSON store)")
-    p.add_argument("--shadow", required=True, help="SQLite file to repair")
+    p.add_argument("--shadow", type=file_path, required=True, help="SQLite file to repair")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--dry-run", action="store_true", help="print the plan only (default)")
+    mode.add_argument("--dry-run", action="store_true", help="print the plan only (the default)")
     mode.add_argument("--execute", action="store_true", help="apply the plan in one transaction")
     p.add_argument(
         "--migrate", action="store_true", help="first bring the schema to the mapping's DDL"
@@ -423,36 +455,61 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="delete even while source documents are invalid"
     )
     p.add_argument(
-        "--out", default=DEFAULT_REPORTS, help="where the before-images go (default reports)"
+        "--out", type=folder_path, default=DEFAULT_REPORTS, help="where the before-images go"
     )
-    p.add_argument("--config", help=f"TOML config (default ./{DEFAULT_CONFIG} when present)")
-    p.set_defaults(func=cmd_repair)
+    add_config(p, DEFAULT_CONFIG)
 
-    p = sub.add_parser(
-        "demo", help="build a demo store, break it like the reference system, audit, repair, gate"
-    )
+    p = _command(
+        sub, "demo", cmd_demo, "build a demo store, break it like the reference system, "
+        "audit, repair, gate"
+    )  # fmt: skip
+    p.add_argument("--dir", type=folder_path, default="shadow-audit-demo", help="fresh folder")
     p.add_argument(
-        "--dir", default="shadow-audit-demo", help="fresh folder (default ./shadow-audit-demo)"
+        "--projects", type=positive_int, default=25, help="projects to generate (at least 5)"
     )
-    p.add_argument(
-        "--projects", type=int, default=25, help="projects to generate (default 25, at least 5)"
-    )
-    p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    p.set_defaults(func=cmd_demo)
+    p.add_argument("--seed", type=int, default=7, help="random seed")
     return parser
 
 
+class _VisibleFormatter(logging.Formatter):
+    """Log lines with control characters and ANSI escapes of the message made visible."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        shown = logging.makeLogRecord(record.__dict__)
+        shown.msg, shown.args = visible(record.getMessage()), None
+        return super().format(shown)
+
+
+def _setup_logging() -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(_VisibleFormatter("shadow-audit: %(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``shadow-audit`` with ``argv`` (default: the process's arguments).
+
+    Args:
+        argv: the arguments after the program name.
+
+    Returns:
+        The exit code: 0 ok, 1 findings, 2 usage or I/O error, 3 internal error.
+    """
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="shadow-audit: %(levelname)s: %(message)s")
+    _setup_logging()
     try:
         code: int = args.func(args)
     except ShadowAuditError as exc:
         if args.debug:
-            raise
-        _err(str(exc))
+            traceback.print_exc()
+        _err(visible(str(exc)))
         return exc.exit_code
     except KeyboardInterrupt:
         _err("interrupted")
         return EXIT_ERROR
+    except Exception as exc:  # a bug: never exit 1, which means RED
+        traceback.print_exc()
+        _err(f"internal error: {visible(f'{type(exc).__name__}: {exc}')}")
+        _err("this is a bug in shadow-audit; please report it with the traceback above")
+        return EXIT_INTERNAL
     return code

@@ -11,14 +11,25 @@ from shadow_audit.engine.findings import AuditResult
 from shadow_audit.errors import UsageError
 
 
-def run_demo(args: argparse.Namespace) -> int:
+def run_demo(*, directory: Path, projects: int, seed: int) -> int:
+    """Tell the demo step by step; return 0 when it showed what it should (RED, then GREEN
+    after repair, and a gate that is NOT READY on a short history).
+
+    Args:
+        directory: a fresh folder, or one a previous demo made.
+        projects: how many projects to generate (at least 5, one per failure mode).
+        seed: the random seed of the generated projects.
+
+    Returns:
+        The exit code.
+    """
     from shadow_audit.demo import build_demo_store, inject_incidents
     from shadow_audit.report import History
 
-    if args.projects < 5:
+    if projects < 5:
         raise UsageError("--projects must be at least 5 (one per failure mode)")
     started = datetime.now(UTC)
-    store = build_demo_store(Path(args.dir), projects=args.projects, seed=args.seed)
+    store = build_demo_store(directory, projects=projects, seed=seed)
     print(f"1. {store.projects} projects dual-written by the real writer")
     print(f"   JSON store (source of truth): {store.source}")
     print(f"   SQLite shadow (reference schema v2): {store.shadow}")

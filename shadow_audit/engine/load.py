@@ -21,6 +21,7 @@ from shadow_audit.mapping import (
     Field,
     quote,
 )
+from shadow_audit.progress import Progress
 from shadow_audit.stores.sqlite_shadow import connect_readonly, table_columns
 
 Key = tuple[Any, ...]
@@ -55,12 +56,19 @@ def key_text(key: Key) -> str:
     return "/".join(str(k) for k in key)
 
 
-def load_shadow(path: Path | str, mapping: DocumentMap) -> ShadowRows:
-    """Read every mapped table (read-only); tables or columns it lacks are noted, not fatal."""
+def load_shadow(
+    path: Path | str, mapping: DocumentMap, *, progress: Progress | None = None
+) -> ShadowRows:
+    """Read every mapped table (read-only); tables or columns it lacks are noted, not fatal.
+
+    ``progress`` is ticked once per table.
+    """
     out = ShadowRows()
     with closing(connect_readonly(path)) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         for entity in mapping.entities:
+            if progress:
+                progress(1)
             if entity.table not in tables:
                 out.missing_tables.append(entity.table)
                 continue

@@ -7,18 +7,19 @@ from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from shadow_audit.config import Config, IgnoreRule, today_utc
+from shadow_audit.config import Config, today_utc
 from shadow_audit.engine.compare import NORMALIZERS, classify, findings_for
 from shadow_audit.engine.findings import (
     AuditResult,
     Coverage,
     EntitySummary,
     Finding,
-    IgnoredFinding,
 )
+from shadow_audit.engine.ignore import apply_rules as _apply_rules
 from shadow_audit.engine.load import ShadowRows, gc_paused, load_shadow
-from shadow_audit.engine.source import Progress, SourceRows, SourceScan
+from shadow_audit.engine.source import SourceRows, SourceScan
 from shadow_audit.mapping import DocumentMap
+from shadow_audit.progress import Progress, begin_phase
 
 _KIND_ORDER = {
     "invalid_source": 0,
@@ -92,13 +93,16 @@ def _collect(
     mapping = config.mapping
     t = time.perf_counter()
     with SourceScan(source, mapping, validate=config.validate, workers=workers) as scan:
-        actual = load_shadow(shadow, mapping)
+        tables = len(mapping.entities)
+        tick = begin_phase(progress, "reading shadow", total=tables, unit="table")
+        actual = load_shadow(shadow, mapping, progress=tick)
         timings["load_shadow"] = time.perf_counter() - t
         t = time.perf_counter()
         expected = scan.load(actual.fields, progress=progress, against=actual if stream else None)
     timings["load_source"] = time.perf_counter() - t
     t = time.perf_counter()
-    findings, summary, normalizers = _compare_all(mapping, expected, actual)
+    tick = begin_phase(progress, "comparing", total=len(mapping.entities), unit="table")
+    findings, summary, normalizers = _compare_all(mapping, expected, actual, progress=tick)
     timings["compare"] = time.perf_counter() - t
     coverage = Coverage(
         unmapped_paths=tuple(
@@ -112,13 +116,19 @@ def _collect(
 
 
 def _compare_all(
-    mapping: DocumentMap, expected: SourceRows, actual: ShadowRows
+    mapping: DocumentMap,
+    expected: SourceRows,
+    actual: ShadowRows,
+    *,
+    progress: Progress | None = None,
 ) -> tuple[list[Finding], dict[str, EntitySummary], Counter[str]]:
     """Every table compared; findings of the loaders first."""
     findings: list[Finding] = [*expected.problems, *actual.duplicates]
     summary: dict[str, EntitySummary] = {}
     normalizers: Counter[str] = Counter(dict.fromkeys(NORMALIZERS, 0))
     for entity in mapping.entities:
+        if progress:
+            progress(1)
         if entity.table not in actual.fields:
             continue
         classified = expected.classified.get(entity.table) or classify(
@@ -133,20 +143,3 @@ def _compare_all(
         normalizers.update(result.normalizers)
     findings.sort(key=lambda f: (_KIND_ORDER.get(f.kind, 9), f.entity, f.key, f.field or ""))
     return findings, summary, normalizers
-
-
-def _apply_rules(
-    findings: list[Finding], rules: tuple[IgnoreRule, ...], today: date
-) -> tuple[list[Finding], list[IgnoredFinding]]:
-    live = [r for r in rules if r.active(today)]
-    if not live:
-        return findings, []
-    active: list[Finding] = []
-    ignored: list[IgnoredFinding] = []
-    for f in findings:
-        rule = next((r for r in live if r.matches(f)), None)
-        if rule is None:
-            active.append(f)
-        else:
-            ignored.append(IgnoredFinding(f, rule.name, rule.reason, rule.expires.isoformat()))
-    return active, ignored

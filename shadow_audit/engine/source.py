@@ -23,7 +23,7 @@ from shadow_audit.engine.compare import Classified, StreamCompare
 from shadow_audit.engine.coverage import CoverageCounter, cover_tree
 from shadow_audit.engine.findings import Finding
 from shadow_audit.engine.load import Rows, ShadowRows, gc_paused, key_text
-from shadow_audit.errors import SourceError
+from shadow_audit.errors import SourceError, UsageError
 from shadow_audit.mapping import (
     MISSING,
     DocumentMap,
@@ -35,9 +35,9 @@ from shadow_audit.mapping import (
     get_path,
     split_path,
 )
+from shadow_audit.progress import UNIT, Progress, begin_phase
 from shadow_audit.validation import document_problems
 
-Progress = Callable[[int], None]
 PARALLEL_MIN_DOCUMENTS = 2000
 
 
@@ -94,6 +94,8 @@ class SourceScan:
         validate: bool = True,
         workers: int | None = None,
     ) -> None:
+        if workers is not None and workers < 1:  # 0 would silently skip the schema check
+            raise UsageError(f"workers: {workers} is not a whole number >= 1")
         root = Path(source)
         if not root.is_dir():
             raise SourceError(f"source folder {root}: not a readable folder")
@@ -132,11 +134,13 @@ class SourceScan:
         """Parse and project every document into expected rows for ``fields``; with
         ``against``, compare each document's rows as they come (its rows are consumed)."""
         loader = _Loader(self.mapping, fields, validate=self.validate_inline, against=against)
+        name = "reading source" if against is None else "reading source and comparing"
+        tick = begin_phase(progress, name, total=len(self.primaries), unit=UNIT)
         with gc_paused():
             for primary in self.primaries:
                 loader.unit(primary)
-                if progress:
-                    progress(1)
+                if tick:
+                    tick(1)
         if self._verdicts is not None:
             for path, reasons in self._verdicts.result().items():
                 loader.invalid(path, reasons)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from shadow_audit.errors import ConfigError
-from shadow_audit.mapping.paths import ELEMENT
+from shadow_audit.mapping.paths import ELEMENT, get_path, split_path
 from shadow_audit.mapping.sql import check_identifier
 
 FieldType = Literal["text", "integer", "real", "timestamp", "json"]
@@ -160,6 +160,17 @@ class DocumentSpec:
     pattern: str
     schema: str | None = None
     key_path: str | None = None
+
+    def key_of(self, document: Any) -> Any:
+        """Return the value at ``key_path`` in ``document`` (``MISSING`` when absent).
+
+        Args:
+            document: a parsed document of this kind.
+
+        Returns:
+            The document's key, as stored in the document.
+        """
+        return get_path(document, split_path(self.key_path or ""))
 
 
 @dataclass(frozen=True)

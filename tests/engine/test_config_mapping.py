@@ -1,13 +1,12 @@
 """Other documents through config alone: an orders store shadowed into two tables, audited by
-the CLI with a TOML file and no Python code; plus tolerances, ignore rules and config errors."""
+the CLI with a TOML file and no Python code; plus tolerances. (Config parsing and its errors:
+tests/test_config.py.)"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 from pathlib import Path
-
-import pytest
 
 from tests.conftest import audit_cli, run_cli
 
@@ -123,62 +122,3 @@ def test_orders_store_is_audited_through_config_alone(tmp_path):
         ("value_mismatch", "order_lines", "A-1/1", "qty", "lines[].qty"),
         ("missing_in_shadow", "order_lines", "B-2/1", None, "lines[].no"),
     }
-
-
-def test_ignore_rule_in_config_lists_apart_and_expired_rule_does_not(tmp_path, store):
-    out = tmp_path / "out"
-    store.sql("UPDATE missions SET owner = 'x' WHERE mission_uuid = 'proj-000000'")
-    config = tmp_path / "c.toml"
-    config.write_text(
-        '[[ignore]]\nentity = "missions"\npath = "metadata.owner"\nreason = "owner sync bug #12"\n'
-        "expires = 2999-01-01\n"
-        '[[ignore]]\nentity = "*"\npath = "*"\nreason = "old blanket rule"\nexpires = 2001-01-01\n'
-    )
-    run = audit_cli(
-        store.source,
-        store.db,
-        out,
-        "--config",
-        str(config),
-    )
-    assert run.returncode == 0, run.stdout
-    assert "1 findings ignored by active rules" in run.stdout
-    report = json.loads((out / "report.json").read_text())
-    assert report["findings"] == []
-    (ignored,) = report["ignored_findings"]
-    assert (ignored["field"], ignored["reason"], ignored["expires"]) == (
-        "owner",
-        "owner sync bug #12",
-        "2999-01-01",
-    )
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("[audit\n", "not valid TOML"),
-        ('[audit]\nprofile = "nope"\n', "audit.profile: unknown profile 'nope'"),
-        ('[[ignore]]\nentity = "x"\n', "ignore[0]: reason is required"),
-        ('[[ignore]]\nreason = "r"\nexpires = "soon"\n', "ignore[0].expires: 'soon' is not a date"),
-        ('[tolerances]\n"missions.nope" = { abs = 1 }\n', "tolerances.missions.nope: table missions has no column 'nope'"),
-        ('[source]\nprimary = { name = "d", pattern = "*.json" }\n[[entity]]\ntable = "t; DROP"\n'
-         'document = "d"\nkey_column = "k"\n', "not a plain SQL identifier"),
-        ('[source]\nprimary = { name = "d", pattern = "*.json" }\n[[entity]]\ntable = "t"\n'
-         'document = "d"\nkey_column = "k"\nfields = [{ column = "c", path = "p", colour = "red" }]\n',
-         "entity[0].fields[0]: unknown keys ['colour']"),
-    ],
-)  # fmt: skip
-def test_config_errors_are_one_line_naming_the_file(tmp_path, store, text, message):
-    config = tmp_path / "bad.toml"
-    config.write_text(text)
-    run = audit_cli(
-        store.source,
-        store.db,
-        tmp_path / "o",
-        "--config",
-        str(config),
-    )
-    assert run.returncode == 2
-    assert run.stderr.startswith(f"shadow-audit: config {config}: ")
-    assert message in run.stderr
-    assert len(run.stderr.strip().splitlines()) == 1

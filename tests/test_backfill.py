@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import orjson
+import pytest
 
 from shadow_audit.backfill import backfill
 from shadow_audit.stores.json_store import JsonStore
@@ -32,6 +33,7 @@ def write_json_only(root, projects) -> JsonStore:
     return store
 
 
+@pytest.mark.slow
 def test_thousand_projects_backfilled_then_imported_again_are_identical(tmp_path):
     projects = make_projects(1000, seed=11, sessions=3, concepts=3, concerns=2)
     store = write_json_only(tmp_path / "src", projects)
@@ -44,7 +46,7 @@ def test_thousand_projects_backfilled_then_imported_again_are_identical(tmp_path
         shadow.import_manifest(manifest, memory)
     assert contents(tmp_path / "s.db") == after_backfill
     again = backfill(store, shadow)
-    assert again.imported == 1000
+    assert (again.imported, again.unchanged, again.partial) == (0, 1000, 0)
     assert contents(tmp_path / "s.db") == after_backfill
 
 
@@ -69,6 +71,8 @@ def test_invalid_documents_are_reported_and_the_rest_imported(tmp_path):
     assert sorted(r[1] for r in got["missions"]) == ["proj-000000", "proj-000002", "proj-000003"]
     mission_2 = next(r[0] for r in got["missions"] if r[1] == "proj-000002")
     assert all(r[1] != mission_2 for r in got["trajectory"])  # its memory was skipped
+    # proj-000002's manifest went in without its memory: partly imported, not "imported"
+    assert (result.units, result.imported, result.partial) == (5, 2, 1)
 
 
 def test_duplicate_project_id_in_two_workspaces_is_skipped(tmp_path):
@@ -93,7 +97,7 @@ def test_cli_backfill_exit_codes(tmp_path):
     ]
     ok = run_cli(*cmd)
     assert ok.returncode == 0, ok.stderr
-    assert "3 of 3 units imported" in ok.stdout
+    assert "3 units into " in ok.stdout and ": 3 imported, 0 unchanged;" in ok.stdout
     assert ok.stderr == ""  # no progress bar when not on a terminal
     bad = tmp_path / "src" / "proj-000001" / "project_manifest.json"
     doc = orjson.loads(bad.read_bytes())
@@ -107,4 +111,27 @@ def test_cli_backfill_exit_codes(tmp_path):
     assert (
         missing.stderr.strip()
         == f"shadow-audit: source folder {tmp_path / 'nope'}: not a readable folder"
+    )
+
+
+def test_cli_skip_messages_name_the_file_once_and_count_each_outcome(tmp_path):
+    projects = make_projects(3, seed=5, sessions=2)
+    write_json_only(tmp_path / "src", projects)
+    cmd = ["backfill", "--source", str(tmp_path / "src"), "--shadow", str(tmp_path / "s.db")]
+    first = run_cli(*cmd)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == (
+        f"backfill: 3 units into {tmp_path / 's.db'}: 3 imported, 0 unchanged; "
+        "0 documents skipped\n"
+    )
+    broken = tmp_path / "src" / "proj-000001" / "project_memory.json"
+    broken.write_text('{"project_id": ')
+    again = run_cli(*cmd)
+    assert again.returncode == 1
+    lines = again.stdout.splitlines()
+    assert lines[0].startswith(f"skipped {broken}: not valid JSON at line 1")
+    assert lines[0].count(str(broken)) == 1
+    assert lines[-1] == (
+        f"backfill: 3 units into {tmp_path / 's.db'}: 0 imported, 2 unchanged, "
+        "1 imported without an invalid companion document; 1 document skipped"
     )

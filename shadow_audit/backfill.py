@@ -160,10 +160,7 @@ def _load_unit(store: JsonStore, unit: SourceUnit) -> tuple[dict[str, Any], list
     docs: dict[str, Any] = {}
     problems: list[Skipped] = []
     mapping = store.mapping
-    for spec in mapping.documents():
-        path = unit.primary if spec is mapping.primary else unit.folder / spec.pattern
-        if spec is not mapping.primary and not path.exists():
-            continue
+    for spec, path in store.unit_paths(unit):
         try:
             doc = store.read(path)
         except ShadowAuditError as exc:

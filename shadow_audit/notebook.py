@@ -1,13 +1,14 @@
 """The library API for investigating mismatches in Jupyter: objects that render themselves.
 
-``load_report`` and ``load_history`` give DataFrames; ``explain`` puts one document
-next to the rows the shadow holds for it, rebuilt into a document, with the deepdiff.
+``load_report`` and ``load_history`` give DataFrames; ``drill_key`` audits the stores as
+they are now and picks a document worth a look; ``explain`` puts that document next to the
+rows the shadow holds for it, rebuilt into a document, with the deepdiff. ``locate`` finds a
+relative path from wherever the kernel runs (a notebook's kernel starts in its own folder).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from contextlib import closing
 from dataclasses import dataclass, field
 from html import escape
@@ -19,18 +20,12 @@ import pandas as pd
 from deepdiff import DeepDiff
 
 from shadow_audit.errors import SourceError, UsageError
-from shadow_audit.mapping import (
-    DocumentMap,
-    build_documents,
-    get_path,
-    iter_rows,
-    quote,
-    split_path,
-)
+from shadow_audit.mapping import DocumentMap, build_documents, iter_rows
 from shadow_audit.profiles import REFERENCE
 from shadow_audit.report.history import History
-from shadow_audit.stores.json_store import JsonStore
-from shadow_audit.stores.sqlite_shadow import connect_readonly, table_columns
+from shadow_audit.stores.json_store import JsonStore, SourceUnit
+from shadow_audit.stores.rows import unit_rows
+from shadow_audit.stores.sqlite_shadow import connect_readonly
 
 
 def _table(frame: pd.DataFrame, limit: int = 20) -> str:
@@ -171,66 +166,99 @@ class Explanation:
         return "".join(parts)
 
 
-def _unit_for(store: JsonStore, key: str) -> Path | None:
+def locate(path: str | Path) -> Path:
+    """Return ``path`` as given when absolute; a relative path is looked up from the kernel's
+    folder and then from each folder above it, so the notebook's default paths (relative to
+    the repository root) work whether the kernel starts in the root or in ``notebooks/``.
+
+    Args:
+        path: a file or folder.
+
+    Returns:
+        The first existing match, or ``path`` under the current folder when none exists
+        (the error that follows then names it).
+    """
+    p = Path(path)
+    if p.is_absolute():
+        return p
+    here = Path.cwd()
+    for base in (here, *here.parents):
+        if (base / p).exists():
+            return base / p
+    return here / p
+
+
+def drill_key(
+    source: str | Path, shadow: str | Path, *, mapping: DocumentMap = REFERENCE
+) -> str | None:
+    """Audit the stores as they are now and return one document key worth drilling into.
+
+    A report may describe an older state of the stores (a repair ran since), so the key is
+    taken from a fresh audit of the same stores ``explain`` reads.
+
+    Args:
+        source: the JSON store's folder.
+        shadow: the SQLite file.
+        mapping: the map of both stores.
+
+    Returns:
+        The document key of the first value mismatch, else of the first finding; None when
+        the stores agree.
+    """
+    from shadow_audit.config import Config
+    from shadow_audit.engine.run import audit
+
+    result = audit(source, shadow, config=Config(mapping=mapping))
+    found = [f for f in result.findings if f.kind == "value_mismatch"] or list(result.findings)
+    return found[0].key.split("/", 1)[0] if found else None
+
+
+def _unit_for(store: JsonStore, key: str) -> SourceUnit | None:
     mapping = store.mapping
     guess = store.root / mapping.primary.pattern.replace("*", key, 1)
-    candidates = [guess] if guess.is_file() else []
-    candidates += [u.primary for u in store.units() if u.primary != guess]
-    for path in candidates:
+    units = store.units()
+    for unit in sorted(units, key=lambda u: u.primary != guess):
         try:
-            found = get_path(store.read(path), split_path(mapping.primary.key_path or ""))
+            if mapping.primary.key_of(store.read(unit.primary)) == key:
+                return unit
         except SourceError:
             continue
-        if found == key:
-            return path
     return None
-
-
-def read_unit_rows(
-    conn: sqlite3.Connection, mapping: DocumentMap, key: str
-) -> dict[str, list[tuple[Any, dict[str, Any]]]]:
-    """Every row the shadow holds for one document key, per table: (child key, {column: value})."""
-    root = mapping.root
-    rows: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
-    cols = table_columns(conn, root.table)
-    found = conn.execute(
-        f"SELECT * FROM {quote(root.table)} WHERE {quote(root.key_column or '')} = ?", (key,)
-    ).fetchone()
-    if found is None:
-        return rows
-    row = dict(zip(cols, found, strict=True))
-    rows[root.table] = [(None, row)]
-    for e in mapping.entities:
-        if e.is_root:
-            continue
-        link = row[e.parent_column]
-        cols = table_columns(conn, e.table)
-        got = conn.execute(
-            f"SELECT * FROM {quote(e.table)} WHERE {quote(e.link_column or '')} = ?", (link,)
-        ).fetchall()
-        rows[e.table] = [
-            (r[cols.index(e.key_column)] if e.key_column else None, dict(zip(cols, r, strict=True)))
-            for r in got
-        ]
-    return rows
 
 
 def explain(
     source: str | Path, shadow: str | Path, key: str, *, mapping: DocumentMap = REFERENCE
 ) -> Explanation:
-    """One document's JSON, its expected rows, the shadow's rows, and the deepdiff."""
+    """One document's JSON, its expected rows, the shadow's rows, and the deepdiff.
+
+    Args:
+        source: the JSON store's folder.
+        shadow: the SQLite file (opened read-only).
+        key: the document key.
+        mapping: the map of both stores.
+
+    Returns:
+        The explanation; it renders itself in Jupyter.
+
+    Raises:
+        UsageError: the key is in neither store.
+    """
     store = JsonStore(source, mapping)
-    primary = _unit_for(store, key)
+    unit = _unit_for(store, key)
     documents: dict[str, Any] = {}
-    if primary is not None:
-        documents[mapping.primary.name] = store.read(primary)
-        for spec in mapping.companions:
-            path = primary.parent / spec.pattern
-            if path.exists():
-                documents[spec.name] = store.read(path)
+    if unit is not None:
+        documents = {spec.name: store.read(path) for spec, path in store.unit_paths(unit)}
     with closing(connect_readonly(shadow)) as conn:
-        rows = read_unit_rows(conn, mapping, key)
-    if primary is None and not rows:
+        stored = unit_rows(conn, mapping, key)
+    rows = {
+        e.table: [
+            (r[e.key_column] if e.key_column and not e.is_root else None, r)
+            for r in stored[e.table]
+        ]
+        for e in mapping.entities
+        if e.table in stored
+    }
+    if unit is None and not rows:
         raise UsageError(f"key {key!r}: in neither {source} nor {shadow}")
     expected: dict[str, pd.DataFrame] = {}
     actual: dict[str, pd.DataFrame] = {}

@@ -3,6 +3,8 @@ charts; the library API behind it renders in Jupyter."""
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from pathlib import Path
 
 import nbformat
@@ -29,38 +31,59 @@ def test_notebook_is_stored_without_outputs():
     assert "parameters" in code[0].metadata.get("tags", [])
 
 
-def test_notebook_runs_clean_and_draws_its_charts(demo, tmp_path):
-    import shutil
-    import sqlite3
-
+def _run_from_a_checkout(demo: Path, root: Path, kernel_dir: str) -> list:
+    """The notebook with its default (root-relative) parameters, in a folder laid out like
+    the repository: ``notebooks/`` and the demo store in ``shadow-audit-demo/``. The kernel
+    starts in ``kernel_dir`` (``jupyter nbconvert --execute notebooks/...`` from the root
+    starts it in ``notebooks/``)."""
     from nbclient import NotebookClient
 
-    # a copy of the repaired demo, drifted again, so the drill-down has a diff to show
-    demo = Path(shutil.copytree(demo, tmp_path / "demo"))
-    conn = sqlite3.connect(demo / ".vibe" / "state" / "vibe_agency.db")
-    conn.execute("UPDATE missions SET phase = 'TESTING' WHERE mission_uuid = 'proj-000000'")
-    conn.commit()
-    conn.close()
-
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    params.source = (
-        f'REPORTS = "{demo / "reports"}"\nSOURCE = "{demo / "workspaces"}"\n'
-        f'SHADOW = "{demo / ".vibe" / "state" / "vibe_agency.db"}"\n'
-    )
+    (root / "notebooks").mkdir(parents=True)
+    shutil.copy(NOTEBOOK, root / "notebooks" / NOTEBOOK.name)
+    shutil.copytree(demo, root / "shadow-audit-demo")
+    nb = nbformat.read(root / "notebooks" / NOTEBOOK.name, as_version=4)
     NotebookClient(
-        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(demo)}}
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(root / kernel_dir)}},
     ).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
+    return outputs
+
+
+def _html(outputs: list) -> str:
+    return "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+
+
+def test_notebook_runs_from_notebooks_folder_and_drills_into_todays_drift(demo, tmp_path):
+    # the repaired demo, drifted again after its last audit: only a fresh audit sees it
+    db = demo / ".vibe" / "state" / "vibe_agency.db"
+    drifted = tmp_path / "drifted"
+    shutil.copytree(demo, drifted)
+    conn = sqlite3.connect(drifted / db.relative_to(demo))
+    conn.execute("UPDATE missions SET phase = 'TESTING' WHERE mission_uuid = 'proj-000006'")
+    conn.commit()
+    conn.close()
+    outputs = _run_from_a_checkout(drifted, tmp_path / "checkout", "notebooks")
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 2
     printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "charts drawn: 2" in printed
-    html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    html = _html(outputs)
     assert "shadow-audit report: RED" in html  # the latest run with findings
+    assert "<h3>proj-000006</h3>" in html  # the drifted key, not one from the RED run
     assert "deepdiff (source → shadow)" in html
     assert "root[&#x27;manifest&#x27;][&#x27;status&#x27;][&#x27;projectPhase&#x27;]" in html
+
+
+def test_notebook_runs_from_the_root_and_says_a_repaired_store_agrees(demo, tmp_path):
+    outputs = _run_from_a_checkout(demo, tmp_path / "checkout", ".")
+    shown = _html(outputs) + "".join(str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+    assert "shadow-audit report: RED" in shown
+    assert "The stores agree now: nothing to drill into." in shown
+    assert "deepdiff (source → shadow)" not in shown
 
 
 def test_api_objects_render_and_explain_shows_the_drift(demo):

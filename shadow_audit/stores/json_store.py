@@ -16,7 +16,7 @@ import orjson
 from filelock import FileLock
 
 from shadow_audit.errors import SourceError, UsageError
-from shadow_audit.mapping import DocumentMap
+from shadow_audit.mapping import DocumentMap, DocumentSpec
 from shadow_audit.profiles import REFERENCE
 from shadow_audit.validation import parse_json
 
@@ -121,6 +121,22 @@ class JsonStore:
             if companion.name == document:
                 return primary.parent / companion.pattern
         raise UsageError(f"mapping {self.mapping.name} has no document {document!r}")
+
+    def unit_paths(self, unit: SourceUnit) -> list[tuple[DocumentSpec, Path]]:
+        """The documents of ``unit`` on disk: the primary, then each companion that exists.
+
+        Args:
+            unit: a unit from ``units()``.
+
+        Returns:
+            (document spec, path) pairs, primary first.
+        """
+        found = [(self.mapping.primary, unit.primary)]
+        for spec in self.mapping.companions:
+            path = unit.folder / spec.pattern
+            if path.exists():
+                found.append((spec, path))
+        return found
 
     def read(self, path: Path) -> Any:
         try:

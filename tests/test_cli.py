@@ -250,3 +250,41 @@ def test_an_unexpected_error_is_exit_3_internal_error_with_the_traceback(tmp_pat
     lines = result.stderr.strip().splitlines()
     assert lines[-2] == "shadow-audit: internal error: RuntimeError: a planted bug \\e[31m"
     assert lines[-1].startswith("shadow-audit: this is a bug in shadow-audit")
+
+
+# --- repair's last word --------------------------------------------------------
+
+
+def test_red_after_repair_says_it_is_the_invalid_sources(store):
+    store.sql("UPDATE missions SET owner = 'mallory' WHERE mission_uuid = 'proj-000000'")
+    (store.source / "proj-000003" / "project_manifest.json").write_text("{not json")
+    args = ["--source", str(store.source), "--shadow", str(store.db), "--out", str(store.root)]
+    result = run("repair", *args, "--execute")
+    assert result.returncode == 1, result.stderr
+    assert "re-audit: RED; 0 findings left on the repaired keys" in result.stdout
+    assert (
+        "  still RED: 1 source document invalid; repair copies only valid JSON, so fix them "
+        "(shadow-audit validate) and repair again\n"
+    ) in result.stdout
+    again = run("repair", *args, "--execute")
+    assert again.returncode == 1
+    assert again.stdout.endswith(
+        "nothing to repair\n  still RED: 1 source document invalid; repair copies only valid "
+        "JSON, so fix them (shadow-audit validate) and repair again\n"
+    )
+
+
+def test_audit_prints_keys_with_control_characters_made_visible(store, tmp_path):
+    evil = "proj-000000\x1b[2J\x1b[32m GREEN\r"
+    cols = [
+        r[1] for r in store.sql("PRAGMA table_info(missions)") if r[1] not in ("id", "mission_uuid")
+    ]
+    copied = ", ".join(cols)
+    store.sql(
+        f"INSERT INTO missions (mission_uuid, {copied}) SELECT ?, {copied} FROM missions LIMIT 1",
+        evil,
+    )  # a project only the shadow has, with a key that would rewrite the terminal
+    result = audit_cli(store.source, store.db, tmp_path / "out", "--no-history")
+    assert result.returncode == 1
+    assert "\x1b" not in result.stdout and "\r" not in result.stdout
+    assert "extra_in_shadow    missions proj-000000\\e[2J\\e[32m GREEN\\r" in result.stdout

@@ -159,13 +159,14 @@ def _print_result(result: AuditResult) -> None:
     print(f"{result.status}: {result.documents} documents, {detail}")
     for f in result.findings[:10]:
         where = f"{f.entity} {f.key}" + (f" {f.field}" if f.field else "")
-        print(f"  {f.kind:<18} {where}")
+        print(f"  {f.kind:<18} {visible(where)}")
     if len(result.findings) > 10:
         print(f"  ... {len(result.findings) - 10} more in the report")
     if result.ignored:
         print(f"  {len(result.ignored)} findings ignored by active rules (listed in the report)")
     if result.coverage.lost_paths:
-        print(f"  coverage: the shadow cannot hold {', '.join(result.coverage.lost_paths)}")
+        lost = visible(", ".join(result.coverage.lost_paths))
+        print(f"  coverage: the shadow cannot hold {lost}")
     if result.coverage.missing_tables:
         print(f"  coverage: tables missing: {', '.join(result.coverage.missing_tables)}")
 
@@ -289,6 +290,21 @@ def cmd_gate(args: argparse.Namespace) -> int:
 # --- repair -----------------------------------------------------------------
 
 
+def _why_still_red(counts: dict[str, int]) -> list[str]:
+    """After a repair, the findings a repair cannot fix, from the result's counts."""
+    lines = []
+    if counts.get("invalid_source"):
+        n = counts["invalid_source"]
+        lines.append(
+            f"  still RED: {_plural(n, 'source document')} invalid; repair copies only valid "
+            "JSON, so fix them (shadow-audit validate) and repair again"
+        )
+    if counts.get("duplicate_key"):
+        n = counts["duplicate_key"]
+        lines.append(f"  still RED: {_plural(n, 'duplicate key')}; a repair cannot choose a copy")
+    return lines
+
+
 def run_repair(
     *, source: Path, shadow: Path, out: Path, config_path: str | None, execute: bool,
     migrate: bool, force: bool, show: int = 50,
@@ -323,6 +339,8 @@ def run_repair(
         return EXIT_FAIL if not plan.empty else EXIT_OK
     if plan.empty:
         print("nothing to repair")
+        for line in _why_still_red(before.counts()):
+            print(line)
         return EXIT_OK if before.status == "GREEN" else EXIT_FAIL
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     outcome = execute_repair(
@@ -338,6 +356,8 @@ def run_repair(
     touched = {*outcome.synced, *outcome.deleted}
     left = [f for f in after.findings if f.key.split("/", 1)[0] in touched]
     print(f"re-audit: {after.status}; {len(left)} findings left on the repaired keys")
+    for line in _why_still_red(after.counts()):
+        print(line)
     return EXIT_OK if after.status == "GREEN" else EXIT_FAIL
 
 

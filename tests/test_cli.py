@@ -288,3 +288,26 @@ def test_audit_prints_keys_with_control_characters_made_visible(store, tmp_path)
     assert result.returncode == 1
     assert "\x1b" not in result.stdout and "\r" not in result.stdout
     assert "extra_in_shadow    missions proj-000000\\e[2J\\e[32m GREEN\\r" in result.stdout
+
+
+def test_log_lines_show_control_characters_made_visible():
+    import logging
+
+    from shadow_audit.cli import _VisibleFormatter
+
+    record = logging.makeLogRecord(
+        {
+            "msg": "shadow write for %s failed",
+            "args": ("proj\x1b[2J\n# GREEN",),
+            "levelname": "WARNING",
+        }
+    )
+    line = _VisibleFormatter("%(levelname)s: %(message)s").format(record)
+    assert line == "WARNING: shadow write for proj\\e[2J\\n# GREEN failed"
+
+
+def test_backfill_without_shadow_writes_the_reference_systems_database(store, tmp_path):
+    result = run("backfill", "--source", str(store.source), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "5 units into .vibe/state/vibe_agency.db: 5 imported" in result.stdout
+    assert (tmp_path / ".vibe" / "state" / "vibe_agency.db").is_file()

@@ -66,7 +66,7 @@ def test_read_only_database_file_goes_to_ledger(tmp_path):
     manifest["status"]["message"] = "edited while read-only"
     with read_only_file(store.db):
         result = store.writer.save_project(manifest, memory)
-    assert_shadow_failure_recorded(store, manifest, result, "")
+    assert_shadow_failure_recorded(store, manifest, result, "readonly database")
     assert store.ledger.read().entries[0].error_class == "OperationalError"
 
 
@@ -156,9 +156,3 @@ def test_successful_save_returns_mission_id_and_hash_is_stable(store, project):
     ]
     reordered = dict(reversed(list(manifest.items())))
     assert document_hash(reordered) == document_hash(manifest)
-
-
-def test_default_database_path_is_the_reference_one():
-    from shadow_audit import DEFAULT_DB_PATH
-
-    assert DEFAULT_DB_PATH == ".vibe/state/vibe_agency.db"

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from shadow_audit.cli import build_parser
+from shadow_audit.cli import build_parser, main
 from shadow_audit.cli.options import EXIT_CODES
 from tests.conftest import audit_cli, run_cli
 
@@ -31,16 +31,34 @@ def test_the_help_test_sees_every_command():
     assert {"validate", "backfill", "audit", "history", "gate", "repair", "demo"} <= set(COMMANDS)
 
 
+def _main(capsys, *args: str) -> tuple[int, str, str]:
+    """``main(args)`` in this process (for loops over every command; the subprocess tests
+    below show that the installed command behaves the same)."""
+    try:
+        code = main(list(args))
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 @pytest.mark.parametrize("command", COMMANDS)
-def test_every_command_has_help_with_its_defaults_and_the_exit_codes(command):
-    result = run(command, "--help")
-    assert result.returncode == 0
-    assert result.stdout.startswith(f"usage: shadow-audit {command}")
-    shown = " ".join(result.stdout.split())  # help text wraps lines
+def test_every_command_has_help_with_its_defaults_and_the_exit_codes(capsys, command):
+    code, out, _ = _main(capsys, command, "--help")
+    assert code == 0
+    assert out.startswith(f"usage: shadow-audit {command}")
+    shown = " ".join(out.split())  # help text wraps lines
     for action in _subcommands()[command]._actions:
         if action.option_strings and action.default not in (None, False, argparse.SUPPRESS):
             assert f"(default: {action.default})" in shown, action.dest
     assert " ".join(EXIT_CODES.split()) in shown
+
+
+@pytest.mark.parametrize("command", ["history", "gate"])
+def test_help_shows_defaults_in_the_installed_command(command):
+    result = run(command, "--help")
+    assert result.returncode == 0
+    assert "(default: reports/history.db)" in " ".join(result.stdout.split())
 
 
 def test_top_level_help_documents_the_exit_codes():
@@ -56,17 +74,26 @@ def test_unknown_command_is_a_usage_error():
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_unknown_flag_prints_the_subcommands_usage(command):
+def test_unknown_flag_prints_the_subcommands_usage(capsys, command):
     required = [
         arg
         for action in _subcommands()[command]._actions
         if action.required
         for arg in ([action.option_strings[0]] if action.option_strings else []) + ["x"]
     ]
-    result = run(command, *required, "--frobnicate")
+    code, _, err = _main(capsys, command, *required, "--frobnicate")
+    assert code == 2
+    assert err.startswith(f"usage: shadow-audit {command}")
+    assert f"shadow-audit {command}: error: unrecognized arguments: --frobnicate" in err
+
+
+def test_unknown_flag_in_the_installed_command_prints_the_subcommands_usage():
+    result = run("history", "--frobnicate")
     assert result.returncode == 2
-    assert result.stderr.startswith(f"usage: shadow-audit {command}")
-    assert f"shadow-audit {command}: error: unrecognized arguments: --frobnicate" in result.stderr
+    assert result.stderr == (
+        "usage: shadow-audit history [-h] [--history HISTORY] [--limit LIMIT]\n"
+        "shadow-audit history: error: unrecognized arguments: --frobnicate\n"
+    )
 
 
 @pytest.mark.parametrize(

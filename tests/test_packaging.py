@@ -8,9 +8,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_installed_wheel_loads_its_schemas(tmp_path):
     dist = tmp_path / "dist"
     build = subprocess.run(

@@ -63,6 +63,7 @@ def test_failing_suite_shows_a_compact_message(pytester):
     )
 
 
+@pytest.mark.slow
 def test_marker_asserts_parity_of_the_configured_store(pytester, tmp_path):
     good = make_store(tmp_path / "good", 2)
     bad = make_store(tmp_path / "bad", 2)

@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from jsonschema import Draft202012Validator
 
 from shadow_audit.validation import format_checker, load_schema
@@ -147,6 +148,7 @@ REPORTS = [
 ]
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end_then_a_manual_update_turns_red(tmp_path):
     import sqlite3
 

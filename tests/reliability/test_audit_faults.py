@@ -76,6 +76,7 @@ def test_file_deleted_or_rewritten_while_the_audit_runs(store):
     }  # the deleted memory's rows: extra
 
 
+@pytest.mark.slow
 def test_a_fifty_megabyte_document(tmp_path):
     store = make_store(tmp_path, 2)
     manifest, memory = store.projects[0]

@@ -8,6 +8,7 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +26,7 @@ manifests = strategy(load_schema("manifest"))
 memories = strategy(load_schema("memory"))
 
 
+@pytest.mark.slow
 @FUZZ
 @given(manifests, st.one_of(st.none(), memories))
 def test_schema_generated_documents_write_and_audit_green(manifest, memory):
@@ -48,6 +50,7 @@ def test_schema_generated_documents_write_and_audit_green(manifest, memory):
         assert [f.to_dict() for f in found.findings] == []
 
 
+@pytest.mark.slow
 @FUZZ
 @given(st.binary(max_size=400), st.binary(max_size=400))
 def test_arbitrary_bytes_as_source_files_are_invalid_source(manifest_bytes, memory_bytes):
@@ -74,6 +77,7 @@ cells = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.sampled_from(VALUE_COLUMNS), cells, st.data())
 def test_any_single_cell_edit_is_reported(column, value, data):

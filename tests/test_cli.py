@@ -111,22 +111,36 @@ def test_unknown_flag_in_the_installed_command_prints_the_subcommands_usage():
         (["demo", "--projects", "-3"], "argument --projects: -3 is not a whole number >= 1"),
     ],
 )
-def test_a_bad_option_is_one_line_exit_2_before_anything_is_written(tmp_path, args, message):
+def test_a_bad_option_is_one_line_exit_2_before_anything_is_written(
+    tmp_path, monkeypatch, capsys, args, message
+):
+    monkeypatch.chdir(tmp_path)
     command, *rest = args
     required = {
         "audit": ["--source", str(tmp_path), "--shadow", str(tmp_path / "s.db")],
         "demo": ["--dir", str(tmp_path / "demo")],
     }.get(command, [])
     out = ["--out", str(tmp_path / "out")] if command in ("audit", "gate") else []
-    result = run(command, *required, *out, *rest, cwd=tmp_path)
-    assert result.returncode == 2
-    assert (
-        result.stderr
-        == f"shadow-audit {command}: error: {message}" + result.stderr.split(message, 1)[1]
-    )
-    assert len(result.stderr.strip().splitlines()) == 1
-    assert "Traceback" not in result.stderr
+    code, _, err = _main(capsys, command, *required, *out, *rest)
+    assert code == 2
+    assert err.startswith(f"shadow-audit {command}: error: {message}")
+    assert len(err.strip().splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no --out, no reports/, no history
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["gate", "--now", "yesterday"], "argument --now: 'yesterday' is not an ISO 8601 time"),
+        (["audit", "--workers", "0"], "argument --workers: 0 is not a whole number >= 1"),
+    ],
+)
+def test_the_installed_command_rejects_a_bad_option_in_one_line(tmp_path, args, message):
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"shadow-audit {args[0]}: error: {message}")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_keep_zero_records_nothing_in_an_existing_history(store, tmp_path):

@@ -13,7 +13,7 @@ import pytest
 from shadow_audit.config import GATE_KEYS, load_config
 from shadow_audit.errors import ConfigError
 from shadow_audit.gate import GatePolicy
-from tests.conftest import audit_cli
+from tests.conftest import audit_cli, run_cli
 
 
 def test_ignore_rule_in_config_lists_apart_and_expired_rule_does_not(tmp_path, store):
@@ -69,20 +69,37 @@ def test_ignore_rule_in_config_lists_apart_and_expired_rule_does_not(tmp_path, s
          'table = "t"\ndocument = "d"\nkey_column = "k"\n', "unknown key source.nmae"),
     ],
 )  # fmt: skip
-def test_config_errors_are_one_line_naming_the_file(tmp_path, store, text, message):
+def test_config_errors_are_one_line_naming_the_file(tmp_path, text, message):
     config = tmp_path / "bad.toml"
     config.write_text(text)
-    run = audit_cli(
-        store.source,
-        store.db,
-        tmp_path / "o",
-        "--config",
-        str(config),
-    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(config)
+    shown = str(raised.value)
+    assert shown.startswith(f"config {config}: ")
+    assert message in shown
+    assert "\n" not in shown
+
+
+@pytest.mark.parametrize("command", ["audit", "backfill", "gate", "repair"])
+def test_a_misspelled_table_is_exit_2_in_every_command_that_reads_a_config(
+    tmp_path, store, command
+):
+    config = tmp_path / "bad.toml"
+    config.write_text("[gates]\nmin_green_runs = 1\n")
+    stores = ["--source", str(store.source), "--shadow", str(store.db)]
+    args = {
+        "audit": [*stores, "--out", str(tmp_path / "o")],
+        "backfill": stores,
+        "gate": ["--shadow", str(store.db), "--out", str(tmp_path / "o")],
+        "repair": stores,
+    }[command]
+    run = run_cli(command, *args, "--config", str(config))
     assert run.returncode == 2
-    assert run.stderr.startswith(f"shadow-audit: config {config}: ")
-    assert message in run.stderr
-    assert len(run.stderr.strip().splitlines()) == 1
+    assert run.stderr == (
+        f"shadow-audit: config {config}: unknown table [gates] "
+        "(known: audit, source, entity, tolerances, ignore, gate)\n"
+    )
+    assert not (tmp_path / "o").exists()
 
 
 def test_a_valid_config_parses_every_table(tmp_path):

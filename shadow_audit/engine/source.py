@@ -35,7 +35,8 @@ from shadow_audit.mapping import (
     get_path,
     split_path,
 )
-from shadow_audit.progress import UNIT, Progress, begin_phase
+from shadow_audit.progress import UNIT, begin_phase
+from shadow_audit.progress import Progress as Progress  # re-exported: callers type with it
 from shadow_audit.validation import document_problems
 
 PARALLEL_MIN_DOCUMENTS = 2000

@@ -334,7 +334,7 @@ def test_audit_prints_keys_with_control_characters_made_visible(store, tmp_path)
 def test_log_lines_show_control_characters_made_visible():
     import logging
 
-    from shadow_audit.cli import _VisibleFormatter
+    from shadow_audit.cli.terminal import VisibleFormatter
 
     record = logging.makeLogRecord(
         {
@@ -343,7 +343,7 @@ def test_log_lines_show_control_characters_made_visible():
             "levelname": "WARNING",
         }
     )
-    line = _VisibleFormatter("%(levelname)s: %(message)s").format(record)
+    line = VisibleFormatter("%(levelname)s: %(message)s").format(record)
     assert line == "WARNING: shadow write for proj\\e[2J\\n# GREEN failed"
 
 
@@ -352,3 +352,12 @@ def test_backfill_without_shadow_writes_the_reference_systems_database(store, tm
     assert result.returncode == 0, result.stderr
     assert "5 units into .vibe/state/vibe_agency.db: 5 imported" in result.stdout
     assert (tmp_path / ".vibe" / "state" / "vibe_agency.db").is_file()
+
+
+def test_debug_shows_the_traceback_and_keeps_the_exit_code(tmp_path):
+    result = run("--debug", "validate", str(tmp_path / "nope.json"))
+    assert result.returncode == 2
+    assert result.stderr.startswith("Traceback (most recent call last):")
+    assert result.stderr.endswith(
+        f"shadow-audit: {tmp_path / 'nope.json'}: no such file or folder\n"
+    )

@@ -8,14 +8,12 @@ are mapped here, in ``main``, and nowhere else.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from shadow_audit.cli.options import (
     EXIT_CODES,
@@ -28,14 +26,14 @@ from shadow_audit.cli.options import (
     iso_time,
     positive_int,
 )
+from shadow_audit.cli.terminal import plural as _plural
+from shadow_audit.cli.terminal import progress_bars, setup_logging
 from shadow_audit.errors import ShadowAuditError, UsageError
 from shadow_audit.profiles import DEFAULT_DB_PATH
 from shadow_audit.report.history import DEFAULT_HISTORY
 from shadow_audit.text import visible
 
 if TYPE_CHECKING:
-    from tqdm import tqdm
-
     from shadow_audit.engine.findings import AuditResult
 
 EXIT_OK, EXIT_FAIL, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
@@ -45,54 +43,6 @@ DEFAULT_REPORTS = "reports"
 
 def _err(message: str) -> None:
     print(f"shadow-audit: {message}", file=sys.stderr)
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-class _Bars:
-    """Progress on a terminal: one bar per phase, with its total and an ETA (tqdm)."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.bar: tqdm[Any] | None = None
-
-    def phase(self, name: str, *, total: int | None, unit: str) -> None:
-        from tqdm import tqdm
-
-        self.close()
-        self.bar = tqdm(total=total, desc=f"{self.label}: {name}", unit=f" {unit}", leave=False)
-
-    def __call__(self, n: int, /) -> None:
-        if self.bar is None:
-            self.phase("working", total=None, unit="unit")
-        assert self.bar is not None
-        self.bar.update(n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
-def _ignore(_: int, /) -> None:
-    pass
-
-
-@contextmanager
-def _progress(label: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
-    """Progress bars with totals on stderr when it is a terminal; nothing otherwise."""
-    if not sys.stderr.isatty():
-        yield _ignore
-        return
-    bars = _Bars(label)
-    if total is not None:
-        bars.phase(label, total=total, unit="unit")
-    try:
-        yield bars
-    finally:
-        bars.close()
 
 
 def _config_path(raw: str | None) -> str | None:
@@ -106,6 +56,14 @@ def _config_path(raw: str | None) -> str | None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """``validate``: every problem as ``FILE: /pointer: message``, then a summary (stdout).
+
+    Args:
+        args: ``paths``, ``kind``.
+
+    Returns:
+        0 when every file is valid, 1 when one is not.
+    """
     from shadow_audit.validate_files import validate_files
 
     checks = validate_files(args.paths, kind=args.kind)
@@ -121,11 +79,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
+    """``backfill``: each skipped document with its reasons, then the counts.
+
+    Args:
+        args: ``source``, ``shadow``, ``config``.
+
+    Returns:
+        0 when nothing was skipped, 1 otherwise.
+    """
     from shadow_audit.backfill import backfill
     from shadow_audit.config import load_config
 
     config = load_config(_config_path(args.config))
-    with _progress("backfill") as tick:
+    with progress_bars("backfill") as tick:
         result = backfill(args.source, args.shadow, mapping=config.mapping, progress=tick)
     for skipped in result.skipped:
         for reason in skipped.reasons:
@@ -189,7 +155,7 @@ def run_audit(
     from shadow_audit.stores.json_store import no_wider_than
 
     config = load_config(config_path)
-    with _progress("audit") as tick:
+    with progress_bars("audit") as tick:
         result = audit(source, shadow, config=config, progress=tick, workers=workers)
     mode = no_wider_than(source)
     context = ReportContext()
@@ -245,6 +211,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
+    """``history``: the newest runs, one line each.
+
+    Args:
+        args: ``history``, ``limit``.
+
+    Returns:
+        0.
+    """
     from shadow_audit.report import History
 
     runs = History(args.history).runs(limit=args.limit)
@@ -373,6 +347,14 @@ def cmd_repair(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """``demo``: the one-minute tour (``shadow_audit.cli.demo``).
+
+    Args:
+        args: ``dir``, ``projects``, ``seed``.
+
+    Returns:
+        0 when the tour showed what it should, 1 otherwise.
+    """
     from shadow_audit.cli.demo import run_demo
 
     return run_demo(directory=Path(args.dir), projects=args.projects, seed=args.seed)
@@ -491,21 +473,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _VisibleFormatter(logging.Formatter):
-    """Log lines with control characters and ANSI escapes of the message made visible."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        shown = logging.makeLogRecord(record.__dict__)
-        shown.msg, shown.args = visible(record.getMessage()), None
-        return super().format(shown)
-
-
-def _setup_logging() -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(_VisibleFormatter("shadow-audit: %(levelname)s: %(message)s"))
-    logging.basicConfig(level=logging.WARNING, handlers=[handler])
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``shadow-audit`` with ``argv`` (default: the process's arguments).
 
@@ -516,7 +483,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit code: 0 ok, 1 findings, 2 usage or I/O error, 3 internal error.
     """
     args = build_parser().parse_args(argv)
-    _setup_logging()
+    setup_logging()
     try:
         code: int = args.func(args)
     except ShadowAuditError as exc:

@@ -10,11 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from shadow_audit.dualwrite import DualWriter
 from shadow_audit.errors import UsageError
+from shadow_audit.gate import GateDecision, GatePolicy, decide, render_gate_markdown
 from shadow_audit.ledger import FailureLedger, default_ledger_path
 from shadow_audit.profiles import REFERENCE_V2_DDL
-from shadow_audit.stores.json_store import JsonStore
+from shadow_audit.report.history import History
+from shadow_audit.stores.json_store import JsonStore, atomic_write
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from shadow_audit.synth import make_projects
 
@@ -32,7 +36,17 @@ class DemoStore:
     reports: Path
     projects: int
 
+    @property
+    def history(self) -> Path:
+        """The demo's run history."""
+        return self.reports / "history.db"
+
+    def run_reports(self) -> list[Path]:
+        """Every run's HTML report, oldest first."""
+        return sorted((self.reports / "runs").glob("*/report.html"))
+
     def writer(self) -> DualWriter:
+        """The application's dual writer over the demo's stores."""
         return DualWriter(
             JsonStore(self.source),
             SqliteShadow(self.shadow, create=False),
@@ -142,3 +156,23 @@ def inject_incidents(store: DemoStore) -> list[Incident]:
     shutil.rmtree(source.path_for(key, "manifest").parent)
     incidents.append(Incident("deleted workspace", key, "workspace folder removed from disk"))
     return incidents
+
+
+def gate_demo(store: DemoStore) -> tuple[GateDecision, tuple[Path, Path]]:
+    """The cutover gate over the demo's history and ledger, with the default (strict)
+    policy; writes gate.json and gate.md into the demo's reports.
+
+    Args:
+        store: a demo store whose audits were recorded in ``store.history``.
+
+    Returns:
+        The decision (NOT READY after a demo: its history is two runs long) and the paths
+        of gate.json and gate.md.
+    """
+    runs = History(store.history).runs()
+    ledger = FailureLedger(store.ledger).read().entries
+    decision = decide(runs, policy=GatePolicy(), ledger=ledger)
+    paths = (store.reports / "gate.json", store.reports / "gate.md")
+    atomic_write(paths[0], orjson.dumps(decision.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
+    atomic_write(paths[1], render_gate_markdown(decision).encode())
+    return decision, paths

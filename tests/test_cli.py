@@ -361,3 +361,14 @@ def test_debug_shows_the_traceback_and_keeps_the_exit_code(tmp_path):
     assert result.stderr.endswith(
         f"shadow-audit: {tmp_path / 'nope.json'}: no such file or folder\n"
     )
+
+
+def test_demo_points_to_the_red_run_and_the_green_one(tmp_path):
+    result = run("demo", "--dir", str(tmp_path / "d"), "--projects", "5")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    red = Path(lines[-2].removeprefix("open the RED run's report: "))
+    green = Path(lines[-1].removeprefix("and the GREEN one after repair: "))
+    assert orjson.loads((red.parent / "report.json").read_bytes())["status"] == "RED"
+    assert orjson.loads((green.parent / "report.json").read_bytes())["status"] == "GREEN"
+    assert red.is_file() and green.is_file()

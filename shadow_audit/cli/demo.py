@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shadow_audit.cli import EXIT_FAIL, EXIT_OK, cmd_gate, run_audit, run_repair
+from shadow_audit.cli import EXIT_FAIL, EXIT_OK, run_audit, run_repair
 from shadow_audit.engine.findings import AuditResult
 from shadow_audit.errors import UsageError
 
@@ -23,8 +22,7 @@ def run_demo(*, directory: Path, projects: int, seed: int) -> int:
     Returns:
         The exit code.
     """
-    from shadow_audit.demo import build_demo_store, inject_incidents
-    from shadow_audit.report import History
+    from shadow_audit.demo import build_demo_store, gate_demo, inject_incidents
 
     if projects < 5:
         raise UsageError("--projects must be at least 5 (one per failure mode)")
@@ -37,7 +35,7 @@ def run_demo(*, directory: Path, projects: int, seed: int) -> int:
     incidents = inject_incidents(store)
     for i in incidents:
         print(f"   - {i.name:<22} {i.key}: {i.what}")
-    history = store.reports / "history.db"
+    history = store.history
 
     def audit_demo() -> tuple[int, AuditResult]:
         return run_audit(
@@ -65,13 +63,16 @@ def run_demo(*, directory: Path, projects: int, seed: int) -> int:
     print("5. audit again")
     code, _ = audit_demo()
     print("6. cutover gate")
-    gate_args = argparse.Namespace(
-        config=None, ledger=str(store.ledger), shadow=str(store.shadow), now=None,
-        history=str(history), out=str(store.reports),
-    )  # fmt: skip
-    gate_code = cmd_gate(gate_args)
+    decision, files = gate_demo(store)
+    print(f"   {decision.verdict}")
+    for r in decision.reasons:
+        print(f"   {'pass' if r.passed else 'FAIL'}  {r.check}: {r.message}")
+    print(f"   decision: {files[1]}, {files[0]}")
     seconds = (datetime.now(UTC) - started).total_seconds()
-    print(f"demo finished in {seconds:.1f}s; runs recorded: {len(History(history).runs())}")
-    print(f"open {store.reports / 'report.html'} in a browser")
-    ok = code == EXIT_OK and gate_code == EXIT_FAIL
+    reports = store.run_reports()
+    print(f"demo finished in {seconds:.1f}s; runs recorded: {len(reports)}")
+    if len(reports) >= 2:
+        print(f"open the RED run's report: {reports[0]}")
+        print(f"and the GREEN one after repair: {reports[-1]}")
+    ok = code == EXIT_OK and not decision.ready
     return EXIT_OK if ok else EXIT_FAIL

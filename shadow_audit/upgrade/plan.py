@@ -82,7 +82,7 @@ class UpgradeReport:
 def _memory_paths(folder: Path) -> list[Path]:
     """Where a unit's memory may be: ``.vibe/`` (where the reference writes it) or beside
     the manifest."""
-    name = REFERENCE.companions[0].pattern
+    name = Path(REFERENCE.companions[0].pattern).name
     return [p for p in (folder / ".vibe" / name, folder / name) if p.is_file()]
 
 

@@ -91,10 +91,11 @@ def flat_v0(document: dict[str, Any], context: StepContext) -> Result:
         if old in doc and "projectPhase" not in status:
             status["projectPhase"] = doc.pop(old)
             notes.append(Note("moved", pointer(old), pointer("status", "projectPhase"), "v0 name"))
+    ordered = {k: metadata.pop(k) for k in METADATA_KEYS if k in metadata}
     head = {
         "apiVersion": API_VERSION,
         "kind": "Project",
-        "metadata": metadata,
+        "metadata": {**ordered, **metadata},
         "spec": spec,
         "status": status,
     }

@@ -21,14 +21,23 @@ def _value(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def _set_and_dropped(doc: PlannedDocument) -> list[str]:
+    lines = []
+    for note in doc.upgrade.notes("set", "dropped"):
+        where = note.target if note.action == "set" else note.source
+        lines.append(f"  {note.action} {where} = {_value(note.value)}: {note.detail}")
+    return lines
+
+
+def _documents(n: int) -> str:
+    return f"{n} document" + ("" if n == 1 else "s")
+
+
 def render_document(doc: PlannedDocument, source: Path) -> list[str]:
     """The lines for one document that would change (or did): steps, values set and
     dropped with their reasons, then the unified diff of the JSON."""
     rel = doc.path.relative_to(source).as_posix()
-    lines = [f"{rel}: {', '.join(doc.upgrade.steps)}"]
-    for note in doc.upgrade.notes("set", "dropped"):
-        where = note.target if note.action == "set" else note.source
-        lines.append(f"  {note.action} {where} = {_value(note.value)}: {note.detail}")
+    lines = [f"{rel}: {', '.join(doc.upgrade.steps)}", *_set_and_dropped(doc)]
     lines += difflib.unified_diff(
         _json_lines(doc.upgrade.before),
         _json_lines(doc.upgrade.after),
@@ -63,9 +72,10 @@ def render_upgrade(report: UpgradeReport) -> list[str]:
             lines += render_document(doc, source)
     for doc in plan.refused:
         lines.append(f"refused {doc.path.relative_to(source).as_posix()} (left as it is):")
+        lines += [f"  {reason}" for reason in doc.upgrade.refusals]
         if doc.upgrade.steps:
             lines.append(f"  steps that apply: {', '.join(doc.upgrade.steps)}")
-        lines += [f"  {reason}" for reason in doc.upgrade.refusals]
+            lines += [f"  would {line.strip()}" for line in _set_and_dropped(doc)]
     for path, reason in held.items():
         lines.append(f"held back {path.relative_to(source).as_posix()} (left as it is): {reason}")
     if outcome is not None and outcome.before_images is not None:
@@ -78,7 +88,7 @@ def render_upgrade(report: UpgradeReport) -> list[str]:
     count = len(plan.to_write) - len(held) if outcome else len(plan.to_write)
     refused = len(plan.refused) + len(held)
     lines.append(
-        f"{len(plan.documents)} documents: {count} {verb}, {len(plan.current)} current, "
+        f"{_documents(len(plan.documents))}: {count} {verb}, {len(plan.current)} current, "
         f"{refused} refused"
     )
     return [visible(line) for line in lines]

@@ -48,6 +48,28 @@ class DocumentUpgrade:
     def steps(self) -> tuple[str, ...]:
         return tuple(a.step for a in self.applied)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The outcome as JSON-ready data: status, steps, every note, refusals."""
+        status = "refused" if self.refused else "upgraded" if self.changed else "current"
+        return {
+            "kind": self.kind,
+            "status": status,
+            "steps": list(self.steps),
+            "notes": [
+                {
+                    "step": a.step,
+                    "action": n.action,
+                    "source": n.source,
+                    "target": n.target,
+                    "detail": n.detail,
+                    "value": n.value,
+                }
+                for a in self.applied
+                for n in a.notes
+            ],
+            "refusals": list(self.refusals),
+        }
+
     def notes(self, *actions: str) -> list[Note]:
         """The notes of every step, in order; only these actions when given."""
         return [n for a in self.applied for n in a.notes if not actions or n.action in actions]

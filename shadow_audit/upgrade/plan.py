@@ -71,6 +71,30 @@ class UpgradeReport:
     outcome: UpgradeOutcome | None = None
     shadow: Path | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The run as JSON-ready data: each document's outcome, what was written."""
+        source = self.plan.source
+        data: dict[str, Any] = {
+            "source": str(source),
+            "mode": "dry-run" if self.outcome is None else "execute",
+            "assumed_timezone": self.plan.timezone,
+            "documents": [
+                {"path": d.path.relative_to(source).as_posix(), **d.upgrade.to_dict()}
+                for d in self.plan.documents
+            ],
+            "exit_code": self.exit_code,
+        }
+        if self.outcome is not None:
+            data["written"] = [p.relative_to(source).as_posix() for p in self.outcome.written]
+            data["held_back"] = {
+                p.relative_to(source).as_posix(): r for p, r in self.outcome.held_back
+            }
+            data["before_images"] = (
+                str(self.outcome.before_images) if self.outcome.before_images else None
+            )
+            data["shadow_failures"] = list(self.outcome.shadow_failures)
+        return data
+
     @property
     def exit_code(self) -> int:
         """0 nothing to do / all written; 1 something would change, or was refused."""

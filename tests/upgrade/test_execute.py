@@ -150,3 +150,23 @@ def test_a_memory_in_dot_vibe_is_never_copied_to_a_second_place(tmp_path: Path) 
         assert [p for p, _ in report.outcome.held_back] == [dot_vibe]
         assert report.exit_code == 1
     assert not legacy.exists()
+
+
+def test_the_report_is_data_too(tmp_path: Path) -> None:
+    s = legacy_store(tmp_path, refused=True)
+    data = json.loads(json.dumps(upgrade(s["source"]).to_dict()))
+    assert data["mode"] == "dry-run" and data["exit_code"] == 1
+    by_path = {d["path"]: d for d in data["documents"]}
+    assert by_path["proj-000000/project_manifest.json"]["status"] == "upgraded"
+    assert by_path["proj-000000/project_manifest.json"]["notes"] == [
+        {
+            "step": "null-substate@1",
+            "action": "dropped",
+            "source": "/status/planningSubState",
+            "target": None,
+            "detail": "null means no sub-state; the schema says that by leaving the key out",
+            "value": None,
+        }
+    ]
+    assert by_path["agency_toolkit/project_manifest.json"]["status"] == "refused"
+    assert by_path["proj-000002/project_manifest.json"]["status"] == "current"

@@ -21,6 +21,7 @@ class FileCheck:
 
     path: Path
     problems: tuple[str, ...]
+    fix: str | None = None  # what ``shadow-audit upgrade`` would do about them
 
     @property
     def valid(self) -> bool:
@@ -65,7 +66,8 @@ def check_file(path: Path, kind: str) -> FileCheck:
 
     Returns:
         The file with every problem: unparseable JSON (line and column), each schema
-        violation with its JSON Pointer, or duplicate keys.
+        violation with its JSON Pointer, or duplicate keys; and, for a legacy shape, the
+        upgrade step that would fix it.
 
     Raises:
         SourceError: the file cannot be read.
@@ -83,7 +85,12 @@ def check_file(path: Path, kind: str) -> FileCheck:
     problems = [str(i) for i in validate_document(doc, kind)]
     if not problems:
         problems = document_problems(data, None) or []  # duplicate keys
-    return FileCheck(path, tuple(problems))
+    fix = None
+    if problems:
+        from shadow_audit.upgrade import describe_fix, unit_folder
+
+        fix = describe_fix(doc, kind, unit=unit_folder(path))
+    return FileCheck(path, tuple(problems), fix)
 
 
 def validate_files(paths: Sequence[Path | str], *, kind: str | None = None) -> list[FileCheck]:

@@ -70,6 +70,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for check in checks:
         for problem in check.problems:
             print(f"{visible(str(check.path))}: {visible(problem)}")
+        if check.fix:
+            print(f"{visible(str(check.path))}: {visible(check.fix)}")
     bad = sum(not c.valid for c in checks)
     print(f"{_plural(len(checks), 'file')}: {len(checks) - bad} valid, {bad} invalid")
     return EXIT_FAIL if bad else EXIT_OK
@@ -393,6 +395,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "validate", cmd_validate, "validate documents against the JSON Schemas")
     p.add_argument("paths", nargs="+", help="files or folders (manifest/memory told apart by name)")
     p.add_argument("--kind", choices=["manifest", "memory"], help="treat every file as this kind")
+
+    from shadow_audit.cli.upgrade import add_parser as add_upgrade
+
+    add_upgrade(sub)
 
     p = _command(
         sub, "backfill", cmd_backfill, "import every valid source document into the shadow"

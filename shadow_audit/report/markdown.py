@@ -1,31 +1,116 @@
-"""Markdown for CI job summaries and pull-request comments."""
+"""Markdown for CI job summaries and pull-request comments.
+
+Every value that comes from data (keys, tables, fields, paths, values, reasons,
+file names) is shown in a code span by ``code``: control characters are made
+visible (no new line, so no heading, list item or table row of its own), pipes
+are escaped for the table, and the span's backtick fence is longer than any run
+of backticks inside it, so it cannot close early and nothing inside becomes a
+link, an image or HTML.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
-from shadow_audit.engine.findings import AuditResult
+from shadow_audit.engine.findings import AuditResult, Finding
 from shadow_audit.report.context import ReportContext, top_paths
+from shadow_audit.report.view import FindingsView, group_findings, reasons
+from shadow_audit.text import visible
 
-MAX_FINDINGS = 20
+VALUE_WIDTH = 60
+_BACKTICKS = re.compile("`+")
 
 
-def _cell(value: Any, limit: int = 60) -> str:
-    text = "" if value is None else str(value)
-    text = text.replace("|", "\\|").replace("\n", " ").replace("`", "'")
-    text = text.replace("<", "&lt;").replace(">", "&gt;")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def code(value: Any, limit: int | None = None) -> str:
+    """``value`` as a Markdown code span that no content can break out of.
+
+    Args:
+        value: any value; non-strings are shown as compact JSON, ``None`` as nothing.
+        limit: cut the text to this many characters (with ``…``) before quoting.
+
+    Returns:
+        A code span such as ``` `proj-7/3` ```, or ``""`` for an empty value.
+    """
+    text = visible(_text(value))
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    if not text:
+        return ""
+    text = text.replace("|", "\\|")
+    fence = "`" * (max((len(m) for m in _BACKTICKS.findall(text)), default=0) + 1)
+    pad = " " if text[0] in "` " or text[-1] in "` " else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _finding_row(doc: str, f: Finding) -> str:
+    if f.kind in ("invalid_source", "duplicate_key"):
+        source, shadow = "; ".join(reasons(f)), ""
+    else:
+        source, shadow = _text(f.source_value), _text(f.shadow_value)
+    cells = [
+        code(doc),
+        f.kind,
+        code(f.entity),
+        code(f.key),
+        code(f.field),
+        code(source, VALUE_WIDTH),
+        code(shadow, VALUE_WIDTH),
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _findings(view: FindingsView) -> list[str]:
+    shown = f"{view.shown} of {view.total}" if view.hidden else f"{view.total}"
+    lines = [
+        "",
+        f"## Findings by document ({shown})",
+        "",
+        "| document | finding | table | key | field | source | shadow |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for group in view.groups:
+        if group.one_sided:
+            tables = ", ".join(f"{code(t)} {n}" for t, n in group.tables)
+            lines.append(f"| {code(group.document)} | {group.headline} | {tables} | | | | |")
+            continue
+        lines += [_finding_row(group.document, f) for f in group.findings]
+    if view.hidden:
+        lines += [
+            "",
+            f"{view.hidden} more findings not shown (at most {view.limit}; "
+            "every finding is in report.json and findings.jsonl.gz).",
+        ]
+    return lines
 
 
 def render_markdown(result: AuditResult, context: ReportContext | None = None) -> str:
+    """The report as Markdown: verdict, counts, tables, drift, findings by document, coverage.
+
+    Args:
+        result: the audit.
+        context: run id, delta and ``max_findings`` (default: none, 500).
+
+    Returns:
+        The Markdown text, ending with a newline.
+    """
     context = context or ReportContext()
     icon = "✅" if result.status == "GREEN" else "❌"
     lines = [
         f"# {icon} shadow-audit: {result.status}",
         "",
-        f"- source: `{result.source}` ({result.documents} documents)",
-        f"- shadow: `{result.shadow}`",
-        f"- finished: {result.finished_at}",
+        f"- source: {code(result.source)} ({result.documents} documents)",
+        f"- shadow: {code(result.shadow)}",
+        f"- finished: {code(result.finished_at)}",
     ]
     if context.run_id is not None:
         lines.append(f"- run: {context.run_id}")
@@ -46,7 +131,7 @@ def render_markdown(result: AuditResult, context: ReportContext | None = None) -
     ]
     for name, s in result.summary.items():
         lines.append(
-            f"| {name} | {s.source_rows} | {s.shadow_rows} | {s.matched} | {s.mismatched} "
+            f"| {code(name)} | {s.source_rows} | {s.shadow_rows} | {s.matched} | {s.mismatched} "
             f"| {s.missing_in_shadow} | {s.extra_in_shadow} |"
         )
     if context.delta is not None and context.delta.previous_run is not None:
@@ -66,21 +151,9 @@ def render_markdown(result: AuditResult, context: ReportContext | None = None) -
             "| table | path | findings |",
             "|---|---|---:|",
         ]
-        lines += [f"| {e} | `{_cell(p)}` | {n} |" for e, p, n in paths]
+        lines += [f"| {code(e)} | {code(p)} | {n} |" for e, p, n in paths]
     if result.findings:
-        shown = result.findings[:MAX_FINDINGS]
-        lines += [
-            "",
-            f"## First {len(shown)} of {len(result.findings)} findings",
-            "",
-            "| kind | table | key | field | source | shadow |",
-            "|---|---|---|---|---|---|",
-        ]
-        lines += [
-            f"| {f.kind} | {f.entity} | `{_cell(f.key)}` | {_cell(f.field)} "
-            f"| {_cell(f.source_value)} | {_cell(f.shadow_value)} |"
-            for f in shown
-        ]
+        lines += _findings(group_findings(result.findings, limit=context.max_findings))
     cov = result.coverage
     lines += ["", "## Coverage", ""]
     if cov.complete:
@@ -88,8 +161,8 @@ def render_markdown(result: AuditResult, context: ReportContext | None = None) -
     else:
         if cov.lost_paths:
             lines.append(
-                "Paths the shadow cannot hold: " + ", ".join(f"`{p}`" for p in cov.lost_paths)
+                "Paths the shadow cannot hold: " + ", ".join(code(p) for p in cov.lost_paths)
             )
         if cov.missing_tables:
-            lines.append("Tables missing: " + ", ".join(f"`{t}`" for t in cov.missing_tables))
+            lines.append("Tables missing: " + ", ".join(code(t) for t in cov.missing_tables))
     return "\n".join(lines) + "\n"

@@ -11,6 +11,7 @@ leaves no report folder behind that it created.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from shadow_audit.engine.findings import AuditResult
 from shadow_audit.engine.run import audit
 from shadow_audit.engine.source import Progress
 from shadow_audit.errors import SourceError, UsageError
-from shadow_audit.report.context import MAX_FINDINGS, ReportContext
+from shadow_audit.report.context import JSON_FINDINGS, MAX_FINDINGS, ReportContext
 from shadow_audit.report.history import DEFAULT_HISTORY, Delta, History
 from shadow_audit.report.write import FORMATS, Published, folder_mode, make_folder, publish
 from shadow_audit.stores.json_store import no_wider_than
@@ -84,6 +85,7 @@ def publish_run(
     history: Path | str | None = DEFAULT_HISTORY,
     keep: int | None = None,
     max_findings: int = MAX_FINDINGS,
+    json_findings: int = JSON_FINDINGS,
     workers: int | None = None,
     progress: Progress | None = None,
 ) -> PublishedRun:
@@ -101,6 +103,8 @@ def publish_run(
         history: the history database to append to, or None to record nothing.
         keep: keep only the newest ``keep`` run folders; None keeps all.
         max_findings: entries shown in Markdown and HTML (the rest are counted).
+        json_findings: findings listed in report.json; above it, every finding goes to
+            findings.jsonl.gz beside it.
         workers: passed to ``audit``.
         progress: called with the number of documents read, as they are read.
 
@@ -115,6 +119,8 @@ def publish_run(
     from filelock import FileLock, Timeout
 
     wanted = check_options(formats, keep=keep, max_findings=max_findings)
+    if json_findings < 1:
+        raise UsageError(f"json_findings must be at least 1 (got {json_findings})")
     cfg = config if isinstance(config, Config) else load_config(config)
     if not Path(source).is_dir():
         raise SourceError(f"source folder {source}: not a readable folder")
@@ -137,13 +143,13 @@ def publish_run(
         _remove_created(created, base / LOCK_NAME)
         raise
     try:
-        context = ReportContext(max_findings=max_findings)
+        context = ReportContext(max_findings=max_findings, json_findings=json_findings)
         run_id, delta = None, None
         if history is not None:
             book = History(history, mode=mode)
             run_id, delta = book.record(result, report_dir=str(base))
             trend = tuple(reversed(book.runs(limit=TREND_RUNS)))
-            context = ReportContext(run_id, delta, trend, max_findings=max_findings)
+            context = dataclasses.replace(context, run_id=run_id, delta=delta, trend=trend)
         published = publish(result, base, wanted, context, keep=keep, mode=mode)
     finally:
         lock.release()

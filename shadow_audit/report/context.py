@@ -27,7 +27,8 @@ def top_paths(result: AuditResult, limit: int = 10) -> list[tuple[str, str, int]
     """(entity, path, findings) for the JSON paths that drift most.
 
     An ``invalid_source`` finding's path is a file, not a place in a document, so it
-    is left out: a folder of broken files must not read as a drifting field.
+    is left out: a folder of broken files must not read as a drifting field. So are
+    findings without a path (rows the shadow holds and the source does not).
 
     Args:
         result: the audit.
@@ -37,6 +38,6 @@ def top_paths(result: AuditResult, limit: int = 10) -> list[tuple[str, str, int]
         Up to ``limit`` triples, most findings first.
     """
     counts = Counter(
-        (f.entity, f.path or "") for f in result.findings if f.kind != "invalid_source"
+        (f.entity, f.path) for f in result.findings if f.path and f.kind != "invalid_source"
     )
     return [(e, p, n) for (e, p), n in counts.most_common(limit)]

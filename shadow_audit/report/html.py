@@ -22,6 +22,7 @@ from shadow_audit.report.view import group_findings, reasons
 from shadow_audit.text import visible
 
 VALUE_CHARS = 2000
+NAME_CHARS = 300  # keys, tables, fields, paths
 _env = Environment(
     loader=PackageLoader("shadow_audit", "report/templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
@@ -42,7 +43,8 @@ def _pretty(value: Any) -> str:
 
 
 def _visible(value: Any) -> str:
-    return "" if value is None else visible(str(value))
+    text = "" if value is None else visible(str(value))
+    return text if len(text) <= NAME_CHARS else text[: NAME_CHARS - 1] + "…"
 
 
 def trend_svg(runs: tuple[Run, ...], width: int = 640, height: int = 160) -> Markup:

@@ -20,6 +20,7 @@ from shadow_audit.report.view import FindingsView, group_findings, reasons
 from shadow_audit.text import visible
 
 VALUE_WIDTH = 60
+NAME_WIDTH = 200  # keys, tables, fields, paths
 _BACKTICKS = re.compile("`+")
 
 
@@ -58,11 +59,11 @@ def _finding_row(doc: str, f: Finding) -> str:
     else:
         source, shadow = _text(f.source_value), _text(f.shadow_value)
     cells = [
-        code(doc),
+        code(doc, NAME_WIDTH),
         f.kind,
-        code(f.entity),
-        code(f.key),
-        code(f.field),
+        code(f.entity, NAME_WIDTH),
+        code(f.key, NAME_WIDTH),
+        code(f.field, NAME_WIDTH),
         code(source, VALUE_WIDTH),
         code(shadow, VALUE_WIDTH),
     ]
@@ -81,14 +82,15 @@ def _findings(view: FindingsView) -> list[str]:
     for group in view.groups:
         if group.one_sided:
             tables = ", ".join(f"{code(t)} {n}" for t, n in group.tables)
-            lines.append(f"| {code(group.document)} | {group.headline} | {tables} | | | | |")
+            doc = code(group.document, NAME_WIDTH)
+            lines.append(f"| {doc} | {group.headline} | {tables} | | | | |")
             continue
         lines += [_finding_row(group.document, f) for f in group.findings]
     if view.hidden:
         lines += [
             "",
-            f"{view.hidden} more findings not shown (at most {view.limit}; "
-            "every finding is in report.json and findings.jsonl.gz).",
+            f"{view.hidden} more findings not shown ({view.hidden_text}); at most {view.limit} "
+            "entries are shown, every finding is in report.json and findings.jsonl.gz.",
         ]
     return lines
 
@@ -151,7 +153,7 @@ def render_markdown(result: AuditResult, context: ReportContext | None = None) -
             "| table | path | findings |",
             "|---|---|---:|",
         ]
-        lines += [f"| {code(e)} | {code(p)} | {n} |" for e, p, n in paths]
+        lines += [f"| {code(e)} | {code(p, NAME_WIDTH)} | {n} |" for e, p, n in paths]
     if result.findings:
         lines += _findings(group_findings(result.findings, limit=context.max_findings))
     cov = result.coverage

@@ -25,6 +25,8 @@ PRIORITY = {
     "extra_in_shadow": 4,
 }
 _ONE_SIDED = {"extra_in_shadow": "only in the shadow", "missing_in_shadow": "only in the source"}
+_SIDE_KIND = {side: kind for kind, side in _ONE_SIDED.items()}
+PER_DOCUMENT = 50
 
 
 def document_of(finding: Finding) -> str:
@@ -82,12 +84,13 @@ class DocumentGroup:
 
     @property
     def headline(self) -> str:
-        """``only in the shadow: 19 rows in 5 tables`` or ``3 findings``."""
+        """E.g. ``only in the shadow: 19 rows in 5 tables`` or ``90 findings, 50 shown``."""
         if self.one_sided:
             rows = "row" if self.total == 1 else "rows"
             tables = "table" if len(self.tables) == 1 else "tables"
             return f"{self.one_sided}: {self.total} {rows} in {len(self.tables)} {tables}"
-        return f"{self.total} finding{'' if self.total == 1 else 's'}"
+        text = f"{self.total} finding{'' if self.total == 1 else 's'}"
+        return text if len(self.findings) == self.total else f"{text}, {len(self.findings)} shown"
 
 
 @dataclass(frozen=True)
@@ -98,11 +101,17 @@ class FindingsView:
     total: int  # findings in the result
     shown: int  # findings the groups stand for (a one-sided group stands for all its rows)
     limit: int
+    hidden_kinds: tuple[tuple[str, int], ...] = ()  # what is not shown, per kind
 
     @property
     def hidden(self) -> int:
         """Findings not shown (they are in report.json / findings.jsonl.gz)."""
         return self.total - self.shown
+
+    @property
+    def hidden_text(self) -> str:
+        """``71814 value_mismatch, 94 invalid_source``: what the hidden findings are."""
+        return ", ".join(f"{n} {kind}" for kind, n in self.hidden_kinds)
 
 
 def _rank(findings: list[Finding]) -> tuple[int, int]:
@@ -116,14 +125,15 @@ def group_findings(findings: tuple[Finding, ...], *, limit: int = MAX_FINDINGS) 
     A shown finding is one entry and so is a one-sided group, whatever its row count.
     Groups come in order of their most telling kind (value mismatches first; documents
     with more of them before fewer), then by document key; inside a group, value
-    mismatches come first.
+    mismatches come first. One document shows at most ``PER_DOCUMENT`` findings, so
+    that one broken document cannot take the whole page.
 
     Args:
         findings: the audit's findings, in any order.
         limit: the most entries to show (at least 1).
 
     Returns:
-        The view; ``view.hidden`` findings were left out.
+        The view; ``view.hidden`` findings were left out, ``view.hidden_kinds`` says which.
     """
     by_doc: dict[str, list[Finding]] = {}
     for f in findings:
@@ -143,11 +153,23 @@ def group_findings(findings: tuple[Finding, ...], *, limit: int = MAX_FINDINGS) 
             budget -= 1
             shown += len(items)
             continue
-        ordered = tuple(sorted(items, key=priority)[:budget])
+        ordered = tuple(sorted(items, key=priority)[: min(budget, PER_DOCUMENT)])
         groups.append(DocumentGroup(doc, ordered, len(items)))
         budget -= len(ordered)
         shown += len(ordered)
-    return FindingsView(tuple(groups), len(findings), shown, limit)
+    hidden = Counter(f.kind for f in findings)
+    for group in groups:
+        if group.one_sided:
+            hidden[_SIDE_KIND[group.one_sided]] -= group.total
+        hidden.subtract(f.kind for f in group.findings)
+    kinds = tuple(
+        sorted(((k, n) for k, n in hidden.items() if n > 0), key=lambda kn: _order(kn[0]))
+    )
+    return FindingsView(tuple(groups), len(findings), shown, limit, kinds)
+
+
+def _order(kind: str) -> int:
+    return PRIORITY.get(kind, len(PRIORITY))
 
 
 def _is_whole_document(items: list[Finding]) -> bool:

@@ -84,6 +84,14 @@ def test_html_shows_the_mismatch_expanded_and_the_deleted_project_as_one_entry()
     assert 'data-kind="value_mismatch" data-table="missions" data-key="zzz-real"' in body
 
 
+def test_one_document_cannot_take_the_whole_page():
+    findings = [mismatch("big", f"f{i}") for i in range(300)] + [mismatch("small")]
+    view = group_findings(tuple(findings), limit=100)
+    assert [(g.document, len(g.findings)) for g in view.groups] == [("big", 50), ("small", 1)]
+    assert view.groups[0].headline == "300 findings, 50 shown"
+    assert view.hidden == 250 and view.hidden_text == "250 value_mismatch"
+
+
 def test_some_extra_child_rows_of_a_present_document_are_listed_not_collapsed():
     extra = [Finding("extra_in_shadow", "domain_concepts", f"p1/c{i}") for i in range(3)]
     view = group_findings(tuple(extra))
@@ -105,11 +113,13 @@ def test_max_findings_caps_markdown_and_html_and_counts_the_rest():
     result = result_of(findings)
     md = render(result, "md", ReportContext(max_findings=50))
     assert "## Findings by document (50 of 1219)" in md
-    assert "1169 more findings not shown (at most 50;" in md
+    assert (
+        "1169 more findings not shown (1150 value_mismatch, 19 extra_in_shadow); at most 50" in md
+    )
     assert sum(1 for line in md.splitlines() if "| value_mismatch | `" in line) == 50
     html = render(result, "html", ReportContext())
     assert "Findings by document (500 of 1219)" in html
-    assert "719 more findings are not shown here" in html
+    assert "719 more findings are not shown here (700 value_mismatch, 19 extra_in_shadow;" in html
     assert html.count('class="f ') == 500
 
 
@@ -173,3 +183,15 @@ def test_a_trend_of_one_run_is_a_point_not_a_bar():
     two = render(result_of(MIXED), "html", ReportContext(trend=(_run(1, 5, 1), _run(2, 20, 0.9))))
     svg = two[two.index("<svg") : two.index("</svg>")]
     assert svg.count("<rect") == 2 and "<polyline" in svg
+
+
+def test_huge_keys_and_values_are_cut_so_500_entries_stay_small():
+    huge = "x" * 1_000_000
+    findings = [
+        Finding("value_mismatch", "domain_concepts", f"p{i}/{huge}", "c", "domain.concepts[]",
+                "memory", huge, huge + "y", {"values_changed": huge})
+        for i in range(20)
+    ]  # fmt: skip
+    result = result_of(findings)
+    assert len(render(result, "html", ReportContext()).encode()) < 20 * 8_000 + 50_000
+    assert len(render(result, "md", ReportContext()).encode()) < 20 * 1_000 + 5_000

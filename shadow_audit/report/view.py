@@ -162,10 +162,8 @@ def group_findings(findings: tuple[Finding, ...], *, limit: int = MAX_FINDINGS) 
         if group.one_sided:
             hidden[_SIDE_KIND[group.one_sided]] -= group.total
         hidden.subtract(f.kind for f in group.findings)
-    kinds = tuple(
-        sorted(((k, n) for k, n in hidden.items() if n > 0), key=lambda kn: _order(kn[0]))
-    )
-    return FindingsView(tuple(groups), len(findings), shown, limit, kinds)
+    left = tuple(sorted(((k, n) for k, n in hidden.items() if n > 0), key=lambda kn: _order(kn[0])))
+    return FindingsView(tuple(groups), len(findings), shown, limit, left)
 
 
 def _order(kind: str) -> int:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from shadow_audit.engine.findings import AuditResult
+from shadow_audit.errors import SourceError
 from shadow_audit.report.context import ReportContext
 from shadow_audit.report.view import priority
 
@@ -110,3 +112,28 @@ def render_findings_file(result: AuditResult) -> bytes:
         The compressed bytes (no timestamp in the gzip header).
     """
     return gzip.compress(b"".join(findings_lines(result)), compresslevel=6, mtime=0)
+
+
+def read_findings(report: dict[str, Any], folder: Path) -> list[dict[str, Any]]:
+    """Every finding of a report.json: its list, or its findings file when it names one.
+
+    Args:
+        report: the parsed report.json.
+        folder: the folder holding it (where ``findings_file`` lives).
+
+    Returns:
+        The findings as dicts (without the ignored ones).
+
+    Raises:
+        SourceError: the findings file cannot be read or is not gzip JSON Lines.
+    """
+    name = report.get("findings_file")
+    if not name:
+        return list(report.get("findings", []))
+    path = folder / Path(str(name)).name
+    try:
+        lines = gzip.decompress(path.read_bytes()).splitlines()
+        rows = [orjson.loads(line) for line in lines if line]
+    except (OSError, EOFError, orjson.JSONDecodeError) as exc:
+        raise SourceError(f"findings file {path}: {exc}") from exc
+    return [r for r in rows if "rule" not in r]

@@ -15,7 +15,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from shadow_audit.engine.findings import AuditResult, Coverage, EntitySummary, Finding
-from shadow_audit.errors import DatabaseError, UsageError
+from shadow_audit.errors import DatabaseError, SourceError, UsageError
+from shadow_audit.notebook import load_report
 from shadow_audit.report import ReportContext, publish, publish_run
 from shadow_audit.report.history import History
 from shadow_audit.validation import format_checker, load_schema
@@ -141,6 +142,7 @@ def test_report_json_stays_bounded_and_every_finding_is_in_the_findings_file(tmp
     lines = gzip.decompress((tmp_path / "findings.jsonl.gz").read_bytes()).splitlines()
     assert [json.loads(line) for line in lines] == [f.to_dict() for f in result.findings]
     assert (published.run_dir / "findings.jsonl.gz").samefile(tmp_path / "findings.jsonl.gz")
+    assert len(load_report(tmp_path).findings) == 31  # the notebook reads them all
     # the next run fits: its report.json has every finding and no stale findings file beside it
     publish(big_result(3), tmp_path, ["json"], ReportContext(json_findings=10))
     report = json.loads((tmp_path / "report.json").read_text())
@@ -164,3 +166,10 @@ def test_publish_rejects_keep_below_one_before_writing(tmp_path):
     with pytest.raises(UsageError, match="--keep must be at least 1"):
         publish(big_result(1), tmp_path / "out", ["json"], keep=0)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_broken_findings_file_is_one_clear_error(tmp_path):
+    publish(big_result(30), tmp_path, ["json"], ReportContext(json_findings=10))
+    (tmp_path / "findings.jsonl.gz").write_bytes(b"not gzip")
+    with pytest.raises(SourceError, match=r"findings file .*findings\.jsonl\.gz"):
+        load_report(tmp_path)

@@ -138,11 +138,6 @@ def publish_run(
         )
     try:
         result = audit(source, shadow, config=cfg, progress=progress, workers=workers)
-    except BaseException:
-        lock.release()
-        _remove_created(created, base / LOCK_NAME)
-        raise
-    try:
         context = ReportContext(max_findings=max_findings, json_findings=json_findings)
         run_id, delta = None, None
         if history is not None:
@@ -150,6 +145,11 @@ def publish_run(
             run_id, delta = book.record(result, report_dir=str(base))
             trend = tuple(reversed(book.runs(limit=TREND_RUNS)))
             context = dataclasses.replace(context, run_id=run_id, delta=delta, trend=trend)
+    except BaseException:
+        lock.release()
+        _remove_created(created, base / LOCK_NAME)
+        raise
+    try:
         published = publish(result, base, wanted, context, keep=keep, mode=mode)
     finally:
         lock.release()

@@ -173,3 +173,12 @@ def test_a_broken_findings_file_is_one_clear_error(tmp_path):
     (tmp_path / "findings.jsonl.gz").write_bytes(b"not gzip")
     with pytest.raises(SourceError, match=r"findings file .*findings\.jsonl\.gz"):
         load_report(tmp_path)
+
+
+def test_a_history_that_cannot_be_written_leaves_no_out_folder_behind(store, tmp_path):
+    history = tmp_path / "history.db"
+    history.write_text("not a database")
+    out = tmp_path / "reports"
+    run = audit_cli(store.source, store.db, out, "--history", str(history))
+    assert run.returncode == 2 and "history" in run.stderr
+    assert not out.exists()

@@ -1,11 +1,12 @@
 """Markdown for CI job summaries and pull-request comments.
 
-Every value that comes from data (keys, tables, fields, paths, values, reasons,
-file names) is shown in a code span by ``code``: control characters are made
-visible (no new line, so no heading, list item or table row of its own), pipes
-are escaped for the table, and the span's backtick fence is longer than any run
-of backticks inside it, so it cannot close early and nothing inside becomes a
-link, an image or HTML.
+Nothing taken from data can start a line, a heading, a table row, a link, an
+image or HTML. Control characters are made visible first, so no value spans two
+lines. Names (keys, tables, fields, paths, files) are shown in code spans by
+``code``: pipes escaped for the table, and a backtick fence longer than any run of
+backticks inside. Values and reasons are shown as escaped text by ``text``: every
+character that could start inline markup is backslash-escaped, and ``&``, ``<``,
+``>`` are written as entities.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from shadow_audit.text import visible
 VALUE_WIDTH = 60
 NAME_WIDTH = 200  # keys, tables, fields, paths
 _BACKTICKS = re.compile("`+")
+# backslash-escaped: escapes, code, emphasis, strikethrough, links, images, table
+# cells, and the scheme and e-mail autolinks of GitHub's Markdown
+_MARKUP = re.compile(r"([\\`*_~\[\]!|:@])")
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_WWW = re.compile(r"(?i)(?<![a-z0-9])(www)\.")
 
 
 def _text(value: Any) -> str:
@@ -53,6 +59,24 @@ def code(value: Any, limit: int | None = None) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
+def text(value: Any, limit: int | None = None) -> str:
+    """``value`` as Markdown text that shows exactly its characters and nothing else.
+
+    Args:
+        value: any value; non-strings are shown as compact JSON, ``None`` as nothing.
+        limit: cut the text to this many characters (with ``…``) before escaping.
+
+    Returns:
+        One line of escaped text, e.g. ``alice\\@example.com`` for ``alice@example.com``.
+    """
+    shown = visible(_text(value))
+    if limit is not None and len(shown) > limit:
+        shown = shown[: limit - 1] + "…"
+    shown = _MARKUP.sub(r"\\\1", shown)
+    shown = "".join(_ENTITIES.get(c, c) for c in shown)
+    return _WWW.sub(r"\1\\.", shown)
+
+
 def _finding_row(doc: str, f: Finding) -> str:
     if f.kind in ("invalid_source", "duplicate_key"):
         source, shadow = "; ".join(reasons(f)), ""
@@ -64,8 +88,8 @@ def _finding_row(doc: str, f: Finding) -> str:
         code(f.entity, NAME_WIDTH),
         code(f.key, NAME_WIDTH),
         code(f.field, NAME_WIDTH),
-        code(source, VALUE_WIDTH),
-        code(shadow, VALUE_WIDTH),
+        text(source, VALUE_WIDTH),
+        text(shadow, VALUE_WIDTH),
     ]
     return "| " + " | ".join(cells) + " |"
 

@@ -13,7 +13,8 @@ import pytest
 
 from shadow_audit.engine.findings import AuditResult, Coverage, EntitySummary, Finding
 from shadow_audit.report import ReportContext, render
-from shadow_audit.report.markdown import code
+from shadow_audit.report.markdown import code, text
+from shadow_audit.text import visible
 from tests.conftest import audit_cli
 
 FORGED_VERDICT = "\r\r# ✅ shadow-audit: GREEN\r\r"
@@ -30,6 +31,8 @@ HOSTILE = [
     "`",
     "\u2028# after a line separator",
     "back\\slash\\|pipe",
+    "see http://evil.example/x and www.evil.example or me@evil.example",
+    "*bold* _em_ ~~strike~~ &lt;img&gt; &#10;",
 ]
 
 
@@ -93,9 +96,19 @@ def test_markdown_keeps_every_hostile_value_inside_its_cell(value):
     rows = [line for line in lines if line.startswith("| `p` | value_mismatch")]
     assert len(rows) == 1
     assert len(_cells(rows[0])) == 7  # no cell split by a pipe from the data
-    outside = [re.sub(r"(`+)(.+?)(?<!`)\1(?!`)", "", line) for line in lines]
-    for line in outside:  # what is left once the code spans are taken out
-        assert "![" not in line and "](" not in line and "<" not in line, line
+    for line in lines:  # what is left once code spans and escaped characters are taken out
+        bare = re.sub(r"\\.", "", re.sub(r"(`+)(.+?)(?<!`)\1(?!`)", "", line))
+        assert not re.search(r"[\[\]<`*~@]|https?:|www\.", bare), line
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=range(len(HOSTILE)))
+def test_escaped_text_shows_exactly_the_visible_value(value):
+    escaped = text(value)
+    assert "\n" not in escaped and "\r" not in escaped
+    unescaped = re.sub(r"\\(.)", r"\1", escaped)
+    for entity, char in (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&")):
+        unescaped = unescaped.replace(entity, char)
+    assert unescaped == visible(value)
 
 
 @pytest.mark.parametrize("value", HOSTILE, ids=range(len(HOSTILE)))

@@ -22,6 +22,7 @@ from shadow_audit.text import visible
 
 VALUE_WIDTH = 60
 NAME_WIDTH = 200  # keys, tables, fields, paths
+REASON_WIDTH = 300  # why a source is invalid
 _BACKTICKS = re.compile("`+")
 # backslash-escaped: escapes, code, emphasis, strikethrough, links, images, table
 # cells, and the scheme and e-mail autolinks of GitHub's Markdown
@@ -79,17 +80,17 @@ def text(value: Any, limit: int | None = None) -> str:
 
 def _finding_row(doc: str, f: Finding) -> str:
     if f.kind in ("invalid_source", "duplicate_key"):
-        source, shadow = "; ".join(reasons(f)), ""
+        source, shadow = text("; ".join(reasons(f)), REASON_WIDTH), ""
     else:
-        source, shadow = _text(f.source_value), _text(f.shadow_value)
+        source, shadow = text(f.source_value, VALUE_WIDTH), text(f.shadow_value, VALUE_WIDTH)
     cells = [
         code(doc, NAME_WIDTH),
         f.kind,
         code(f.entity, NAME_WIDTH),
         code(f.key, NAME_WIDTH),
         code(f.field, NAME_WIDTH),
-        text(source, VALUE_WIDTH),
-        text(shadow, VALUE_WIDTH),
+        source,
+        shadow,
     ]
     return "| " + " | ".join(cells) + " |"
 

@@ -13,20 +13,19 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from shadow_audit.config import Config, load_config
 from shadow_audit.engine.findings import AuditResult
-from shadow_audit.engine.run import audit
-from shadow_audit.engine.source import Progress
 from shadow_audit.errors import SourceError, UsageError
 from shadow_audit.report.context import JSON_FINDINGS, MAX_FINDINGS, ReportContext
 from shadow_audit.report.history import DEFAULT_HISTORY, Delta, History
 from shadow_audit.report.write import FORMATS, Published, folder_mode, make_folder, publish
 from shadow_audit.stores.json_store import no_wider_than
 
+Progress = Callable[[int], None]
 LOCK_NAME = ".shadow-audit.lock"
 TREND_RUNS = 30
 
@@ -117,6 +116,8 @@ def publish_run(
             call created is removed again).
     """
     from filelock import FileLock, Timeout
+
+    from shadow_audit.engine.run import audit  # pandas and deepdiff: only when auditing
 
     wanted = check_options(formats, keep=keep, max_findings=max_findings)
     if json_findings < 1:

@@ -182,3 +182,15 @@ def test_a_history_that_cannot_be_written_leaves_no_out_folder_behind(store, tmp
     run = audit_cli(store.source, store.db, out, "--history", str(history))
     assert run.returncode == 2 and "history" in run.stderr
     assert not out.exists()
+
+
+def test_the_report_package_imports_without_pandas_or_deepdiff():
+    """The pytest plugin imports report helpers; publish_run loads the engine only when run."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, shadow_audit.report; print(sorted({'pandas', 'deepdiff'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

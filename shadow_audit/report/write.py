@@ -147,7 +147,15 @@ def write_reports(
 
 
 def run_folder_name(result: AuditResult, run_id: int | None) -> str:
-    """``<finished_at without separators>-run<id>``: names sort by time."""
+    """The run folder's name: ``<finished_at without separators>-run<id>``; names sort by time.
+
+    Args:
+        result: the audit.
+        run_id: its id in the history, or None when it is not recorded.
+
+    Returns:
+        E.g. ``20260102T030406123456Z-run3`` (without ``-run<id>`` when ``run_id`` is None).
+    """
     stamp = result.finished_at.replace("-", "").replace(":", "").replace(".", "")
     return f"{stamp}-run{run_id}" if run_id is not None else stamp
 

@@ -50,7 +50,11 @@ def priority(finding: Finding) -> int:
     Returns:
         A small integer; lower comes first.
     """
-    return PRIORITY.get(finding.kind, len(PRIORITY))
+    return _order(finding.kind)
+
+
+def _order(kind: str) -> int:
+    return PRIORITY.get(kind, len(PRIORITY))
 
 
 def reasons(finding: Finding) -> list[str]:
@@ -164,10 +168,6 @@ def group_findings(findings: tuple[Finding, ...], *, limit: int = MAX_FINDINGS) 
         hidden.subtract(f.kind for f in group.findings)
     left = tuple(sorted(((k, n) for k, n in hidden.items() if n > 0), key=lambda kn: _order(kn[0])))
     return FindingsView(tuple(groups), len(findings), shown, limit, left)
-
-
-def _order(kind: str) -> int:
-    return PRIORITY.get(kind, len(PRIORITY))
 
 
 def _is_whole_document(items: list[Finding]) -> bool:

@@ -99,8 +99,7 @@ def test_a_misspelled_table_is_exit_2_in_every_command_that_reads_a_config(
         f"shadow-audit: config {config}: unknown table [gates] "
         "(known: audit, source, entity, tolerances, ignore, gate)\n"
     )
-    if command != "audit":  # audit's --out clean-up after a failure: tests/report/test_publish.py
-        assert not (tmp_path / "o").exists()
+    assert not (tmp_path / "o").exists()
 
 
 def test_a_valid_config_parses_every_table(tmp_path):

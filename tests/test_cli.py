@@ -363,6 +363,7 @@ def test_debug_shows_the_traceback_and_keeps_the_exit_code(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_demo_points_to_the_red_run_and_the_green_one(tmp_path):
     result = run("demo", "--dir", str(tmp_path / "d"), "--projects", "5")
     assert result.returncode == 0, result.stdout + result.stderr

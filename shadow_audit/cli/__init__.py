@@ -241,35 +241,32 @@ def cmd_history(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _instant(raw: str) -> datetime:
+    """--now: an ISO date-time (a naive one is UTC)."""
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not an ISO date-time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def cmd_gate(args: argparse.Namespace) -> int:
-    import orjson
+    from shadow_audit.config import load_config
+    from shadow_audit.gate import run_gate
 
-    from shadow_audit.config import load_config, today_utc
-    from shadow_audit.gate import GatePolicy, decide, render_gate_markdown
-    from shadow_audit.ledger import FailureLedger, default_ledger_path
-    from shadow_audit.report import History
-    from shadow_audit.stores.json_store import atomic_write
-
-    config = load_config(_config_path(args.config))
-    policy = GatePolicy.from_config(config.gate)
-    ledger_path = Path(args.ledger) if args.ledger else default_ledger_path(args.shadow)
-    ledger = FailureLedger(ledger_path).read()
-    if ledger.torn:
-        _err(f"ledger {ledger_path}: {ledger.torn} lines cut short by a dying writer are ignored")
-    now = datetime.fromisoformat(args.now.replace("Z", "+00:00")) if args.now else datetime.now(UTC)
-    active = sum(1 for r in config.ignore if r.active(now.date() if args.now else today_utc()))
-    runs = History(args.history).runs() if Path(args.history).exists() else []
-    decision = decide(runs, policy=policy, ledger=ledger.entries, active_rules=active, now=now)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write(
-        out / "gate.json", orjson.dumps(decision.to_dict(), option=orjson.OPT_INDENT_2) + b"\n"
-    )
-    atomic_write(out / "gate.md", render_gate_markdown(decision).encode())
+    decision, files = run_gate(
+        shadow=Path(args.shadow), source=args.source, history=args.history,
+        config=load_config(_config_path(args.config)), ledger=args.ledger, now=args.now,
+        out=Path(args.out),
+    )  # fmt: skip
     print(decision.verdict)
+    print(f"  shadow: {decision.subject.shadow} ({decision.subject.shadow_id})")
+    print(f"  source: {decision.subject.source or '-'}")
     for r in decision.reasons:
         print(f"  {'pass' if r.passed else 'FAIL'}  {r.check}: {r.message}")
-    print(f"decision: {out / 'gate.md'}, {out / 'gate.json'}")
+    for note in decision.notes:
+        _err(note)
+    print(f"decision: {files[1]}, {files[0]}")
     return EXIT_OK if decision.ready else EXIT_FAIL
 
 
@@ -395,19 +392,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
     p.set_defaults(func=cmd_history)
 
-    p = sub.add_parser("gate", help="decide the cutover from the history and a policy")
+    p = sub.add_parser(
+        "gate",
+        help="decide the cutover from the history and a policy",
+        description="Judge one shadow against one source: only runs of that very database "
+        "(same path and identity) and that source count; the newest must be recent.",
+    )
     p.add_argument(
-        "--history", default=str(Path(DEFAULT_REPORTS) / "history.db"), help="history database"
+        "--history",
+        help="history database (default reports/history.db; a file given here must exist)",
     )
     p.add_argument("--config", help=f"TOML config with a [gate] table (default ./{DEFAULT_CONFIG})")
     p.add_argument(
-        "--shadow", default=DEFAULT_DB_PATH, help="the shadow database, to find its failure ledger"
+        "--shadow", default=DEFAULT_DB_PATH, help=f"the shadow judged (default {DEFAULT_DB_PATH})"
+    )
+    p.add_argument(
+        "--source", help="the source folder judged (default: the newest run's of that shadow)"
     )
     p.add_argument("--ledger", help="failure ledger (default <shadow>.failures.jsonl)")
     p.add_argument(
         "--out", default=DEFAULT_REPORTS, help="where gate.md and gate.json go (default reports)"
     )
-    p.add_argument("--now", help="decide as of this ISO time (default: now)")
+    p.add_argument("--now", type=_instant, help="decide as of this ISO time (default: now)")
     p.set_defaults(func=cmd_gate)
 
     p = sub.add_parser("repair", help="make the shadow equal the JSON (dry run by default)")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from shadow_audit.errors import ShadowAuditError, SourceError, UsageError
 from shadow_audit.profiles import DEFAULT_DB_PATH
+from shadow_audit.text import visible
 
 if TYPE_CHECKING:
     from shadow_audit.engine.findings import AuditResult
@@ -277,52 +278,45 @@ def run_repair(
     *, source: Path, shadow: Path, out: Path, config_path: str | None, execute: bool,
     migrate: bool, force: bool, show: int = 50,
 ) -> int:  # fmt: skip
+    """``repair``: one call to the library, its plan printed before anything changes."""
     from shadow_audit.config import load_config
-    from shadow_audit.engine.run import audit
-    from shadow_audit.repair import execute_repair, plan_repair
-    from shadow_audit.stores.json_store import JsonStore
-    from shadow_audit.stores.sqlite_shadow import SqliteShadow
+    from shadow_audit.repair import RepairPlan, repair
 
-    config = load_config(config_path)
-    db = SqliteShadow(shadow, config.mapping, create=False)
-    if not shadow.is_file():
-        raise UsageError(f"database {shadow}: no such file")
-    if migrate and execute:
-        rebuilt = db.migrate()
-        print(f"migrated: {', '.join(rebuilt) if rebuilt else 'schema already current'}")
-    elif migrate:
-        print("migrate: the schema is brought to the mapping's DDL first (with --execute)")
-    store = JsonStore(source, config.mapping)
-    before = audit(source, shadow, config=config)
-    plan = plan_repair(before, store)
-    print(
-        f"plan: {len(plan.actions)} row operations over {len(plan.sync) + len(plan.delete)} units"
-    )
-    for action in plan.actions[:show]:
-        print(f"  {action}")
-    if len(plan.actions) > show:
-        print(f"  ... {len(plan.actions) - show} more")
+    def print_plan(plan: RepairPlan) -> None:
+        if migrate and not execute:
+            print("migrate: the schema is brought to the mapping's DDL first (with --execute)")
+        print(f"plan: {len(plan.actions)} row operations over {plan.units} units")
+        for action in plan.actions[:show]:
+            print(f"  {visible(str(action))}")
+        if len(plan.actions) > show:
+            print(f"  ... {len(plan.actions) - show} more")
+        sys.stdout.flush()
+
+    outcome = repair(
+        source, shadow, config=load_config(config_path), execute=execute, migrate=migrate,
+        force=force, out=out, on_plan=print_plan,
+    )  # fmt: skip
+    if outcome.migrated is not None:
+        print(f"migrated: {', '.join(outcome.migrated) or 'schema already current'}")
+    done = outcome.execution
     if not execute:
         print("dry run: nothing changed (pass --execute to apply)")
-        return EXIT_FAIL if not plan.empty else EXIT_OK
-    if plan.empty:
+        return EXIT_OK if outcome.plan.empty else EXIT_FAIL
+    if done is None:
         print("nothing to repair")
-        return EXIT_OK if before.status == "GREEN" else EXIT_FAIL
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    outcome = execute_repair(
-        plan, store, db, before_images=out / f"repair-{stamp}.before.json", force=force
-    )
-    print(
-        f"repaired: {len(outcome.synced)} units re-synced from JSON, {len(outcome.deleted)} deleted"
-    )
-    if outcome.skipped:
-        print(f"  skipped (source invalid now): {', '.join(outcome.skipped)}")
-    print(f"before-images: {outcome.before_images}")
-    after = audit(source, shadow, config=config)
-    touched = {*outcome.synced, *outcome.deleted}
-    left = [f for f in after.findings if f.key.split("/", 1)[0] in touched]
-    print(f"re-audit: {after.status}; {len(left)} findings left on the repaired keys")
-    return EXIT_OK if after.status == "GREEN" else EXIT_FAIL
+    else:
+        print(
+            f"repaired: {len(done.synced)} units re-synced from JSON, {len(done.deleted)} deleted"
+        )
+        for note in done.replanned:
+            print(f"  re-planned {visible(str(note))}")
+        for note in done.skipped:
+            print(f"  skipped {visible(str(note))}")
+        print(f"before-images: {done.before_images}")
+        print(f"re-audit: {outcome.status}; {outcome.left} findings left on the repaired keys")
+    if outcome.red_because:
+        print(f"still RED: {outcome.red_because}")
+    return EXIT_OK if outcome.status == "GREEN" else EXIT_FAIL
 
 
 def cmd_repair(args: argparse.Namespace) -> int:

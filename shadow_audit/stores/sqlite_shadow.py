@@ -373,7 +373,14 @@ class SqliteShadow:
             tmp = f"{entity.table}__shadow_audit_new"
             conn.execute(create.replace(f"IF NOT EXISTS {t}", quote(tmp), 1))
             new_cols = set(table_columns(conn, tmp))
-            common = ", ".join(quote(c) for c in table_columns(conn, entity.table) if c in new_cols)
+            old_cols = table_columns(conn, entity.table)
+            lost = [c for c in old_cols if c not in new_cols]
+            if lost:
+                raise DatabaseError(
+                    f"database {self.path}: migration refused, nothing changed: the column "
+                    f"{entity.table}.{lost[0]} is not in the mapping (add it, or drop it first)"
+                )
+            common = ", ".join(quote(c) for c in old_cols)
             conn.execute(f"INSERT INTO {quote(tmp)} ({common}) SELECT {common} FROM {t}")
             conn.execute(f"DROP TABLE {t}")
             conn.execute(f"ALTER TABLE {quote(tmp)} RENAME TO {t}")

@@ -21,6 +21,7 @@ from shadow_audit.text import visible
 
 if TYPE_CHECKING:
     from shadow_audit.engine.findings import AuditResult
+    from shadow_audit.stores.files import FilePolicy
 
 EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 DEFAULT_CONFIG = "shadow-audit.toml"
@@ -57,21 +58,23 @@ def _config_path(raw: str | None) -> str | None:
 # --- validate ---------------------------------------------------------------
 
 
-def _files(paths: Sequence[str]) -> list[Path]:
-    files: list[Path] = []
+def _files(paths: Sequence[str]) -> list[tuple[Path, Path | None]]:
+    """(file, the folder it was found in; None when named explicitly)."""
+    files: list[tuple[Path, Path | None]] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
             found = sorted({*p.rglob("*manifest.json"), *p.rglob("*memory.json")})
-            files += [f for f in found if f.is_file()]
-        elif p.exists():
-            files.append(p)
+            files += [(f, p) for f in found if not f.is_dir()]
+        elif p.exists() or p.is_symlink():
+            files.append((p, None))
         else:
             raise SourceError(f"{p}: no such file or folder")
     return files
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from shadow_audit.stores.files import FilePolicy, FileRefused, SafeReader
     from shadow_audit.validation import (
         document_problems,
         kind_from_filename,
@@ -80,11 +83,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     )
 
     files = _files(args.paths)
+    policy = _file_policy(args)
     bad = 0
-    for path in files:
+    for path, found_in in files:
         kind = args.kind or kind_from_filename(path)
+        named = FilePolicy(policy.max_document_mb, follow_symlinks=True)  # the user chose it
+        reader = SafeReader(found_in or path.parent, policy if found_in else named)
         try:
-            data = path.read_bytes()
+            data = reader.read(path)
+        except FileRefused as exc:
+            print(visible(str(exc)))
+            bad += 1
+            continue
         except OSError as exc:
             raise SourceError(f"{path}: cannot read: {exc.strerror}") from exc
         try:
@@ -168,6 +178,7 @@ def run_audit(
     history: Path | None,
     keep: int | None = None,
     workers: int | None = None,
+    files: FilePolicy | None = None,
 ) -> tuple[int, AuditResult]:
     """One scheduled-style run: audit, record in history, publish reports. (exit code, result)"""
     from shadow_audit.config import load_config
@@ -177,7 +188,7 @@ def run_audit(
 
     config = load_config(config_path)
     with _progress("audit") as tick:
-        result = audit(source, shadow, config=config, progress=tick, workers=workers)
+        result = audit(source, shadow, config=config, progress=tick, workers=workers, files=files)
     mode = no_wider_than(source)
     context = ReportContext()
     if history is not None:
@@ -222,6 +233,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             history=None if args.no_history else Path(args.history),
             keep=args.keep,
             workers=args.workers,
+            files=_file_policy(args),
         )
     finally:
         lock.release()
@@ -339,6 +351,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # --- wiring -----------------------------------------------------------------
 
 
+def _megabytes(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a size in MB above 0")
+    return value
+
+
+def _file_options(p: argparse.ArgumentParser) -> None:
+    """Which source files are opened (regular files only, always)."""
+    p.add_argument(
+        "--max-document-mb", type=_megabytes, default=64.0,
+        help="larger documents are reported, not read (default 64)",
+    )  # fmt: skip
+    p.add_argument(
+        "--follow-symlinks", action="store_true",
+        help="follow symlinks that leave the source folder (default: report them)",
+    )  # fmt: skip
+
+
+def _file_policy(args: argparse.Namespace) -> FilePolicy:
+    from shadow_audit.stores.files import FilePolicy
+
+    return FilePolicy(max_document_mb=args.max_document_mb, follow_symlinks=args.follow_symlinks)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shadow-audit",
@@ -351,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="validate documents against the JSON Schemas")
     p.add_argument("paths", nargs="+", help="files or folders (manifest/memory told apart by name)")
     p.add_argument("--kind", choices=["manifest", "memory"], help="treat every file as this kind")
+    _file_options(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("backfill", help="import every valid source document into the shadow")
@@ -377,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workers", type=int, help="1: validate inline; 2: on a second core (default: by size)"
     )
+    _file_options(p)
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("history", help="list recent audit runs")

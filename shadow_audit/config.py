@@ -35,6 +35,7 @@ GATE_KEYS = (
     "max_ledger_failures",
     "require_complete_coverage",
     "allow_ignore_rules",
+    "max_age_hours",
 )
 
 __all__ = [

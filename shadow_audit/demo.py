@@ -10,15 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from shadow_audit.dualwrite import DualWriter
 from shadow_audit.errors import UsageError
-from shadow_audit.gate import GateDecision, GatePolicy, decide, render_gate_markdown
+from shadow_audit.gate import GateDecision, run_gate
 from shadow_audit.ledger import FailureLedger, default_ledger_path
 from shadow_audit.profiles import REFERENCE_V2_DDL
-from shadow_audit.report.history import History
-from shadow_audit.stores.json_store import JsonStore, atomic_write
+from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from shadow_audit.synth import make_projects
 
@@ -159,8 +156,8 @@ def inject_incidents(store: DemoStore) -> list[Incident]:
 
 
 def gate_demo(store: DemoStore) -> tuple[GateDecision, tuple[Path, Path]]:
-    """The cutover gate over the demo's history and ledger, with the default (strict)
-    policy; writes gate.json and gate.md into the demo's reports.
+    """The cutover gate (``gate.run_gate``) over the demo's shadow, source, history and
+    ledger, with the default (strict) policy; gate.json and gate.md go to its reports.
 
     Args:
         store: a demo store whose audits were recorded in ``store.history``.
@@ -169,10 +166,10 @@ def gate_demo(store: DemoStore) -> tuple[GateDecision, tuple[Path, Path]]:
         The decision (NOT READY after a demo: its history is two runs long) and the paths
         of gate.json and gate.md.
     """
-    runs = History(store.history).runs()
-    ledger = FailureLedger(store.ledger).read().entries
-    decision = decide(runs, policy=GatePolicy(), ledger=ledger)
-    paths = (store.reports / "gate.json", store.reports / "gate.md")
-    atomic_write(paths[0], orjson.dumps(decision.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
-    atomic_write(paths[1], render_gate_markdown(decision).encode())
-    return decision, paths
+    return run_gate(
+        shadow=store.shadow,
+        source=store.source,
+        history=store.history,
+        ledger=store.ledger,
+        out=store.reports,
+    )

@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 
 from shadow_audit.errors import SourceError
+from shadow_audit.stores.files import FilePolicy, FileRefused, SafeReader
 from shadow_audit.validation import document_problems, kind_from_filename, validate_document
 
 PATTERNS = ("*manifest.json", "*memory.json")
@@ -29,26 +30,27 @@ class FileCheck:
         return not self.problems
 
 
-def find_documents(paths: Sequence[Path | str]) -> list[Path]:
+def find_documents(paths: Sequence[Path | str]) -> list[tuple[Path, Path | None]]:
     """Return the files named, and the document files (``PATTERNS``) under the folders named.
 
     Args:
         paths: files and folders.
 
     Returns:
-        The files, folders expanded in sorted order.
+        (file, the folder it was found in; None for a file named explicitly), folders
+        expanded in sorted order.
 
     Raises:
         SourceError: a path does not exist, or no document file is found at all.
     """
-    files: list[Path] = []
+    files: list[tuple[Path, Path | None]] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
             found = sorted({f for pattern in PATTERNS for f in p.rglob(pattern)})
-            files += [f for f in found if f.is_file()]
-        elif p.exists():
-            files.append(p)
+            files += [(f, p) for f in found if not f.is_dir()]
+        elif p.exists() or p.is_symlink():
+            files.append((p, None))
         else:
             raise SourceError(f"{p}: no such file or folder")
     if not files:
@@ -57,23 +59,29 @@ def find_documents(paths: Sequence[Path | str]) -> list[Path]:
     return files
 
 
-def check_file(path: Path, kind: str) -> FileCheck:
+def check_file(path: Path, kind: str, *, reader: SafeReader | None = None) -> FileCheck:
     """Parse one file and check it against schema ``kind``.
 
     Args:
         path: the file.
         kind: ``"manifest"`` or ``"memory"``.
+        reader: opens the file by a file policy (regular files only, size cap, symlinks);
+            default: a reader rooted at the file's folder with the default policy.
 
     Returns:
-        The file with every problem: unparseable JSON (line and column), each schema
-        violation with its JSON Pointer, or duplicate keys; and, for a legacy shape, the
-        upgrade step that would fix it.
+        The file with every problem: a file that is refused (FIFO, too large, a symlink
+        out of its folder), unparseable JSON (line and column), each schema violation with
+        its JSON Pointer, or duplicate keys; and, for a legacy shape, the upgrade step
+        that would fix it.
 
     Raises:
         SourceError: the file cannot be read.
     """
+    reader = reader or SafeReader(path.parent)
     try:
-        data = path.read_bytes()
+        data = reader.read(path)
+    except FileRefused as exc:
+        return FileCheck(path, (exc.reason,))
     except OSError as exc:
         raise SourceError(f"{path}: cannot read: {exc.strerror}") from exc
     try:
@@ -93,12 +101,16 @@ def check_file(path: Path, kind: str) -> FileCheck:
     return FileCheck(path, tuple(problems), fix)
 
 
-def validate_files(paths: Sequence[Path | str], *, kind: str | None = None) -> list[FileCheck]:
+def validate_files(
+    paths: Sequence[Path | str], *, kind: str | None = None, files: FilePolicy | None = None
+) -> list[FileCheck]:
     """Check every document file under ``paths``.
 
     Args:
         paths: files and folders; a folder is searched for ``PATTERNS``.
         kind: the schema for every file; default: told apart by file name.
+        files: which files are opened under a folder (size cap, symlinks out of it); a
+            file named explicitly is the user's choice, followed even as a symlink.
 
     Returns:
         One check per file, in order.
@@ -107,4 +119,10 @@ def validate_files(paths: Sequence[Path | str], *, kind: str | None = None) -> l
         SourceError: a path is missing or unreadable, or no document is found.
         UsageError: a file's kind cannot be told from its name and ``kind`` is not given.
     """
-    return [check_file(p, kind or kind_from_filename(p)) for p in find_documents(paths)]
+    policy = files or FilePolicy()
+    named = FilePolicy(policy.max_document_mb, follow_symlinks=True)
+    checks = []
+    for path, found_in in find_documents(paths):
+        reader = SafeReader(found_in or path.parent, policy if found_in else named)
+        checks.append(check_file(path, kind or kind_from_filename(path), reader=reader))
+    return checks

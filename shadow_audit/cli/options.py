@@ -60,17 +60,15 @@ def positive_int(text: str) -> int:
     return value
 
 
-def iso_time(text: str) -> str:
-    """An ISO 8601 time, returned with an explicit offset (a time without one is UTC)."""
+def iso_time(text: str) -> datetime:
+    """An ISO 8601 time, timezone-aware (a time without an offset is UTC)."""
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO 8601 time (e.g. 2026-05-01T12:00:00Z)"
+            f"{text!r} is not an ISO date-time (e.g. 2026-05-01T12:00:00Z)"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.isoformat()
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def format_list(text: str) -> str:

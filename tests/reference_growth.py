@@ -213,7 +213,7 @@ def write_reference_store(
     Returns:
         {folder name: (manifest, memory or None)}.
     """
-    rng = random.Random(seed)  # noqa: S311 - test data
+    rng = random.Random(seed)
     clock = Clock(rng)
     out: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {}
     for i, n in enumerate(sessions):

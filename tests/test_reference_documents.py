@@ -138,7 +138,7 @@ def _unvalidated() -> Any:
 def test_a_reference_v2_database_is_audited_by_session_number(tmp_path, reference_store):
     """No position column: it is listed in coverage, rows are keyed by session number, and
     the sessions that database really lost (repeated numbers) show, never a crash."""
-    source, units = reference_store
+    source, _ = reference_store
     db = tmp_path / "v2.db"
     with closing(sqlite3.connect(db)) as conn:
         conn.executescript(REFERENCE_V2_DDL)
@@ -248,7 +248,7 @@ JSON_VALUES = st.recursive(
         st.tuples(
             st.sampled_from(["", "domain", "trajectory", "narrative.0", "narrative.-1"]),
             st.text(min_size=1, max_size=6).filter(
-                lambda k: k not in {"session", "summary", "date", "phase", "type", "phase"}
+                lambda k: k not in {"session", "summary", "date", "phase", "type"}
             ),
             JSON_VALUES,
         ),
@@ -259,7 +259,7 @@ def test_round_trip_law_for_grown_memories(tmp_path_factory, sessions, seed, ext
     """For any memory the reference's rules grow, plus unknown keys anywhere: rows built
     from it rebuild it exactly (==, list order included)."""
     root = tmp_path_factory.mktemp("p") / "some_project"
-    rng = random.Random(seed)  # noqa: S311 - test data
+    rng = random.Random(seed)
     memory = grow(root, sessions, rng, Clock(rng))
     covered = {*memory}  # the reference's own keys keep their values
     for where, name, value in extras:

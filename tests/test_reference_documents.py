@@ -24,6 +24,7 @@ from shadow_audit.profiles import REFERENCE, REFERENCE_V2_DDL
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.sqlite_shadow import SqliteShadow, connect_readonly
 from tests.conftest import audit_cli, run_cli
+from tests.test_validation import FIXTURE_VERDICTS
 from tests.reference_growth import Clock, grow, write_reference_store
 
 # 0: a manifest without memory; 60 and 120: more than 50 sessions, so numbers repeat
@@ -275,3 +276,30 @@ def test_round_trip_law_for_grown_memories(tmp_path_factory, sessions, seed, ext
     manifest = {"metadata": {"projectId": "p-1"}}
     rebuilt = build_documents(REFERENCE, "p-1", rows_of({"manifest": manifest, "memory": memory}))
     assert rebuilt["memory"] == memory
+
+
+VALID_FIXTURES = sorted(k for k, valid in FIXTURE_VERDICTS.items() if valid)
+
+
+@pytest.mark.parametrize("prefix", VALID_FIXTURES)
+def test_every_valid_reference_manifest_backfills_audits_green_and_comes_back_whole(
+    tmp_path, vibe_fixtures, prefix
+):
+    """Each manifest the reference's own schema accepted, in the folder the reference uses,
+    with a memory grown beside it: imported, GREEN with complete coverage, rebuilt equal."""
+    (path,) = vibe_fixtures.glob(f"{prefix}__*.json")
+    manifest = orjson.loads(path.read_bytes())
+    unit = tmp_path / "workspaces" / path.name.split("__")[1].removesuffix("_project_manifest.json")
+    unit.mkdir(parents=True)
+    shutil.copy(path, unit / "project_manifest.json")
+    rng = random.Random(prefix)  # noqa: S311 - test data
+    memory = grow(unit, 55, rng, Clock(rng))
+    result = backfill(JsonStore(tmp_path / "workspaces"), SqliteShadow(tmp_path / "s.db"))
+    assert (result.imported, result.skipped) == (1, ())
+    audited = audit(tmp_path / "workspaces", tmp_path / "s.db")
+    assert audited.findings == ()
+    assert audited.coverage.complete, audited.coverage.to_dict()
+    key = manifest["metadata"]["projectId"]
+    with closing(connect_readonly(tmp_path / "s.db")) as conn:
+        rebuilt = build_documents(REFERENCE, key, read_unit_rows(conn, REFERENCE, key))
+    assert rebuilt == {"manifest": manifest, "memory": memory}

@@ -99,7 +99,7 @@ class Field:
         if self.derive:
             return f"derived:{self.derive}"
         if self.rest:
-            return "*"
+            return "(unmapped values)"
         if self.paths:
             return "{" + ",".join(p for _, p in self.paths) + "}"
         return self.path or ""

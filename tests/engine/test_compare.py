@@ -70,7 +70,7 @@ def test_streaming_compare_equals_compare_over_materialized_rows(tmp_path):
     store.sql("DELETE FROM session_narrative WHERE id IN (2, 9)")
     store.sql("INSERT INTO domain_concepts (mission_id, concept, timestamp) VALUES (3, 'zz', 't')")
     store.sql("UPDATE trajectory SET blockers = '[1]' WHERE id = 4")
-    (store.source / "proj-000005" / "project_memory.json").write_text("{")
+    store.memory_path("proj-000005").write_text("{")
     (store.source / "proj-000006" / "project_manifest.json").write_text('{"kind": "Project"}')
     shutil.copytree(store.source / "proj-000007", store.source / "copy-of-7")
     memory = store.memory_path("proj-000002")

@@ -24,8 +24,8 @@ from shadow_audit.profiles import REFERENCE, REFERENCE_V2_DDL
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.sqlite_shadow import SqliteShadow, connect_readonly
 from tests.conftest import audit_cli, run_cli
-from tests.test_validation import FIXTURE_VERDICTS
 from tests.reference_growth import Clock, grow, write_reference_store
+from tests.test_validation import FIXTURE_VERDICTS
 
 # 0: a manifest without memory; 60 and 120: more than 50 sessions, so numbers repeat
 SESSIONS = [0, 1, 7, 50, 60, 120]
@@ -292,7 +292,7 @@ def test_every_valid_reference_manifest_backfills_audits_green_and_comes_back_wh
     unit = tmp_path / "workspaces" / path.name.split("__")[1].removesuffix("_project_manifest.json")
     unit.mkdir(parents=True)
     shutil.copy(path, unit / "project_manifest.json")
-    rng = random.Random(prefix)  # noqa: S311 - test data
+    rng = random.Random(prefix)
     memory = grow(unit, 55, rng, Clock(rng))
     result = backfill(JsonStore(tmp_path / "workspaces"), SqliteShadow(tmp_path / "s.db"))
     assert (result.imported, result.skipped) == (1, ())

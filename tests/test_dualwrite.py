@@ -278,3 +278,15 @@ def test_default_database_path_is_the_reference_one():
     from shadow_audit import DEFAULT_DB_PATH
 
     assert DEFAULT_DB_PATH == ".vibe/state/vibe_agency.db"
+
+
+def test_observe_keeps_a_manifest_without_key_in_json_when_its_folder_is_known(store):
+    manifest, _ = store.projects[1]
+    del manifest["metadata"]["projectId"]
+    result = store.writer.save_manifest(manifest, workspace="proj-000001")
+    assert read_json(store.manifest_path("proj-000001")) == manifest
+    assert not result.shadow_ok
+    (entry,) = store.ledger.read().entries
+    assert "'projectId' is a required property" in entry.message
+    with pytest.raises(InvalidDocumentError, match="no document key"):
+        store.writer.save_manifest(manifest)  # without a folder it cannot be placed

@@ -116,8 +116,13 @@ def _list_rest(value: Any, node: CoverNode) -> Any:
     item = node.item
     if not isinstance(item, CoverNode):
         return MISSING
+    flat = not item.nested  # elements of only stored scalars: one C-level check each
+    names = item.terminal
     patches = {}
     for i, element in enumerate(value):
+        if flat and type(element) is dict and element and element.keys() <= names:
+            if None not in element.values():
+                continue
         rest = _value_rest(element, item)
         if rest is not MISSING:
             patches[str(i)] = rest

@@ -120,9 +120,14 @@ def _list_rest(value: Any, node: CoverNode) -> Any:
     names = item.terminal
     patches = {}
     for i, element in enumerate(value):
-        if flat and type(element) is dict and element and element.keys() <= names:
-            if None not in element.values():
-                continue
+        if (
+            flat
+            and type(element) is dict
+            and element
+            and element.keys() <= names
+            and None not in element.values()
+        ):
+            continue
         rest = _value_rest(element, item)
         if rest is not MISSING:
             patches[str(i)] = rest

@@ -11,7 +11,7 @@ from shadow_audit.errors import DatabaseError, ShadowAuditError
 from shadow_audit.mapping import MISSING, DocumentMap
 from shadow_audit.profiles import REFERENCE
 from shadow_audit.progress import UNIT, Progress, begin_phase
-from shadow_audit.stores.json_store import JsonStore, SourceUnit
+from shadow_audit.stores.json_store import JsonStore, SourceUnit, locate
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from shadow_audit.validation import validate_document
 
@@ -160,7 +160,17 @@ def _load_unit(store: JsonStore, unit: SourceUnit) -> tuple[dict[str, Any], list
     docs: dict[str, Any] = {}
     problems: list[Skipped] = []
     mapping = store.mapping
-    for spec, path in store.unit_paths(unit):
+    for spec in mapping.documents():
+        if spec is mapping.primary:
+            path = unit.primary
+        else:
+            found = locate(unit.folder, spec)
+            if not found:
+                continue
+            path = Path(found[0])
+            problems += [
+                Skipped(p, (f"a second {spec.name}: {path} is the one read",)) for p in found[1:]
+            ]
         try:
             doc = store.read(path)
         except ShadowAuditError as exc:

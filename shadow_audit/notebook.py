@@ -25,6 +25,7 @@ from shadow_audit.profiles import REFERENCE
 from shadow_audit.report.history import History
 from shadow_audit.report.json_report import read_findings
 from shadow_audit.stores.json_store import JsonStore, SourceUnit
+from shadow_audit.stores.json_store import locate as companion_paths
 from shadow_audit.stores.rows import unit_rows
 from shadow_audit.stores.sqlite_shadow import connect_readonly
 
@@ -248,7 +249,11 @@ def explain(
     unit = _unit_for(store, key)
     documents: dict[str, Any] = {}
     if unit is not None:
-        documents = {spec.name: store.read(path) for spec, path in store.unit_paths(unit)}
+        documents[mapping.primary.name] = store.read(unit.primary)
+        for spec in mapping.companions:
+            found = companion_paths(unit.folder, spec)
+            if found:
+                documents[spec.name] = store.read(Path(found[0]))
     with closing(connect_readonly(shadow)) as conn:
         stored = unit_rows(conn, mapping, key)
     rows = {

@@ -61,11 +61,13 @@ def test_invalid_documents_are_reported_and_the_rest_imported(tmp_path):
     reasons = {s.path.split("/src/")[1]: s.reasons for s in result.skipped}
     assert set(reasons) == {
         "proj-000001/project_manifest.json",
-        "proj-000002/project_memory.json",
+        "proj-000002/.vibe/project_memory.json",
         "broken/project_manifest.json",
     }
     assert any("/status/projectPhase" in r for r in reasons["proj-000001/project_manifest.json"])
-    assert any("/narrative/0/session" in r for r in reasons["proj-000002/project_memory.json"])
+    assert any(
+        "/narrative/0/session" in r for r in reasons["proj-000002/.vibe/project_memory.json"]
+    )
     assert "line 1, column" in reasons["broken/project_manifest.json"][0]
     got = contents(tmp_path / "s.db")
     assert sorted(r[1] for r in got["missions"]) == ["proj-000000", "proj-000002", "proj-000003"]
@@ -116,7 +118,7 @@ def test_cli_backfill_exit_codes(tmp_path):
 
 def test_cli_skip_messages_name_the_file_once_and_count_each_outcome(tmp_path):
     projects = make_projects(3, seed=5, sessions=2)
-    write_json_only(tmp_path / "src", projects)
+    store = write_json_only(tmp_path / "src", projects)
     cmd = ["backfill", "--source", str(tmp_path / "src"), "--shadow", str(tmp_path / "s.db")]
     first = run_cli(*cmd)
     assert first.returncode == 0, first.stderr
@@ -124,7 +126,7 @@ def test_cli_skip_messages_name_the_file_once_and_count_each_outcome(tmp_path):
         f"backfill: 3 units into {tmp_path / 's.db'}: 3 imported, 0 unchanged; "
         "0 documents skipped\n"
     )
-    broken = tmp_path / "src" / "proj-000001" / "project_memory.json"
+    broken = store.path_for("proj-000001", "memory")
     broken.write_text('{"project_id": ')
     again = run_cli(*cmd)
     assert again.returncode == 1

@@ -64,20 +64,6 @@ def test_duplicate_key_in_source(store):
     assert "proj-000001-copy" in f["detail"]
 
 
-def test_duplicate_child_key_inside_one_document(store):
-    path = store.memory_path("proj-000000")
-    memory = orjson.loads(path.read_bytes())
-    memory["narrative"].append(dict(memory["narrative"][0], summary="again"))
-    path.write_bytes(orjson.dumps(memory))
-    f = only(findings(store)[1])
-    assert (f["kind"], f["entity"], f["key"], f["path"]) == (
-        "duplicate_key",
-        "session_narrative",
-        "proj-000000/1",
-        "narrative[].session",
-    )
-
-
 @pytest.mark.parametrize("workers", [0, -1])
 def test_workers_below_one_is_an_error_not_a_skipped_schema_check(store, workers):
     with pytest.raises(UsageError, match=f"workers: {workers} is not a whole number >= 1"):

@@ -9,6 +9,7 @@ relative path from wherever the kernel runs (a notebook's kernel starts in its o
 from __future__ import annotations
 
 import json
+import sqlite3
 from contextlib import closing
 from dataclasses import dataclass, field
 from html import escape
@@ -228,6 +229,31 @@ def _unit_for(store: JsonStore, key: str) -> SourceUnit | None:
     return None
 
 
+def read_unit_rows(
+    conn: sqlite3.Connection, mapping: DocumentMap, key: str
+) -> dict[str, list[tuple[Any, dict[str, Any]]]]:
+    """Every row the shadow holds for one document key, per table, as ``build_documents``
+    takes them: (child key, {column: value}).
+
+    Args:
+        conn: an open connection.
+        mapping: the map of the tables.
+        key: the document key.
+
+    Returns:
+        The rows of ``stores.rows.unit_rows`` with each child row's key beside it.
+    """
+    stored = unit_rows(conn, mapping, key)
+    return {
+        e.table: [
+            (r[e.key_column] if e.key_column and not e.is_root else None, r)
+            for r in stored[e.table]
+        ]
+        for e in mapping.entities
+        if e.table in stored
+    }
+
+
 def explain(
     source: str | Path, shadow: str | Path, key: str, *, mapping: DocumentMap = REFERENCE
 ) -> Explanation:
@@ -255,15 +281,7 @@ def explain(
             if found:
                 documents[spec.name] = store.read(Path(found[0]))
     with closing(connect_readonly(shadow)) as conn:
-        stored = unit_rows(conn, mapping, key)
-    rows = {
-        e.table: [
-            (r[e.key_column] if e.key_column and not e.is_root else None, r)
-            for r in stored[e.table]
-        ]
-        for e in mapping.entities
-        if e.table in stored
-    }
+        rows = read_unit_rows(conn, mapping, key)
     if unit is None and not rows:
         raise UsageError(f"key {key!r}: in neither {source} nor {shadow}")
     expected: dict[str, pd.DataFrame] = {}

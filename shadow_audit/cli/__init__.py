@@ -149,6 +149,13 @@ def _print_result(result: AuditResult) -> None:
         print(f"  {f.kind:<18} {where}")
     if len(result.findings) > 10:
         print(f"  ... {len(result.findings) - 10} more in the report")
+    checked = result.recheck
+    if checked is not None and checked.units:
+        transient = sum(checked.transient.values())
+        print(
+            f"  re-check: {checked.units} units, {transient} transient differences, "
+            f"{checked.unstable_units} unstable (settle {checked.settle_seconds:g}s)"
+        )
     if result.ignored:
         print(f"  {len(result.ignored)} findings ignored by active rules (listed in the report)")
     if result.coverage.lost_paths:
@@ -167,16 +174,20 @@ def run_audit(
     history: Path | None,
     keep: int | None = None,
     workers: int | None = None,
+    settle: float | None = None,
 ) -> tuple[int, AuditResult]:
     """One scheduled-style run: audit, record in history, publish reports. (exit code, result)"""
     from shadow_audit.config import load_config
+    from shadow_audit.engine.recheck import DEFAULT_SETTLE
     from shadow_audit.engine.run import audit
     from shadow_audit.report import History, ReportContext, publish
     from shadow_audit.stores.json_store import no_wider_than
 
     config = load_config(config_path)
+    if settle is None:
+        settle = DEFAULT_SETTLE if config.settle is None else config.settle
     with _progress("audit") as tick:
-        result = audit(source, shadow, config=config, progress=tick, workers=workers)
+        result = audit(source, shadow, config=config, progress=tick, workers=workers, settle=settle)
     mode = no_wider_than(source)
     context = ReportContext()
     if history is not None:
@@ -221,6 +232,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             history=None if args.no_history else Path(args.history),
             keep=args.keep,
             workers=args.workers,
+            settle=args.settle,
         )
     finally:
         lock.release()
@@ -385,6 +397,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", type=int, help="keep only the newest N run folders")
     p.add_argument(
         "--workers", type=int, help="1: validate inline; 2: on a second core (default: by size)"
+    )
+    p.add_argument(
+        "--settle",
+        type=float,
+        metavar="SECONDS",
+        help="how long a difference must hold to be drift while writers that skip the lock "
+        "may be mid-save; waited at most once per run (default 5, or [audit] settle)",
     )
     p.set_defaults(func=cmd_audit)
 

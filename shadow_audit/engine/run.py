@@ -15,8 +15,10 @@ from shadow_audit.engine.findings import (
     EntitySummary,
     Finding,
     IgnoredFinding,
+    RecheckSummary,
 )
 from shadow_audit.engine.load import ShadowRows, gc_paused, load_shadow
+from shadow_audit.engine.recheck import LIBRARY_SETTLE, check_settle, recheck_findings
 from shadow_audit.engine.source import Progress, SourceRows, SourceScan
 from shadow_audit.mapping import DocumentMap
 
@@ -26,6 +28,7 @@ _KIND_ORDER = {
     "missing_in_shadow": 2,
     "extra_in_shadow": 3,
     "value_mismatch": 4,
+    "unstable": 5,
 }
 
 
@@ -42,9 +45,18 @@ def audit(
     today: date | None = None,
     workers: int | None = None,
     stream: bool = True,
+    settle: float | None = None,
+    recheck: bool = True,
 ) -> AuditResult:
-    """Is the shadow telling the truth? Every document, every row, every field."""
+    """Is the shadow telling the truth? Every document, every row, every field.
+
+    Units with findings are re-checked on a consistent view (``engine.recheck``);
+    ``settle`` (default: the config's, else 0 here and 5 in the CLI) is how long a
+    difference must hold to be drift when writers that skip the lock may be mid-save;
+    ``recheck=False`` reports the pass over both stores as it is.
+    """
     config = config or Config()
+    settle = check_settle(next(s for s in (settle, config.settle, LIBRARY_SETTLE) if s is not None))
     started = _stamp()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -52,7 +64,7 @@ def audit(
     # again and again; reference counting frees them when _collect returns, before the
     # collector is back on.
     with gc_paused():
-        findings, summary, normalizers, coverage, documents = _collect(
+        findings, summary, normalizers, coverage, documents, checked = _collect(
             source,
             shadow,
             config,
@@ -60,6 +72,7 @@ def audit(
             workers=workers,
             timings=timings,
             stream=stream,
+            settle=settle if recheck else None,
         )
     active, ignored = _apply_rules(findings, config.ignore, today or today_utc())
     timings["total"] = time.perf_counter() - t0
@@ -75,6 +88,7 @@ def audit(
         normalizers=dict(normalizers),
         timings=timings,
         documents=documents,
+        recheck=checked,
     )
 
 
@@ -87,7 +101,10 @@ def _collect(
     workers: int | None,
     timings: dict[str, float],
     stream: bool = True,
-) -> tuple[list[Finding], dict[str, EntitySummary], Counter[str], Coverage, int]:
+    settle: float | None = None,
+) -> tuple[
+    list[Finding], dict[str, EntitySummary], Counter[str], Coverage, int, RecheckSummary | None
+]:
     """Load both stores and compare them; only the small results leave this function."""
     mapping = config.mapping
     t = time.perf_counter()
@@ -100,6 +117,16 @@ def _collect(
     t = time.perf_counter()
     findings, summary, normalizers = _compare_all(mapping, expected, actual)
     timings["compare"] = time.perf_counter() - t
+    checked = None
+    if settle is not None:  # settle None: no re-check
+        t = time.perf_counter()
+        outcome = recheck_findings(
+            findings, summary, source=source, shadow=shadow, mapping=mapping,
+            fields=actual.fields, units=expected.units, validate=config.validate, settle=settle,
+        )  # fmt: skip
+        findings, summary, checked = outcome.findings, outcome.summary, outcome.counts
+        findings.sort(key=lambda f: (_KIND_ORDER.get(f.kind, 9), f.entity, f.key, f.field or ""))
+        timings["recheck"] = time.perf_counter() - t
     coverage = Coverage(
         unmapped_paths=tuple(
             {"document": doc, "path": path, "count": n}
@@ -108,7 +135,7 @@ def _collect(
         missing_columns=tuple(actual.missing_columns),
         missing_tables=tuple(actual.missing_tables),
     )
-    return findings, summary, normalizers, coverage, expected.documents
+    return findings, summary, normalizers, coverage, expected.documents, checked
 
 
 def _compare_all(

@@ -51,6 +51,7 @@ class SourceRows:
     excluded: dict[str, set[Any]] = field(default_factory=dict)
     unmapped: dict[tuple[str, str], int] = field(default_factory=dict)
     documents: int = 0
+    units: dict[Any, str] = field(default_factory=dict)  # document key -> its primary's path
 
 
 def check_schemas(primaries: list[str], specs: tuple[DocumentSpec, ...]) -> dict[str, list[str]]:
@@ -143,6 +144,27 @@ class SourceScan:
         return loader.finish()
 
 
+def read_bytes(path: str) -> bytes:
+    """A document's bytes (how every document of the audit is read)."""
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def read_unit(
+    primary: str,
+    mapping: DocumentMap,
+    fields: dict[str, tuple[Field, ...]],
+    *,
+    validate: bool = True,
+    reader: Callable[[str], bytes] = read_bytes,
+) -> SourceRows:
+    """One unit's documents read, validated and projected exactly as the full pass does it;
+    ``reader`` reads each file (it may also note what it read)."""
+    loader = _Loader(mapping, fields, validate=validate, reader=reader)
+    loader.unit(primary)
+    return loader.finish()
+
+
 def load_source(
     source: Path | str,
     mapping: DocumentMap,
@@ -167,9 +189,11 @@ class _Loader:
         *,
         validate: bool,
         against: ShadowRows | None = None,
+        reader: Callable[[str], bytes] = read_bytes,
     ) -> None:
         self.mapping = mapping
         self.validate = validate
+        self.reader = reader
         self.against = against
         self.streams = (
             {t: StreamCompare(rows) for t, rows in against.rows.items() if t in fields}
@@ -199,6 +223,7 @@ class _Loader:
         mapping = self.mapping
         self.out.documents += 1
         doc, key = self._read(primary, mapping.primary, None)
+        self.out.units.setdefault(key, primary)
         if doc is None:
             return
         if key in self.owner:
@@ -235,8 +260,7 @@ class _Loader:
         doc: Any = None
         data = b""
         try:
-            with open(path, "rb") as fh:
-                data = fh.read()
+            data = self.reader(path)
             doc = orjson.loads(data)
         except FileNotFoundError as exc:
             if optional and not os.path.islink(path):

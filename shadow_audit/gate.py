@@ -25,6 +25,7 @@ class GatePolicy:
     max_ledger_failures: int = 0
     require_complete_coverage: bool = True
     allow_ignore_rules: bool = False
+    max_unstable: int = 0  # units that kept changing through the audit's settle time
 
     @classmethod
     def from_config(cls, raw: dict[str, Any]) -> GatePolicy:
@@ -106,13 +107,23 @@ def decide(
         reasons.append(GateReason("history", False, "no audit is recorded yet", {"runs": 0}))
         return GateDecision(now.isoformat(timespec="seconds"), policy, tuple(reasons))
     latest = runs[0]
+    unstable = latest.counts.get("unstable", 0)
     reasons.append(
         GateReason(
             "findings",
-            latest.findings <= policy.max_findings,
-            f"latest run {latest.id} has {latest.findings} findings "
+            latest.findings - unstable <= policy.max_findings,
+            f"latest run {latest.id} has {latest.findings - unstable} findings "
             f"(allowed {policy.max_findings})",
             {"run": latest.id, "finished_at": latest.finished_at, "counts": latest.counts},
+        )
+    )
+    reasons.append(
+        GateReason(
+            "unstable",
+            unstable <= policy.max_unstable,
+            f"latest run {latest.id} has {unstable} units that kept changing while it "
+            f"re-checked them (allowed {policy.max_unstable})",
+            {"run": latest.id, "unstable": unstable},
         )
     )
     streak: list[Run] = []

@@ -287,11 +287,12 @@ def _units_to_check(
 
 def _owners(finding: Finding, root: str) -> list[str]:
     """The document keys a finding can belong to: its whole key for a unit-level finding,
-    else every prefix ending at a '/' (document and child keys may themselves hold '/')."""
+    else also every prefix ending at a '/' (document and child keys may hold '/'; a child
+    table without a key column has one row per document, keyed by the document alone)."""
     key = finding.key
     if finding.entity == root or finding.kind == "invalid_source":
         return [key]
-    return [key[:i] for i, ch in enumerate(key) if ch == "/"]
+    return [key[:i] for i, ch in enumerate(key) if ch == "/"] + [key]
 
 
 def _settle(pending: list[_Unit], reader: UnitReader, settle: float) -> tuple[int, float]:

@@ -44,7 +44,7 @@ from filelock import FileLock, Timeout
 
 from shadow_audit.engine.compare import classify, findings_for
 from shadow_audit.engine.findings import EntitySummary, Finding, RecheckSummary
-from shadow_audit.engine.load import read_unit_rows
+from shadow_audit.engine.load import ShadowRows, read_unit_rows
 from shadow_audit.engine.source import SourceRows, read_bytes, read_unit
 from shadow_audit.errors import ShadowAuditError, UsageError
 from shadow_audit.mapping import DocumentMap, Field
@@ -159,8 +159,26 @@ class UnitReader:
         finally:
             lock.release()
 
-    def view(self, unit: _Unit) -> View:
-        """One snapshot of the unit, compared by the audit's engine."""
+    def read(self, units: list[_Unit], *, settle_from: float | None = None) -> None:
+        """One snapshot of each unit, then all compared together by the audit's engine;
+        each unit gets a new View. With ``settle_from``, a unit is read no sooner than that
+        many seconds after its first read."""
+        snaps: dict[str, tuple[SourceRows, ShadowRows]] = {}
+        documents: dict[str, tuple[tuple[str, str | None], ...]] = {}
+        moments: dict[str, float] = {}
+        for unit in units:
+            if settle_from is not None:
+                _wait_until(unit.views[0].at + settle_from)
+            snaps[unit.key], documents[unit.key] = self._snapshot(unit)
+            moments[unit.key] = time.monotonic()
+        found = self._compare(snaps)
+        for unit in units:
+            unit.views.append(View(tuple(found[unit.key]), documents[unit.key], moments[unit.key]))
+
+    def _snapshot(
+        self, unit: _Unit
+    ) -> tuple[tuple[SourceRows, ShadowRows], tuple[tuple[str, str | None], ...]]:
+        """The unit's documents and rows as one snapshot, and what its documents held."""
         hashes: dict[str, str | None] = {}
 
         def reader(path: str) -> bytes:
@@ -187,21 +205,34 @@ class UnitReader:
             finally:
                 if self.conn.in_transaction:
                     self.conn.execute("COMMIT")
-        at = time.monotonic()
         if unit.key not in expected.units:  # the folder now holds another key: none of ours
             expected = SourceRows()
-        findings: list[Finding] = [*expected.problems, *actual.duplicates]
-        for entity in self.mapping.entities:
-            if entity.table not in self.fields:
-                continue
-            classified = classify(
-                expected.rows.get(entity.table, {}),
-                actual.rows.get(entity.table, {}),
-                excluded=expected.excluded.get(entity.table, set())
-                | actual.excluded.get(entity.table, set()),
-            )
-            findings += findings_for(entity, self.fields[entity.table], classified).findings
-        return View(tuple(findings), tuple(sorted(hashes.items())), at)
+        return (expected, actual), tuple(sorted(hashes.items()))
+
+    def _compare(self, snaps: dict[str, tuple[SourceRows, ShadowRows]]) -> dict[str, list[Finding]]:
+        """Findings per unit: the units' rows compared table by table, all units at once
+        (a key holding '/' is compared alone, so every finding's unit is certain)."""
+        found = {key: [*e.problems, *a.duplicates] for key, (e, a) in snaps.items()}
+        plain = [key for key in snaps if "/" not in key]
+        groups = ([plain] if plain else []) + [[key] for key in snaps if "/" in key]
+        for group in groups:
+            for entity in self.mapping.entities:
+                table = entity.table
+                if table not in self.fields:
+                    continue
+                expected: dict[Any, tuple[Any, ...]] = {}
+                actual: dict[Any, tuple[Any, ...]] = {}
+                excluded: set[Any] = set()
+                for key in group:
+                    e, a = snaps[key]
+                    expected.update(e.rows.get(table, {}))
+                    actual.update(a.rows.get(table, {}))
+                    excluded |= e.excluded.get(table, set()) | a.excluded.get(table, set())
+                classified = classify(expected, actual, excluded=excluded)
+                for f in findings_for(entity, self.fields[table], classified).findings:
+                    owner = group[0] if len(group) == 1 else f.key.split("/", 1)[0]
+                    found[owner].append(f)
+        return found
 
 
 def recheck_findings(
@@ -247,7 +278,7 @@ def recheck_findings(
         for unit in todo:
             if unit.primary is None:
                 unit.primary = reader.primary_of(unit.key)
-            unit.views.append(reader.view(unit))
+        reader.read(todo)
         pending = [u for u in todo if u.views[-1].findings]
         consistent = len(todo) - len(pending)
         log.debug("re-check: %d of %d units differ on the locked read", len(pending), len(todo))
@@ -309,14 +340,9 @@ def _settle(pending: list[_Unit], reader: UnitReader, settle: float) -> tuple[in
         _wait_until(start + settle * fraction)
         rounds += 1
         log.debug("re-check round %d: re-reading %d units", rounds, len(pending))
-        still: list[_Unit] = []
-        for unit in pending:
-            if last:  # each unit's last read is at least ``settle`` after its first
-                _wait_until(unit.views[0].at + settle)
-            unit.views.append(reader.view(unit))
-            if unit.views[-1].findings:
-                still.append(unit)
-        pending = still
+        # the last read of each unit is at least ``settle`` after its first
+        reader.read(pending, settle_from=settle if last else None)
+        pending = [unit for unit in pending if unit.views[-1].findings]
         if not pending:
             break
     return rounds, time.monotonic() - begun

@@ -310,13 +310,42 @@ def test_orphan_rows_and_slashed_keys_are_still_reported(store):
         "INSERT INTO domain_concepts (mission_id, concept, timestamp) "
         "SELECT id, 'CI/CD', 't' FROM missions WHERE mission_uuid = 'proj-000002'"
     )
+    conn.execute(
+        "INSERT INTO missions (mission_uuid, phase, status, created_at) "
+        "VALUES ('team/proj', 'CODING', 'in_progress', '2025-01-01T00:00:00Z')"
+    )
     conn.commit()
     conn.close()
     quiet = audit(store.source, store.db, recheck=False)
     result = audit(store.source, store.db, settle=0.1)
     assert identities(result) == identities(quiet)
-    assert {f.key for f in result.findings} == {"<orphan 999>/x", "proj-000002/CI/CD"}
-    assert result.recheck is not None and result.recheck.units == 1
+    assert {f.key for f in result.findings} == {"<orphan 999>/x", "proj-000002/CI/CD", "team/proj"}
+    assert result.recheck is not None and result.recheck.units == 2
+
+
+def test_law_on_a_quiet_store_the_recheck_reports_what_the_pass_reports(store):
+    """Nothing writes: the re-check's findings are the pass's, field for field, over every
+    kind it re-checks (invalid and duplicate-keyed documents, missing, extra, changed)."""
+    store.sql(
+        "UPDATE missions SET current_cost_usd = 1.5, owner = 'x' WHERE mission_uuid = ?", LAST
+    )
+    store.sql("DELETE FROM session_narrative WHERE session_num = 2")
+    store.sql(
+        "INSERT INTO domain_concerns (mission_id, concern, timestamp) "
+        "SELECT id, 'stale', 't' FROM missions WHERE mission_uuid = 'proj-000001'"
+    )
+    memory = json.loads(store.memory_path("proj-000002").read_text())
+    memory["narrative"].append(dict(memory["narrative"][0]))  # a session number repeated
+    store.memory_path("proj-000002").write_text(json.dumps(memory))
+    store.manifest_path("proj-000003").write_text('{"apiVersion": ')  # torn for good
+    pass_only = audit(store.source, store.db, recheck=False)
+    rechecked = audit(store.source, store.db, settle=0.05)
+    assert {f.kind for f in pass_only.findings} >= {
+        "value_mismatch", "missing_in_shadow", "extra_in_shadow", "invalid_source"
+    }  # fmt: skip
+    assert [f.to_dict() for f in rechecked.findings] == [f.to_dict() for f in pass_only.findings]
+    assert rechecked.summary == pass_only.summary
+    assert rechecked.recheck is not None and rechecked.recheck.transient == {}
 
 
 def test_the_recheck_creates_nothing_in_the_source(tmp_path):

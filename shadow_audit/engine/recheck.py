@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import math
 import os
 import sqlite3
 import time
@@ -64,9 +65,8 @@ RECHECKED_KINDS = frozenset(
 
 def check_settle(settle: float) -> float:
     """``settle`` as seconds >= 0, or a UsageError naming the value."""
-    if isinstance(settle, bool) or not isinstance(settle, int | float) or not settle >= 0:
-        raise UsageError(f"settle: {settle!r} is not a number of seconds >= 0")
-    if settle == float("inf"):
+    number = isinstance(settle, int | float) and not isinstance(settle, bool)
+    if not number or not math.isfinite(settle) or settle < 0:
         raise UsageError(f"settle: {settle!r} is not a number of seconds >= 0")
     return float(settle)
 

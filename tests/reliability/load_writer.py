@@ -5,8 +5,8 @@
 MODE ``dual`` saves through DualWriter (the per-unit lock around both writes); MODE
 ``foreign`` saves the way the reference system's own code does: the JSON first, with
 ``open(path, "w")`` and no lock, then SQLite a few milliseconds later. Projects
-FIRST .. FIRST+COUNT-1 are saved in turn, each save a new version, at about RATE saves
-a second, until the file STOP exists. Every completed save prints one line ("<n>\\n").
+FIRST .. FIRST+COUNT-1 are saved in random order (seeded), each save a new version of
+its project, at about RATE saves a second, until the file STOP exists. Every completed save prints one line ("<n>\\n").
 """
 
 from __future__ import annotations
@@ -45,9 +45,12 @@ def main(argv: list[str]) -> None:
     shadow = SqliteShadow(root / "shadow.db", create=False)
     writer = DualWriter(store, shadow)
     interval, due, n = 1.0 / rate, time.monotonic(), 0
+    rng = random.Random(first)
+    versions: dict[int, int] = {}
     while not stop.exists():
-        project = first + n % count
-        docs = versioned(project, n // count + 2)
+        project = first + rng.randrange(count)
+        versions[project] = versions.get(project, 1) + 1
+        docs = versioned(project, versions[project])
         if mode == "dual":
             writer.save_project(*docs)
         else:

@@ -186,6 +186,7 @@ def test_every_audit_under_load_reports_exactly_the_injected_drift(root):
                     "unstable": unstable,
                     "transient": dict(checked.transient),
                     "rechecked": checked.units,
+                    "consistent": checked.consistent,
                 }
             )
             assert during > 0, "no save happened while the audit ran"
@@ -210,6 +211,7 @@ def test_every_audit_under_load_reports_exactly_the_injected_drift(root):
         f"--settle {SETTLE}: injected {len(expected)}, found "
         f"{[r['found'] for r in per_run]}, false positives {[r['false'] for r in per_run]}, "
         f"unstable {[len(r['unstable']) for r in per_run]}, units re-checked "
-        f"{[r['rechecked'] for r in per_run]}, transient {dict(transient)}; "
+        f"{[r['rechecked'] for r in per_run]} (equal on the locked read "
+        f"{[r['consistent'] for r in per_run]}), transient {dict(transient)}; "
         f"without the re-check {false_red} false findings"
     )

@@ -2,6 +2,7 @@
 re-check, and what the re-check costs.
 
     python benchmarks/bench_live_load.py table            # 2,000 projects, ~78 saves/s, 6 audits
+    python benchmarks/bench_live_load.py table --writer foreign --projects 200  # no lock
     python benchmarks/bench_live_load.py cost             # 10,000 projects: time with/without load
     python benchmarks/bench_live_load.py cost --projects 100000
 
@@ -112,9 +113,9 @@ def timed(**kwargs: Any) -> tuple[float, AuditResult]:
     return time.perf_counter() - t, result
 
 
-def table(root: Path, n: int, rate: float, runs: int, settle: float) -> None:
+def table(root: Path, n: int, rate: float, runs: int, settle: float, mode: str) -> None:
     source, db = build(root, n)
-    writer = Writer(root, "dual", range(n), rate)
+    writer = Writer(root, mode, range(n), rate)
     rows = []
     try:
         for run in range(1, runs + 1):
@@ -125,9 +126,8 @@ def table(root: Path, n: int, rate: float, runs: int, settle: float) -> None:
     finally:
         writer.finish()
     quiet = audit(source, db, recheck=False)
-    print(
-        f"\nN = {n:,} projects, one DualWriter process at {achieved:.0f} saves/s, settle {settle:g}s"
-    )
+    who = "DualWriter" if mode == "dual" else "lock-free (JSON, then SQLite)"
+    print(f"\nN = {n:,} projects, one {who} process at {achieved:.0f} saves/s, settle {settle:g}s")
     print("| run | before: missing | extra | mismatch | status | after: missing | extra | mismatch "
           "| unstable | status | units re-checked | transient | re-check s | audit s before/after |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -219,12 +219,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=6, help="audits for the table (default 6)")
     parser.add_argument("--settle", type=float, default=DEFAULT_SETTLE)
     parser.add_argument("--repeat", type=int, default=3, help="medians of (default 3)")
+    parser.add_argument(
+        "--writer", choices=["dual", "foreign"], default="dual", help="table: who saves"
+    )
     parser.add_argument("--dir", help="where the stores go (default /dev/shm, else /tmp)")
     args = parser.parse_args()
     base = Path("/dev/shm") if os.access("/dev/shm", os.W_OK) else Path("/tmp")
     root = Path(args.dir) if args.dir else base / "shadow-audit-live-load"
     if args.what == "table":
-        table(root / "table", args.projects or 2000, args.rate, args.runs, args.settle)
+        n = args.projects or 2000
+        table(root / f"table-{args.writer}-{n}", n, args.rate, args.runs, args.settle, args.writer)
     else:
         cost(root / "cost", args.projects or 10_000, args.rate, args.repeat)
 

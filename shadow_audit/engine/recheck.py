@@ -302,11 +302,14 @@ def _units_to_check(
     root = mapping.root.table
     pinned = {f.key for f in findings if f.kind == "duplicate_key" and f.entity == root}
     whole = {f.key for f in findings if f.kind in RECHECKED_KINDS and f.entity == root}
-    known = ({str(k) for k in units} | whole) - pinned
+
+    def known(key: str) -> bool:  # a unit the pass saw in either store (no pass over all)
+        return key not in pinned and (key in units or key in whole)
+
     todo: dict[str, _Unit] = {}
     kept: list[Finding] = []
     for f in findings:
-        owners = [u for u in _owners(f, root) if u in known] if f.kind in RECHECKED_KINDS else []
+        owners = [u for u in _owners(f, root) if known(u)] if f.kind in RECHECKED_KINDS else []
         if not owners:
             kept.append(f)
             continue

@@ -50,10 +50,27 @@ def audit(
 ) -> AuditResult:
     """Is the shadow telling the truth? Every document, every row, every field.
 
-    Units with findings are re-checked on a consistent view (``engine.recheck``);
-    ``settle`` (default: the config's, else 0 here and 5 in the CLI) is how long a
-    difference must hold to be drift when writers that skip the lock may be mid-save;
-    ``recheck=False`` reports the pass over both stores as it is.
+    Args:
+        source: the folder of documents (the truth).
+        shadow: the SQLite database (opened read-only).
+        config: mapping, tolerances, ignore rules (default: the built-in profile).
+        progress: called with 1 after each unit of the pass.
+        today: the date ignore rules expire against (default: today, UTC).
+        workers: 1 validates inline, 2 on a second core (default: by size).
+        stream: compare each document's rows as they are read.
+        settle: seconds a difference must hold, with the unit's documents unchanged, to
+            be drift while writers that skip the lock may be mid-save (default: the
+            config's ``[audit] settle``, else 0: the locked re-check only; the CLI's is 5).
+        recheck: re-check units with findings on a consistent view (``engine.recheck``);
+            False reports the pass over both stores as it is.
+
+    Returns:
+        The findings, per-table summary, coverage and what the re-check resolved.
+
+    Raises:
+        UsageError: ``settle`` is not a number of seconds >= 0.
+        SourceError: the source folder cannot be read.
+        DatabaseError: the database is missing or not SQLite.
     """
     config = config or Config()
     settle = check_settle(next(s for s in (settle, config.settle, LIBRARY_SETTLE) if s is not None))

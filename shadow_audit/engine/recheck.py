@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 LIBRARY_SETTLE = 0.0  # library calls (tests, notebooks) re-check under the lock only
 DEFAULT_SETTLE = 5.0  # scheduled runs (the CLI) also wait out writers that skip the lock
 LOCK_TIMEOUT = 2.0  # a writer holds a unit's lock for milliseconds; past this, read unlocked
+LOCK_POLL = 0.002
 ROUNDS = (0.125, 0.25, 0.5, 1.0)  # re-reads, as fractions of ``settle`` after the locked read
 RECHECKED_KINDS = frozenset(
     {"missing_in_shadow", "extra_in_shadow", "value_mismatch", "invalid_source", "duplicate_key"}
@@ -149,7 +150,7 @@ class UnitReader:
         lock = FileLock(str(path), timeout=self.lock_timeout)
         log.debug("re-check: taking the lock of %s", primary)
         try:
-            lock.acquire()
+            lock.acquire(poll_interval=LOCK_POLL)
         except (Timeout, OSError) as exc:  # e.g. a read-only source: settle still applies
             log.debug("re-check: reading %s without its lock: %s", primary, exc)
             yield False

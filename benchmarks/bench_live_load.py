@@ -75,10 +75,13 @@ def build(root: Path, n: int) -> tuple[Path, Path]:
 class Writer:
     """A writer process (tests/reliability/load_writer.py) and a thread counting saves."""
 
-    def __init__(self, root: Path, mode: str, units: range, rate: float) -> None:
+    def __init__(
+        self, root: Path, mode: str, units: range, rate: float, gap_ms: float = 30
+    ) -> None:
         self.stop = root / f"stop-{mode}"
         self.stop.unlink(missing_ok=True)
         args = [str(root), mode, str(units.start), str(len(units)), str(rate), str(self.stop)]
+        args.append(str(gap_ms))
         self.proc = subprocess.Popen(
             [sys.executable, str(WRITER), *args], stdout=subprocess.PIPE, text=True
         )
@@ -113,9 +116,11 @@ def timed(**kwargs: Any) -> tuple[float, AuditResult]:
     return time.perf_counter() - t, result
 
 
-def table(root: Path, n: int, rate: float, runs: int, settle: float, mode: str) -> None:
+def table(
+    root: Path, n: int, rate: float, runs: int, settle: float, mode: str, gap_ms: float
+) -> None:
     source, db = build(root, n)
-    writer = Writer(root, mode, range(n), rate)
+    writer = Writer(root, mode, range(n), rate, gap_ms)
     rows = []
     try:
         for run in range(1, runs + 1):
@@ -126,7 +131,9 @@ def table(root: Path, n: int, rate: float, runs: int, settle: float, mode: str) 
     finally:
         writer.finish()
     quiet = audit(source, db, recheck=False)
-    who = "DualWriter" if mode == "dual" else "lock-free (JSON, then SQLite)"
+    who = (
+        "DualWriter" if mode == "dual" else f"lock-free (JSON, then SQLite <= {gap_ms:g} ms later)"
+    )
     print(f"\nN = {n:,} projects, one {who} process at {achieved:.0f} saves/s, settle {settle:g}s")
     print("| run | before: missing | extra | mismatch | status | after: missing | extra | mismatch "
           "| unstable | status | units re-checked | transient | re-check s | audit s before/after |")  # fmt: skip
@@ -222,13 +229,17 @@ def main() -> None:
     parser.add_argument(
         "--writer", choices=["dual", "foreign"], default="dual", help="table: who saves"
     )
+    parser.add_argument(
+        "--gap-ms", type=float, default=30, help="foreign writer: JSON-to-SQLite gap, max ms"
+    )
     parser.add_argument("--dir", help="where the stores go (default /dev/shm, else /tmp)")
     args = parser.parse_args()
     base = Path("/dev/shm") if os.access("/dev/shm", os.W_OK) else Path("/tmp")
     root = Path(args.dir) if args.dir else base / "shadow-audit-live-load"
     if args.what == "table":
         n = args.projects or 2000
-        table(root / f"table-{args.writer}-{n}", n, args.rate, args.runs, args.settle, args.writer)
+        where = root / f"table-{args.writer}-{n}"
+        table(where, n, args.rate, args.runs, args.settle, args.writer, args.gap_ms)
     else:
         cost(root / "cost", args.projects or 10_000, args.rate, args.repeat)
 

@@ -1,10 +1,10 @@
 """A real application process saving continuously, for the live-load tests and benchmark.
 
-    python load_writer.py ROOT MODE FIRST COUNT RATE STOP
+    python load_writer.py ROOT MODE FIRST COUNT RATE STOP [GAP_MS]
 
 MODE ``dual`` saves through DualWriter (the per-unit lock around both writes); MODE
 ``foreign`` saves the way the reference system's own code does: the JSON first, with
-``open(path, "w")`` and no lock, then SQLite a few milliseconds later. Projects
+``open(path, "w")`` and no lock, then SQLite 2 to GAP_MS (default 30) milliseconds later. Projects
 FIRST .. FIRST+COUNT-1 are saved in random order (seeded), each save a new version of
 its project, at about RATE saves a second, until the file STOP exists. Every completed save prints one line ("<n>\\n").
 """
@@ -26,14 +26,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from writer_process import versioned
 
 
-def foreign_save(store: JsonStore, shadow: SqliteShadow, docs: tuple[Any, Any]) -> None:
+def foreign_save(
+    store: JsonStore, shadow: SqliteShadow, docs: tuple[Any, Any], gap: float = 0.03
+) -> None:
     """The reference's dual write: JSON truncated and rewritten in place, SQLite after."""
     manifest, memory = docs
     pid = manifest["metadata"]["projectId"]
     for name, doc in (("manifest", manifest), ("memory", memory)):
         with open(store.path_for(pid, name), "w") as fh:
             json.dump(doc, fh, indent=2)
-    time.sleep(random.uniform(0.002, 0.008))
+    time.sleep(random.uniform(0.002, gap))  # its SQLite write, milliseconds later
     with shadow.transaction() as conn:
         shadow.write(conn, pid, {"manifest": manifest, "memory": memory})
 
@@ -41,6 +43,7 @@ def foreign_save(store: JsonStore, shadow: SqliteShadow, docs: tuple[Any, Any]) 
 def main(argv: list[str]) -> None:
     root, mode = Path(argv[0]), argv[1]
     first, count, rate, stop = int(argv[2]), int(argv[3]), float(argv[4]), Path(argv[5])
+    gap = float(argv[6]) / 1000 if len(argv) > 6 else 0.03
     store = JsonStore(root / "workspaces")
     shadow = SqliteShadow(root / "shadow.db", create=False)
     writer = DualWriter(store, shadow)
@@ -54,7 +57,7 @@ def main(argv: list[str]) -> None:
         if mode == "dual":
             writer.save_project(*docs)
         else:
-            foreign_save(store, shadow, docs)
+            foreign_save(store, shadow, docs, gap)
         n += 1
         sys.stdout.write(f"{n}\n")
         sys.stdout.flush()

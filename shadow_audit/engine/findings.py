@@ -141,7 +141,7 @@ class RecheckSummary:
     unstable_units: int = 0  # units that kept changing (reported as ``unstable``)
     settle_seconds: float = 0.0
     rounds: int = 0  # re-reads of the units still differing, all units together
-    waited_seconds: float = 0.0
+    waited_seconds: float = 0.0  # first locked read of a unit still differing -> last re-read
 
     def to_dict(self) -> dict[str, Any]:
         return {

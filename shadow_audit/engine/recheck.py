@@ -333,11 +333,10 @@ def _owners(finding: Finding, root: str) -> list[str]:
 def _settle(pending: list[_Unit], reader: UnitReader, settle: float) -> tuple[int, float]:
     """Re-read the units still differing, all together, until each one agreed at a read or
     was read again ``settle`` seconds after its locked read. Returns (rounds, seconds from
-    the end of the locked read to the last re-read)."""
+    the first locked read of a unit still differing to the last re-read)."""
     rounds = 0
     if not pending:
         return rounds, 0.0
-    begun = time.monotonic()
     start = min(u.views[0].at for u in pending)
     for i, fraction in enumerate(ROUNDS):
         last = i == len(ROUNDS) - 1
@@ -349,7 +348,7 @@ def _settle(pending: list[_Unit], reader: UnitReader, settle: float) -> tuple[in
         pending = [unit for unit in pending if unit.views[-1].findings]
         if not pending:
             break
-    return rounds, time.monotonic() - begun
+    return rounds, time.monotonic() - start
 
 
 def _wait_until(moment: float) -> None:

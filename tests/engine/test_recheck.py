@@ -26,6 +26,7 @@ from shadow_audit.engine.recheck import ROUNDS
 from shadow_audit.engine.run import audit
 from shadow_audit.errors import ConfigError, UsageError
 from shadow_audit.gate import GatePolicy, decide
+from shadow_audit.report import FORMATS, ReportContext, render
 from shadow_audit.report.history import History
 from tests.conftest import Store, audit_cli, make_store, read_only_file
 
@@ -256,6 +257,9 @@ def test_a_unit_that_keeps_changing_is_unstable_not_drift(store):
     assert checked is not None and checked.unstable_units == 1 and checked.drift_units == 0
     assert checked.transient == {}  # never counted as resolved either
     assert result.summary["trajectory"].mismatched == 1  # its rows are not counted as matched
+    for fmt in FORMATS:  # every report names the unit (Prometheus counts it)
+        shown = render(result, fmt, ReportContext())
+        assert ('kind="unstable",entity="missions"} 1' if fmt == "prom" else LAST) in shown, fmt
 
 
 def test_drift_holds_on_reads_settle_apart_and_the_wait_is_once_per_run(store):

@@ -46,9 +46,10 @@ from filelock import FileLock, Timeout
 from shadow_audit.engine.compare import classify, findings_for
 from shadow_audit.engine.findings import EntitySummary, Finding, RecheckSummary
 from shadow_audit.engine.load import ShadowRows, read_unit_rows
-from shadow_audit.engine.source import SourceRows, read_bytes, read_unit
+from shadow_audit.engine.source import SourceRows, read_unit
 from shadow_audit.errors import ShadowAuditError, UsageError
 from shadow_audit.mapping import DocumentMap, Field
+from shadow_audit.stores.files import FilePolicy, SafeReader
 from shadow_audit.stores.json_store import JsonStore, lock_path
 from shadow_audit.stores.sqlite_shadow import connect_readonly
 
@@ -112,6 +113,23 @@ class _Unit:
     views: list[View] = field(default_factory=list)
 
 
+class _HashingReader(SafeReader):
+    """The pass's safe reader that also notes a hash of every document it read."""
+
+    def __init__(self, root: Path | str, policy: FilePolicy | None) -> None:
+        super().__init__(root, policy)
+        self.hashes: dict[str, str | None] = {}
+
+    def read(self, path: Path | str) -> bytes:
+        try:
+            data = super().read(path)
+        except OSError:
+            self.hashes[str(path)] = None
+            raise
+        self.hashes[str(path)] = hashlib.blake2b(data, digest_size=16).hexdigest()
+        return data
+
+
 class UnitReader:
     """Reads one unit at a time as one snapshot: documents and rows, under its lock."""
 
@@ -123,9 +141,11 @@ class UnitReader:
         mapping: DocumentMap,
         fields: dict[str, tuple[Field, ...]],
         validate: bool,
+        files: FilePolicy | None = None,
         lock_timeout: float = LOCK_TIMEOUT,
     ) -> None:
         self.conn = conn
+        self.files = _HashingReader(source, files)
         self.store = JsonStore(source, mapping)
         self.mapping = mapping
         self.fields = fields
@@ -180,17 +200,7 @@ class UnitReader:
         self, unit: _Unit
     ) -> tuple[tuple[SourceRows, ShadowRows], tuple[tuple[str, str | None], ...]]:
         """The unit's documents and rows as one snapshot, and what its documents held."""
-        hashes: dict[str, str | None] = {}
-
-        def reader(path: str) -> bytes:
-            try:
-                data = read_bytes(path)
-            except OSError:
-                hashes[path] = None
-                raise
-            hashes[path] = hashlib.blake2b(data, digest_size=16).hexdigest()
-            return data
-
+        hashes = self.files.hashes = {}
         expected = SourceRows()
         with self.locked(unit.primary):
             self.conn.execute("BEGIN")
@@ -198,7 +208,7 @@ class UnitReader:
                 if unit.primary is not None and os.path.lexists(unit.primary):
                     expected = read_unit(
                         unit.primary, self.mapping, self.fields, validate=self.validate,
-                        reader=reader,
+                        reader=self.files,
                     )  # fmt: skip
                 elif unit.primary is not None:
                     hashes[unit.primary] = None
@@ -247,6 +257,7 @@ def recheck_findings(
     units: dict[Any, str],
     validate: bool = True,
     settle: float = 0.0,
+    files: FilePolicy | None = None,
 ) -> RecheckOutcome:
     """Re-check every unit with findings; see the module docstring for the rules.
 
@@ -261,6 +272,7 @@ def recheck_findings(
         validate: check documents against their schemas, as the pass did.
         settle: seconds a difference must hold, with the documents unchanged, to be drift;
             0 reports what differs on the locked read.
+        files: how the pass opened source files (size cap, symlinks): the same here.
 
     Returns:
         The findings to report, the corrected summary and the re-check's counts.
@@ -275,7 +287,9 @@ def recheck_findings(
         return RecheckOutcome(findings, summary, RecheckSummary(settle_seconds=settle))
     with closing(connect_readonly(shadow)) as conn:
         conn.isolation_level = None  # explicit BEGIN/COMMIT: one read transaction per view
-        reader = UnitReader(conn, source=source, mapping=mapping, fields=fields, validate=validate)
+        reader = UnitReader(
+            conn, source=source, mapping=mapping, fields=fields, validate=validate, files=files
+        )
         for unit in todo:
             if unit.primary is None:
                 unit.primary = reader.primary_of(unit.key)

@@ -21,6 +21,7 @@ from shadow_audit.engine.load import ShadowRows, gc_paused, load_shadow
 from shadow_audit.engine.recheck import LIBRARY_SETTLE, check_settle, recheck_findings
 from shadow_audit.engine.source import Progress, SourceRows, SourceScan
 from shadow_audit.mapping import DocumentMap
+from shadow_audit.stores.files import FilePolicy
 
 _KIND_ORDER = {
     "invalid_source": 0,
@@ -47,6 +48,7 @@ def audit(
     stream: bool = True,
     settle: float | None = None,
     recheck: bool = True,
+    files: FilePolicy | None = None,
 ) -> AuditResult:
     """Is the shadow telling the truth? Every document, every row, every field.
 
@@ -63,6 +65,7 @@ def audit(
             config's ``[audit] settle``, else 0: the locked re-check only; the CLI's is 5).
         recheck: re-check units with findings on a consistent view (``engine.recheck``);
             False reports the pass over both stores as it is.
+        files: how source files are opened (size cap, symlinks); default FilePolicy().
 
     Returns:
         The findings, per-table summary, coverage and what the re-check resolved.
@@ -90,6 +93,7 @@ def audit(
             timings=timings,
             stream=stream,
             settle=settle if recheck else None,
+            files=files,
         )
     active, ignored = _apply_rules(findings, config.ignore, today or today_utc())
     timings["total"] = time.perf_counter() - t0
@@ -119,13 +123,16 @@ def _collect(
     timings: dict[str, float],
     stream: bool = True,
     settle: float | None = None,
+    files: FilePolicy | None = None,
 ) -> tuple[
     list[Finding], dict[str, EntitySummary], Counter[str], Coverage, int, RecheckSummary | None
 ]:
     """Load both stores and compare them; only the small results leave this function."""
     mapping = config.mapping
     t = time.perf_counter()
-    with SourceScan(source, mapping, validate=config.validate, workers=workers) as scan:
+    with SourceScan(
+        source, mapping, validate=config.validate, workers=workers, files=files
+    ) as scan:
         actual = load_shadow(shadow, mapping)
         timings["load_shadow"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -140,6 +147,7 @@ def _collect(
         outcome = recheck_findings(
             findings, summary, source=source, shadow=shadow, mapping=mapping,
             fields=actual.fields, units=expected.units, validate=config.validate, settle=settle,
+            files=files,
         )  # fmt: skip
         findings, summary, checked = outcome.findings, outcome.summary, outcome.counts
         findings.sort(key=lambda f: (_KIND_ORDER.get(f.kind, 9), f.entity, f.key, f.field or ""))

@@ -23,6 +23,7 @@ from shadow_audit.errors import SourceError, UsageError
 from shadow_audit.report.context import JSON_FINDINGS, MAX_FINDINGS, ReportContext
 from shadow_audit.report.history import DEFAULT_HISTORY, Delta, History
 from shadow_audit.report.write import FORMATS, Published, folder_mode, make_folder, publish
+from shadow_audit.stores.files import FilePolicy
 from shadow_audit.stores.json_store import no_wider_than
 
 Progress = Callable[[int], None]
@@ -88,6 +89,7 @@ def publish_run(
     workers: int | None = None,
     progress: Progress | None = None,
     settle: float | None = None,
+    files: FilePolicy | None = None,
 ) -> PublishedRun:
     """Audit ``source`` against ``shadow`` and publish the run's reports under ``out``.
 
@@ -109,6 +111,7 @@ def publish_run(
         progress: called with the number of documents read, as they are read.
         settle: passed to ``audit`` (default: the config's ``[audit] settle``, else 5 s:
             a scheduled run waits out writers that skip the lock).
+        files: which source files may be opened (size cap, symlinks); passed to ``audit``.
 
     Returns:
         The result, run id, delta and files, or why the run was skipped.
@@ -145,8 +148,9 @@ def publish_run(
         if settle is None:
             settle = DEFAULT_SETTLE if cfg.settle is None else cfg.settle
         result = audit(
-            source, shadow, config=cfg, progress=progress, workers=workers, settle=settle
-        )
+            source, shadow, config=cfg, progress=progress, workers=workers, files=files,
+            settle=settle,
+        )  # fmt: skip
         context = ReportContext(max_findings=max_findings, json_findings=json_findings)
         run_id, delta = None, None
         if history is not None:

@@ -42,7 +42,7 @@ from writer_process import versioned  # noqa: E402
 from shadow_audit.engine.findings import AuditResult  # noqa: E402
 from shadow_audit.engine.recheck import DEFAULT_SETTLE  # noqa: E402
 from shadow_audit.engine.run import audit  # noqa: E402
-from shadow_audit.stores.json_store import dump_document  # noqa: E402
+from shadow_audit.stores.json_store import JsonStore, dump_document  # noqa: E402
 from shadow_audit.stores.sqlite_shadow import SqliteShadow  # noqa: E402
 
 WRITER = ROOT / "tests" / "reliability" / "load_writer.py"
@@ -52,20 +52,22 @@ KINDS = ("missing_in_shadow", "extra_in_shadow", "value_mismatch", "unstable")
 def build(root: Path, n: int) -> tuple[Path, Path]:
     """N projects in both stores, as a backfill leaves them (cached by N)."""
     source, db = root / "workspaces", root / "shadow.db"
-    stamp = root / f".built-{n}"
+    stamp = root / f".built-{n}-v2"  # v2: memories in <unit>/.vibe/
     if stamp.exists():
         return source, db
     shutil.rmtree(root, ignore_errors=True)
     source.mkdir(parents=True)
     shadow = SqliteShadow(db)
+    store = JsonStore(source)
     t = time.perf_counter()
     with shadow.connection() as conn, shadow.transaction(conn):
         for i in range(n):
             manifest, memory = versioned(i, 1)
             pid = manifest["metadata"]["projectId"]
-            (source / pid).mkdir()
-            (source / pid / "project_manifest.json").write_bytes(dump_document(manifest))
-            (source / pid / "project_memory.json").write_bytes(dump_document(memory))
+            for name, doc in (("manifest", manifest), ("memory", memory)):
+                path = store.path_for(pid, name)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(dump_document(doc))
             shadow.write(conn, pid, {"manifest": manifest, "memory": memory})
     stamp.touch()
     print(f"built N={n:,} in {time.perf_counter() - t:.1f}s under {root}", file=sys.stderr)

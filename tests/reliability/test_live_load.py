@@ -91,15 +91,16 @@ def inject(source: Path, shadow: SqliteShadow) -> None:
                     f"VALUES ({mission}, 'stale-concept', 'x')",
                     (pid(i),),
                 )
+    store = JsonStore(source)
     for k, i in enumerate(DRIFTED):
         how = k % 5
         if how == 3:
-            path = source / pid(i) / "project_memory.json"
+            path = store.path_for(pid(i), "memory")
             memory = json.loads(path.read_text())
             memory["trajectory"]["current_focus"] = "edited out of band"
             path.write_text(json.dumps(memory))
         elif how == 4:
-            path = source / pid(i) / "project_manifest.json"
+            path = store.path_for(pid(i), "manifest")
             manifest = json.loads(path.read_text())
             manifest["metadata"]["description"] = "edited out of band"
             path.write_text(json.dumps(manifest))

@@ -95,6 +95,7 @@ class Config:
     validate: bool = True
     gate: dict[str, Any] = dataclasses.field(default_factory=dict)
     path: Path | None = None
+    settle: float | None = None  # [audit] settle: seconds a difference must hold to be drift
 
 
 def load_config(path: Path | str | None) -> Config:
@@ -166,7 +167,14 @@ def _build(raw: dict[str, Any], path: Path) -> Config:
         validate=bool(audit.get("validate", True)),
         gate=dict(gate),
         path=path,
+        settle=_settle(audit.get("settle")),
     )
+
+
+def _settle(raw: Any) -> float | None:
+    from shadow_audit.engine.recheck import check_settle
+
+    return None if raw is None else check_settle(raw)
 
 
 def _rule(index: int, raw: dict[str, Any]) -> IgnoreRule:

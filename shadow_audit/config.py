@@ -8,6 +8,7 @@ a ConfigError naming it and the file, never silently ignored.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -23,7 +24,7 @@ PROFILES = {"reference": REFERENCE}
 _FIELD_KEYS = {f.name for f in dataclasses.fields(Field)}
 _ENTITY_KEYS = {f.name for f in dataclasses.fields(Entity)} - {"fields"}
 TABLES = ("audit", "source", "entity", "tolerances", "ignore", "gate")
-AUDIT_KEYS = ("profile", "validate")
+AUDIT_KEYS = ("profile", "validate", "settle")
 SOURCE_KEYS = ("name", "primary", "companions")
 RULE_KEYS = ("entity", "path", "kind", "key", "reason", "expires")
 # The fields of shadow_audit.gate.GatePolicy (a test keeps the two equal; config sits below
@@ -36,6 +37,7 @@ GATE_KEYS = (
     "require_complete_coverage",
     "allow_ignore_rules",
     "max_age_hours",
+    "max_unstable",
 )
 
 __all__ = [
@@ -172,9 +174,13 @@ def _build(raw: dict[str, Any], path: Path) -> Config:
 
 
 def _settle(raw: Any) -> float | None:
-    from shadow_audit.engine.recheck import check_settle
-
-    return None if raw is None else check_settle(raw)
+    """``[audit] settle``: seconds >= 0 (parsed here; config never imports the audit)."""
+    if raw is None:
+        return None
+    number = isinstance(raw, int | float) and not isinstance(raw, bool)
+    if not number or not math.isfinite(raw) or raw < 0:
+        raise ConfigError(f"settle: {raw!r} is not a number of seconds >= 0")
+    return float(raw)
 
 
 def _rule(index: int, raw: dict[str, Any]) -> IgnoreRule:

@@ -60,7 +60,7 @@ def test_ignore_rule_in_config_lists_apart_and_expired_rule_does_not(tmp_path, s
         ("[gates]\nmin_green_runs = 1\n", "unknown table [gates] (known: audit, source, entity, "),
         ('[tolerance]\n"missions.max_cost_usd" = { abs = 1 }\n', "unknown table [tolerance]"),
         ("[gate]\nmin_green_run = 1\n", "unknown key gate.min_green_run (known: min_green_runs, "),
-        ("[audit]\nprofil = 'reference'\n", "unknown key audit.profil (known: profile, validate)"),
+        ("[audit]\nprofil = 'reference'\n", "unknown key audit.profil (known: profile, validate, settle)"),
         ('[[ignore]]\nentity = "*"\nreasons = "r"\nreason = "r"\nexpires = 2999-01-01\n',
          "unknown key ignore[0].reasons"),
         ('[ignore]\nentity = "*"\n', "ignore: write each rule as [[ignore]]"),

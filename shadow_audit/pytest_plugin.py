@@ -163,7 +163,15 @@ class ShadowWorkspace:
 
 @pytest.fixture
 def shadow_workspace(tmp_path: Path) -> ShadowWorkspace:
-    """An empty store and shadow, ready for ``writer.save_project(manifest, memory)``."""
+    """An empty store and shadow, ready for ``writer.save_project(manifest, memory)``.
+
+    Args:
+        tmp_path: pytest's temporary folder for the test.
+
+    Returns:
+        A ``ShadowWorkspace``: ``source`` folder, ``shadow`` database, ``store``,
+        ``db`` and the ``writer`` between them.
+    """
     from shadow_audit.dualwrite import DualWriter
     from shadow_audit.stores.json_store import JsonStore
     from shadow_audit.stores.sqlite_shadow import SqliteShadow
@@ -178,7 +186,14 @@ def shadow_workspace(tmp_path: Path) -> ShadowWorkspace:
 def shadow_audit(request: pytest.FixtureRequest) -> Callable[..., AuditResult]:
     """``shadow_audit(source, shadow, mapping=None, ignore=(), tolerance=None)`` -> AuditResult.
 
-    Source and shadow default to ``--shadow-audit-source`` / ``--shadow-audit-shadow``.
+    Args:
+        request: pytest's request, for the ``--shadow-audit-*`` options.
+
+    Returns:
+        A function that audits and returns the ``AuditResult`` whatever its status.
+        Source and shadow default to ``--shadow-audit-source`` /
+        ``--shadow-audit-shadow``, the mapping to ``--shadow-audit-config``; it raises
+        ValueError when neither gives a store.
     """
     opts = request.config.option
 

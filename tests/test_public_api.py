@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
+import shutil
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
+from pathlib import Path
 
 import pytest
 
 import shadow_audit as sa
+from tests.conftest import make_store
 
 AUDIT_SIDE = ["pandas", "numpy", "deepdiff"]
 
@@ -62,3 +68,33 @@ def test_a_function_named_like_its_module_wins_whatever_is_imported_first(name, 
     code = "\n".join(steps) + f"\nfrom shadow_audit.{name} import {name} as g\nassert f is g, f"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
+
+
+def readme_block(heading: str) -> str:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_library_example_runs_with_public_names_only(tmp_path, monkeypatch):
+    code = readme_block("Library: the audit")
+    imports = [line for line in code.splitlines() if "import" in line]
+    assert imports == ["import shadow_audit as sa"]
+    used = set(re.findall(r"\bsa\.(\w+)", code))
+    assert used and used <= set(sa.__all__)
+    store = make_store(tmp_path / "built", 3)
+    store.sql("UPDATE missions SET owner = 'x' WHERE id = 1")
+    shutil.copytree(store.source, tmp_path / "workspaces")
+    (tmp_path / ".vibe" / "state").mkdir(parents=True)
+    with (
+        closing(sqlite3.connect(store.db)) as src,
+        closing(sqlite3.connect(tmp_path / ".vibe/state/vibe_agency.db")) as dst,
+    ):
+        src.backup(dst)
+    (tmp_path / "shadow-audit.toml").write_text("[audit]\nvalidate = true\n")
+    monkeypatch.chdir(tmp_path)
+    scope: dict[str, object] = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["result"].status == "RED"
+    assert len(scope["cells"][~scope["cells"]["equal"]]) == 0  # the narrative is clean
+    assert scope["plan"].actions[0].field == "owner"

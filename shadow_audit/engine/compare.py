@@ -98,7 +98,16 @@ def _null_as_empty(fld: Field, e: pd.Series, a: pd.Series) -> pd.Series:
 
 
 def normalizers_for(fld: Field) -> list[tuple[str, Normalizer]]:
-    """The named normalizers that apply to a column, in the order they are tried."""
+    """The named normalizers that apply to a column, in the order they are tried.
+
+    Args:
+        fld: the column's mapping field.
+
+    Returns:
+        ``(name, normalizer)`` pairs: float tolerance for REAL columns, timestamps as
+        instants, canonical JSON (then lists as sets when the field is set-like) for
+        JSON columns, and null-as-empty when the field allows it.
+    """
     chain: list[tuple[str, Normalizer]] = []
     if fld.type == "real":
         chain.append(("float_tolerance", _float_tolerance))
@@ -114,7 +123,16 @@ def normalizers_for(fld: Field) -> list[tuple[str, Normalizer]]:
 
 
 def shown(fld: Field, value: Any) -> Any:
-    """A value as a report shows it: JSON columns decoded."""
+    """A value as a report shows it: JSON columns decoded.
+
+    Args:
+        fld: the column's mapping field.
+        value: the value in its stored form.
+
+    Returns:
+        The decoded JSON for a JSON column (the text itself when it is not JSON),
+        else the value unchanged.
+    """
     return _loads(value) if (fld.type == "json" or fld.paths) else value
 
 
@@ -122,7 +140,16 @@ _SCALARS = (str, int, float, bool, type(None))
 
 
 def scalar_detail(source: Any, shadow: Any) -> dict[str, Any]:
-    """DeepDiff's verdict on two differing scalars, without DeepDiff's cost (~1 ms a call)."""
+    """DeepDiff's verdict on two differing scalars, without DeepDiff's cost (~1 ms a call).
+
+    Args:
+        source: the source's value (str, int, float, bool or None).
+        shadow: the shadow's value, which differs from it.
+
+    Returns:
+        What ``DeepDiff(source, shadow).to_json()`` decodes to: ``values_changed``
+        for values of one type, ``type_changes`` otherwise.
+    """
     if type(source) is type(shadow):
         return {"values_changed": {"root": {"new_value": shadow, "old_value": source}}}
     change = {
@@ -164,7 +191,17 @@ def _sort_rows(out: Classified, expected: Rows, lookup: Callable[[Any, Any], Any
 
 
 def classify(expected: Rows, actual: Rows, *, excluded: Collection[Any] = ()) -> Classified:
-    """Key-level pass: missing, extra, and rows that are not identical (cheap tuple equality)."""
+    """Key-level pass: missing, extra, and rows that are not identical (cheap tuple equality).
+
+    Args:
+        expected: row key -> values, projected from the source.
+        actual: row key -> values, read from the shadow (same fields, same order).
+        excluded: document keys (a row key's first part) or row keys to leave out of
+            both the rows and the counts.
+
+    Returns:
+        The rows sorted into missing, differing and extra, with the row counts.
+    """
     out = Classified(source_rows=len(expected), shadow_rows=len(actual))
     _sort_rows(out, expected, actual.get)
     if len(actual) > len(expected) - len(out.missing):
@@ -177,7 +214,14 @@ def classify(expected: Rows, actual: Rows, *, excluded: Collection[Any] = ()) ->
 def drop(
     out: Classified, excluded: Collection[Any], *, expected_keys: Any, actual_keys: Any
 ) -> None:
-    """Leave out rows whose document key (or row key) is excluded, from results and counts."""
+    """Leave out rows whose document key (or row key) is excluded, from results and counts.
+
+    Args:
+        out: the classified rows, changed in place.
+        excluded: document keys or row keys to leave out.
+        expected_keys: every source row key (for the counts).
+        actual_keys: every shadow row key (for the counts).
+    """
 
     def gone(k: Any) -> bool:
         return k[0] in excluded or k in excluded
@@ -197,13 +241,22 @@ class StreamCompare:
     """
 
     def __init__(self, actual: Rows) -> None:
+        """Start a compare against the shadow's rows of one table.
+
+        Args:
+            actual: row key -> values read from the shadow; consumed (rows are popped).
+        """
         self.actual = actual  # consumed
         self.out = Classified(shadow_rows=len(actual))
         self.fed: Counter[Any] = Counter()  # document key -> source rows
         self.met: Counter[Any] = Counter()  # document key -> shadow rows popped
 
     def feed(self, rows: Rows) -> None:
-        """Rows of one document (all with the same document key)."""
+        """Compare the rows of one document as they arrive.
+
+        Args:
+            rows: row key -> values of one document (all with the same document key).
+        """
         if not rows:
             return
         out = self.out
@@ -215,6 +268,14 @@ class StreamCompare:
         out.source_rows += len(rows)
 
     def finish(self, excluded: Collection[Any] = ()) -> Classified:
+        """The shadow's rows left over are extra; leave out what is excluded.
+
+        Args:
+            excluded: document keys or row keys to leave out of the rows and counts.
+
+        Returns:
+            The rows sorted into missing, differing and extra, as ``classify`` gives.
+        """
         out = self.out
         out.extra = self.actual
         for key in excluded:
@@ -249,14 +310,34 @@ def compare_entity(
     *,
     excluded: Collection[Any] = (),
 ) -> EntityComparison:
-    """Missing and extra rows by key, then field by field for rows that are not identical."""
+    """Missing and extra rows by key, then field by field for rows that are not identical.
+
+    Args:
+        entity: the table.
+        fields: the compared fields, in the order of the values in the rows.
+        expected: row key -> values projected from the source.
+        actual: row key -> values read from the shadow.
+        excluded: document keys or row keys to leave out.
+
+    Returns:
+        The findings, the summary and the normalizer counts of the table.
+    """
     return findings_for(entity, fields, classify(expected, actual, excluded=excluded))
 
 
 def findings_for(
     entity: Entity, fields: tuple[Field, ...], classified: Classified
 ) -> EntityComparison:
-    """Findings and the summary of one table from its classified rows."""
+    """Findings and the summary of one table from its classified rows.
+
+    Args:
+        entity: the table.
+        fields: the compared fields, in the order of the values in the rows.
+        classified: the rows sorted by ``classify`` or ``StreamCompare``.
+
+    Returns:
+        The findings (sorted by key), the summary and the normalizer counts.
+    """
     columns = [f.column for f in fields]
     out = EntityComparison(summary=EntitySummary(entity=entity.table))
     path = entity.key_source_path or entity.document

@@ -43,7 +43,28 @@ def audit(
     workers: int | None = None,
     stream: bool = True,
 ) -> AuditResult:
-    """Is the shadow telling the truth? Every document, every row, every field."""
+    """Is the shadow telling the truth? Every document, every row, every field.
+
+    Args:
+        source: the JSON store folder (the truth).
+        shadow: the SQLite database, opened read-only.
+        config: mapping, validation and ignore rules (default: the built-in profile,
+            validation on, no rules); see ``load_config``.
+        progress: called with 1 after each source document is read.
+        today: the date ignore rules expire against (default: today in UTC).
+        workers: 1 validates in this process; 2 or more in a second one (default: 2
+            when the store has 2,000 documents or more and the machine two cores).
+        stream: compare each document's rows as they are read (the default), rather
+            than after every row is built; the result is the same.
+
+    Returns:
+        The findings (ignored ones apart), per-table counts, coverage, normalizer
+        counts and phase timings.
+
+    Raises:
+        SourceError: the source folder is missing or unreadable.
+        DatabaseError: the database is missing, unreadable or not SQLite.
+    """
     config = config or Config()
     started = _stamp()
     timings: dict[str, float] = {}

@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import tomllib
 from contextlib import closing
 from pathlib import Path
 
@@ -98,3 +99,27 @@ def test_the_readme_library_example_runs_with_public_names_only(tmp_path, monkey
     assert scope["result"].status == "RED"
     assert len(scope["cells"][~scope["cells"]["equal"]]) == 0  # the narrative is clean
     assert scope["plan"].actions[0].field == "owner"
+
+
+def test_the_library_needs_no_pytest(tmp_path):
+    """pytest is an extra: the library (the CLI's audit included) runs without it."""
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    project = pyproject["project"]
+    assert not any(d.startswith("pytest") for d in project["dependencies"])
+    assert project["optional-dependencies"]["pytest"] == ["pytest>=8.0"]
+    assert any(d.startswith("pytest") for d in project["optional-dependencies"]["test"])
+    store = make_store(tmp_path, 2)
+    code = (
+        "import sys\nsys.modules['pytest'] = None  # any import of pytest now fails\n"
+        "import shadow_audit as sa\nfrom shadow_audit.cli import main\n"
+        "sa.frames(sys.argv[1], sys.argv[2]).match_rates()\n"
+        "sys.exit(main(['audit', '--source', sys.argv[1], '--shadow', sys.argv[2], "
+        "'--out', sys.argv[3]]))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(store.source), str(store.db), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "out" / "report.json").is_file()

@@ -93,7 +93,8 @@ def assert_agree(frames: sa.Frames, result: sa.AuditResult) -> None:
 def every_kind(root: Path):
     """Eight projects with every finding kind and every normalizer at work:
     1 changed owner, 2 deleted narrative rows, 1 extra concept, 1 changed blocker list,
-    1 unreadable memory and 1 manifest without its fields (invalid_source), a copied
+    1 concept row moved to a mission that does not exist (an orphan: extra, and missing
+    where it was), 1 unreadable memory and 1 manifest without its fields (invalid_source), a copied
     project folder and a repeated session number (duplicate_key in the source), a
     repeated concern row (duplicate_key in the shadow), float noise, a timestamp in
     another offset, re-ordered JSON and a re-ordered set-like list (equal after
@@ -104,6 +105,7 @@ def every_kind(root: Path):
     store.sql("UPDATE missions SET created_at = replace(created_at, 'Z', '+00:00') WHERE id = 3")
     store.sql("DELETE FROM session_narrative WHERE id IN (2, 9)")
     store.sql("INSERT INTO domain_concepts (mission_id, concept, timestamp) VALUES (3, 'zz', 't')")
+    store.sql("UPDATE domain_concepts SET mission_id = 999 WHERE id = 7")
     store.sql("UPDATE trajectory SET blockers = '[1]' WHERE id = 4")
     memory = store.memory_path("proj-000004")
     doc = json.loads(memory.read_text())
@@ -228,6 +230,8 @@ def test_compare_agrees_with_the_audit_on_every_finding_kind(tmp_path):
     assert "proj-000005" not in set(f.expected["session_narrative"]["mission_uuid"])
     assert "proj-000005" not in set(f.actual["session_narrative"]["mission_uuid"])
     assert "proj-000007" not in set(f.expected["missions"]["mission_uuid"])
+    orphans = f.compare("domain_concepts").query("kind == 'extra_in_shadow'")["key"]
+    assert any(key.startswith("<orphan 999>/") for key in orphans)
 
 
 def test_compare_agrees_with_the_audit_when_validation_runs_in_a_second_process(tmp_path):
@@ -318,6 +322,7 @@ drift = st.one_of(
     st.tuples(st.just("noise"), st.sampled_from(COMPARED), st.integers(0, 99)),
     st.tuples(st.just("delete"), st.sampled_from(TABLES), st.integers(0, 99)),
     st.tuples(st.just("extra"), st.sampled_from(TABLES[:-1]), st.integers(0, 99)),
+    st.tuples(st.just("orphan"), st.sampled_from(TABLES[1:]), st.integers(0, 99)),
     st.tuples(st.just("source"), st.integers(0, 2), st.sampled_from(["edit", "drop", "break"])),
 )
 
@@ -350,6 +355,11 @@ def apply(root: Path, op: tuple[Any, ...]) -> None:
         elif op[0] == "delete":
             ids = [r[0] for r in conn.execute(f"SELECT id FROM {op[1]} ORDER BY id")]
             conn.execute(f"DELETE FROM {op[1]} WHERE id = ?", (ids[op[2] % len(ids)],))
+        elif op[0] == "orphan":
+            ids = [r[0] for r in conn.execute(f"SELECT id FROM {op[1]} ORDER BY id")]
+            conn.execute(
+                f"UPDATE {op[1]} SET mission_id = 999 WHERE id = ?", (ids[op[2] % len(ids)],)
+            )
         elif op[0] == "extra":
             table = op[1]
             columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})") if r[1] != "id"]

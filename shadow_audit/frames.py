@@ -166,6 +166,13 @@ class Frames:
     missing_columns: tuple[dict[str, Any], ...]
     _tables: dict[str, _Table] = field(repr=False)
 
+    def __repr__(self) -> str:
+        return (
+            f"Frames(source={self.source!r}, shadow={self.shadow!r}, "
+            f"tables={list(self._tables)}, problems={len(self.problems)}, "
+            f"missing_tables={list(self.missing_tables)})"
+        )
+
     def compare(self, table: str) -> pd.DataFrame:
         """The two stores side by side, one row per cell, with the audit's verdict.
 

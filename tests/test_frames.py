@@ -415,3 +415,11 @@ def test_match_rate_is_nan_when_no_row_is_in_both_stores(tmp_path):
     rates = sa.frames(store.source, store.db).match_rates()
     assert rates.loc[("session_narrative", "summary"), "compared"] == 0
     assert math.isnan(rates.loc[("session_narrative", "summary"), "match_rate"])
+
+
+def test_repr_stays_short_whatever_the_store_holds(tmp_path):
+    store = make_store(tmp_path, 3)
+    for pid in ("proj-000000", "proj-000001"):
+        store.manifest_path(pid).write_text("{")
+    text = repr(sa.frames(store.source, store.db))
+    assert "problems=2" in text and len(text) < 400

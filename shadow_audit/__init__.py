@@ -29,12 +29,12 @@ if TYPE_CHECKING:
     )
     from shadow_audit.frames import Frames, frames
     from shadow_audit.gate import GatePolicy
-    from shadow_audit.gate import decide as decide_gate
+    from shadow_audit.gate import judge as decide_gate
     from shadow_audit.ledger import FailureLedger
     from shadow_audit.mapping import DocumentMap, DocumentSpec, Entity, Field, build_documents
     from shadow_audit.parity import assert_parity
     from shadow_audit.profiles import DEFAULT_DB_PATH, REFERENCE
-    from shadow_audit.repair import plan_repair
+    from shadow_audit.repair import plan_repair, repair
     from shadow_audit.stores.json_store import JsonStore
     from shadow_audit.stores.sqlite_shadow import SqliteShadow, connect_readonly
     from shadow_audit.validation import ValidationIssue, validate_document
@@ -50,8 +50,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "assert_parity": ("shadow_audit.parity", "assert_parity"),
     "load_config": ("shadow_audit.config", "load_config"),
     "GatePolicy": ("shadow_audit.gate", "GatePolicy"),
-    "decide_gate": ("shadow_audit.gate", "decide"),
+    "decide_gate": ("shadow_audit.gate", "judge"),
     "plan_repair": ("shadow_audit.repair", "plan_repair"),
+    "repair": ("shadow_audit.repair", "repair"),
     # the writer side
     "DualWriter": ("shadow_audit.dualwrite", "DualWriter"),
     "SaveResult": ("shadow_audit.dualwrite", "SaveResult"),
@@ -113,6 +114,7 @@ __all__ = [
     "frames",
     "load_config",
     "plan_repair",
+    "repair",
     "validate_document",
 ]
 
@@ -133,7 +135,7 @@ def __dir__() -> list[str]:
 
 
 class _Package(ModuleType):
-    """``sa.backfill`` and ``sa.frames`` are functions named like the module that holds them.
+    """``sa.backfill``, ``sa.frames`` and ``sa.repair`` are functions named like their module.
 
     After loading a submodule, the import system binds it on its package
     (``setattr(shadow_audit, "frames", <module>)``), which would shadow the

@@ -33,7 +33,8 @@ def test_every_public_name_resolves():
     for name in sa.__all__:
         assert getattr(sa, name) is not None, name
     assert set(sa.__all__) <= set(dir(sa))
-    for name in ["audit", "frames", "load_config", "decide_gate", "plan_repair", "assert_parity"]:
+    names = ["audit", "frames", "load_config", "decide_gate", "plan_repair", "repair"]
+    for name in [*names, "assert_parity"]:
         assert inspect.isfunction(getattr(sa, name)), name
     for name in ["AuditResult", "Finding", "Frames", "GatePolicy", "DualWriter", "JsonStore"]:
         assert inspect.isclass(getattr(sa, name)), name
@@ -59,7 +60,7 @@ def test_a_writer_only_application_does_not_load_the_audit_side():
     assert loaded_after("import shadow_audit as sa\nsa.audit", AUDIT_SIDE) == AUDIT_SIDE
 
 
-@pytest.mark.parametrize("name", ["frames", "backfill"])
+@pytest.mark.parametrize("name", ["frames", "backfill", "repair"])
 @pytest.mark.parametrize("module_first", [True, False])
 def test_a_function_named_like_its_module_wins_whatever_is_imported_first(name, module_first):
     """sa.frames is the function even when shadow_audit.frames (the module) loaded first."""
@@ -99,6 +100,8 @@ def test_the_readme_library_example_runs_with_public_names_only(tmp_path, monkey
     assert scope["result"].status == "RED"
     assert len(scope["cells"][~scope["cells"]["equal"]]) == 0  # the narrative is clean
     assert scope["plan"].actions[0].field == "owner"
+    assert scope["outcome"].execution is None and scope["outcome"].status == "RED"
+    assert scope["decision"].verdict == "NOT READY"  # no audit recorded in reports/
 
 
 def test_the_library_needs_no_pytest(tmp_path):

@@ -349,16 +349,21 @@ def apply(root: Path, op: tuple[Any, ...]) -> None:
         if op[0] in ("set", "noise"):
             (table, field), i = op[1], op[2]
             rows = conn.execute(f'SELECT id, "{field.column}" FROM {table} ORDER BY id').fetchall()
+            if not rows:  # every row deleted by an earlier drift
+                return
             row_id, current = rows[i % len(rows)]
             value = op[3] if op[0] == "set" else _noisy(field, current)
             conn.execute(f'UPDATE {table} SET "{field.column}" = ? WHERE id = ?', (value, row_id))
         elif op[0] == "delete":
             ids = [r[0] for r in conn.execute(f"SELECT id FROM {op[1]} ORDER BY id")]
-            conn.execute(f"DELETE FROM {op[1]} WHERE id = ?", (ids[op[2] % len(ids)],))
+            conn.execute(
+                f"DELETE FROM {op[1]} WHERE id = ?", (ids[op[2] % len(ids)] if ids else None,)
+            )
         elif op[0] == "orphan":
             ids = [r[0] for r in conn.execute(f"SELECT id FROM {op[1]} ORDER BY id")]
             conn.execute(
-                f"UPDATE {op[1]} SET mission_id = 999 WHERE id = ?", (ids[op[2] % len(ids)],)
+                f"UPDATE {op[1]} SET mission_id = 999 WHERE id = ?",
+                (ids[op[2] % len(ids)] if ids else None,),
             )
         elif op[0] == "extra":
             table = op[1]
@@ -369,7 +374,7 @@ def apply(root: Path, op: tuple[Any, ...]) -> None:
             conn.execute(
                 f"INSERT INTO {table} ({', '.join(columns)}) "
                 f"SELECT {', '.join(chosen)} FROM {table} WHERE id = ?",
-                (ids[op[2] % len(ids)],),
+                (ids[op[2] % len(ids)] if ids else None,),
             )
         else:
             memory = root / "workspaces" / f"proj-{op[1]:06d}" / "project_memory.json"

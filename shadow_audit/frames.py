@@ -303,10 +303,11 @@ def frames(
     """
     config = config or Config()
     mapping = config.mapping
-    every = {e.table: e.compared_fields for e in mapping.entities}
     with gc_paused(), SourceScan(source, mapping, validate=config.validate) as scan:
         actual = load_shadow(shadow, mapping)
-        expected = scan.load(every)
+        mapping = actual.mapping or mapping  # as the database keys its tables, as the audit
+        every = {e.table: e.compared_fields for e in mapping.entities}
+        expected = scan.load(every, mapping=mapping)
     tables: dict[str, _Table] = {}
     for entity in mapping.entities:
         name = entity.table

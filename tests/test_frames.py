@@ -24,7 +24,7 @@ import shadow_audit as sa
 from shadow_audit.config import Config
 from shadow_audit.errors import ConfigError, DatabaseError, SourceError
 from shadow_audit.profiles import REFERENCE
-from tests.conftest import EXTRA_COLUMNS, make_store, read_only_file
+from tests.conftest import make_store, read_only_file
 
 TABLES = [e.table for e in REFERENCE.entities]
 ROW_KINDS = ("missing_in_shadow", "extra_in_shadow")
@@ -95,7 +95,8 @@ def every_kind(root: Path):
     1 changed owner, 2 deleted narrative rows, 1 extra concept, 1 changed blocker list,
     1 concept row moved to a mission that does not exist (an orphan: extra, and missing
     where it was), 1 unreadable memory and 1 manifest without its fields (invalid_source), a copied
-    project folder and a repeated session number (duplicate_key in the source), a
+    project folder (duplicate_key in the source), a repeated session number (data now:
+    rows are keyed by list position), a
     repeated concern row (duplicate_key in the shadow), float noise, a timestamp in
     another offset, re-ordered JSON and a re-ordered set-like list (equal after
     normalizers)."""
@@ -112,14 +113,14 @@ def every_kind(root: Path):
     doc["trajectory"]["blockers"] = ["waiting for review", "flaky CI"]
     memory.write_text(json.dumps(doc))
     store.sql(
-        "UPDATE trajectory SET blockers = ? WHERE id = 5", '["waiting for review", "flaky CI"]'
+        "UPDATE trajectory SET blockers = ? WHERE id = 5", '["flaky CI", "waiting for review"]'
     )
     meta = store.sql("SELECT metadata FROM missions WHERE id = 5")[0][0]
     store.sql(
         "UPDATE missions SET metadata = ? WHERE id = 5",
         json.dumps(dict(reversed(json.loads(meta).items())), indent=2),
     )
-    (store.source / "proj-000005" / "project_memory.json").write_text("{")
+    store.memory_path("proj-000005").write_text("{")
     (store.source / "proj-000006" / "project_manifest.json").write_text('{"kind": "Project"}')
     shutil.copytree(store.source / "proj-000007", store.source / "copy-of-7")
     memory = store.memory_path("proj-000002")
@@ -127,8 +128,9 @@ def every_kind(root: Path):
     store.sql("CREATE TABLE t AS SELECT * FROM domain_concerns")
     store.sql("DROP TABLE domain_concerns")
     store.sql("ALTER TABLE t RENAME TO domain_concerns")
+    rest = [r[1] for r in store.sql("PRAGMA table_info(domain_concerns)") if r[1] != "id"]
     store.sql(
-        "INSERT INTO domain_concerns SELECT id + 100, mission_id, concern, timestamp "
+        f"INSERT INTO domain_concerns SELECT id + 100, {', '.join(rest)} "
         "FROM domain_concerns WHERE id = 1"
     )
     return store
@@ -141,7 +143,7 @@ def test_expected_and_actual_hold_both_stores_key_columns_first(tmp_path):
     assert list(f.actual) == TABLES
     keys = {
         "missions": ["mission_uuid"],
-        "session_narrative": ["mission_uuid", "session_num"],
+        "session_narrative": ["mission_uuid", REFERENCE.entity("session_narrative").key_column],
         "domain_concepts": ["mission_uuid", "concept"],
         "domain_concerns": ["mission_uuid", "concern"],
         "trajectory": ["mission_uuid"],
@@ -197,7 +199,8 @@ def test_compare_and_match_rates_say_what_was_changed(tmp_path):
     ]
     narrative = f.compare("session_narrative")
     gone = narrative[narrative["kind"] == "missing_in_shadow"]
-    assert gone["column"].tolist() == ["summary", "date", "phase"]
+    columns = [fld.column for fld in REFERENCE.entity("session_narrative").compared_fields]
+    assert gone["column"].tolist() == columns
     assert gone["shadow_value"].isna().all() and gone["source_value"].notna().all()
     rates = f.match_rates()
     assert rates.loc[("missions", "owner")].to_dict() == {
@@ -248,15 +251,21 @@ def test_a_table_or_column_the_shadow_lacks(tmp_path):
     f = sa.frames(store.source, store.db)
     assert f.missing_tables == ("domain_concerns",)
     assert "domain_concerns" not in f.actual
-    assert len(f.expected["domain_concerns"]) == 4
+    assert len(f.expected["domain_concerns"]) == sum(
+        len(memory["domain"]["concerns"]) for _, memory in store.projects
+    )
     with pytest.raises(DatabaseError, match=r"no table 'domain_concerns'"):
         f.compare("domain_concerns")
-    assert {(m["entity"], m["column"]) for m in f.missing_columns} == set(EXTRA_COLUMNS)
+    result = sa.audit(store.source, store.db)
+    assert f.missing_columns == result.coverage.missing_columns
+    assert {("missions", "name"), ("trajectory", "intent_history")} <= {
+        (m["entity"], m["column"]) for m in f.missing_columns
+    }
     assert "name" in f.expected["missions"].columns
     assert "name" not in f.actual["missions"].columns
     assert "name" not in set(f.compare("missions")["column"])
     assert "domain_concerns" not in set(f.match_rates().index.get_level_values("table"))
-    assert_agree(f, sa.audit(store.source, store.db))
+    assert_agree(f, result)
 
 
 def test_bad_inputs(tmp_path):
@@ -377,7 +386,7 @@ def apply(root: Path, op: tuple[Any, ...]) -> None:
                 (ids[op[2] % len(ids)] if ids else None,),
             )
         else:
-            memory = root / "workspaces" / f"proj-{op[1]:06d}" / "project_memory.json"
+            memory = root / "workspaces" / f"proj-{op[1]:06d}" / ".vibe" / "project_memory.json"
             doc = orjson.loads(memory.read_bytes())
             if op[2] == "edit":
                 doc["narrative"][-1]["summary"] += " (edited)"

@@ -58,7 +58,9 @@ def test_invalid_source_shows_the_file_and_its_reasons(tmp_path):
     reasons = lines[first + 1 : first + 5]
     assert reasons[0] == "    /: 'apiVersion' is a required property"
     assert reasons[3].startswith("    ... and ") and reasons[3].endswith(" more reasons")
-    second = lines.index("- invalid_source: proj-000002/project_memory.json (memory proj-000002)")
+    second = lines.index(
+        "- invalid_source: proj-000002/.vibe/project_memory.json (memory proj-000002)"
+    )
     assert lines[second + 1].startswith("    not valid JSON at line 1, column 2")
 
 

@@ -66,6 +66,7 @@ class Config:
     validate: bool = True
     gate: dict[str, Any] = dataclasses.field(default_factory=dict)
     path: Path | None = None
+    settle: float | None = None  # [audit] settle: seconds a difference must hold to be drift
 
 
 def load_config(path: Path | str | None) -> Config:
@@ -106,7 +107,14 @@ def _build(raw: dict[str, Any], path: Path) -> Config:
         validate=bool(audit.get("validate", True)),
         gate=dict(raw.get("gate", {})),
         path=path,
+        settle=_settle(audit.get("settle")),
     )
+
+
+def _settle(raw: Any) -> float | None:
+    from shadow_audit.engine.recheck import check_settle
+
+    return None if raw is None else check_settle(raw)
 
 
 def _rule(index: int, raw: dict[str, Any]) -> IgnoreRule:

@@ -9,8 +9,11 @@ drift, then times in this one process:
 
   (a) floor      read and parse both stores (orjson, gc paused; cursor fetchall)
   (b) naive      per project: load its documents, query its rows, DeepDiff (sampled, scaled)
-  (c) datacompy  datacompy's compare of the missions frames
+  (c) datacompy  datacompy's compare of the missions frames, against the audit's own
+                 compare of the same rows (the streaming compare, fed one document at a
+                 time, then the findings), as the audit runs it
   (d) audit      the full shadow_audit audit of all five tables
+  (e) frames     sa.frames (both stores as DataFrames) and its match rates
 
 floor and audit run --repeat times, interleaved, and their medians count; prints wall times, peak RSS (the audit alone, in a fresh child process) and ratios.
 The store is cached under --dir and reused when N and the seed match.
@@ -33,9 +36,9 @@ from typing import Any
 
 import orjson
 
-from shadow_audit.engine.compare import compare_frames
-from shadow_audit.engine.load import load_shadow
-from shadow_audit.engine.run import audit
+import shadow_audit as sa
+from shadow_audit.engine.compare import StreamCompare, findings_for
+from shadow_audit.engine.load import Rows, load_shadow
 from shadow_audit.mapping import iter_rows
 from shadow_audit.profiles import REFERENCE
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
@@ -174,23 +177,40 @@ def naive(source: Path, db: Path, sample: int) -> tuple[float, int]:
     return time.perf_counter() - t, len(chosen)
 
 
-def missions_frames(source: Path, db: Path) -> tuple[Any, Any, Any]:
-    import pandas as pd
-
+def missions_rows(source: Path, db: Path) -> tuple[Rows, Rows, Any]:
+    """The missions rows of both stores, as the audit holds them before comparing."""
     from shadow_audit.engine.source import load_source
 
     actual = load_shadow(db, REFERENCE)
     fields = {"missions": actual.fields["missions"]}
     expected = load_source(source, REFERENCE, fields, validate=False)
-    cols = ["mission_uuid", *(f.column for f in fields["missions"])]
-    exp_df = pd.DataFrame([(*k, *v) for k, v in expected.rows["missions"].items()], columns=cols)
-    act_df = pd.DataFrame([(*k, *v) for k, v in actual.rows["missions"].items()], columns=cols)
-    return exp_df, act_df, fields["missions"]
+    return expected.rows["missions"], actual.rows["missions"], fields["missions"]
 
 
-def compare_missions_ours(exp_df: Any, act_df: Any, fields: Any) -> float:
+def missions_frames(expected: Rows, actual: Rows, fields: Any) -> tuple[Any, Any]:
+    import pandas as pd
+
+    cols = ["mission_uuid", *(f.column for f in fields)]
+    exp_df = pd.DataFrame([(*k, *v) for k, v in expected.items()], columns=cols)
+    act_df = pd.DataFrame([(*k, *v) for k, v in actual.items()], columns=cols)
+    return exp_df, act_df
+
+
+def compare_missions_ours(expected: Rows, actual: Rows, fields: Any) -> float:
+    """The audit's path: the streaming compare fed one document at a time, then findings."""
+    shadow = dict(actual)  # the stream consumes the shadow's rows; the copy is not timed
+    documents = [{k: v} for k, v in expected.items()]  # missions: one row per document
     t = time.perf_counter()
-    compare_frames(REFERENCE.entity("missions"), fields, exp_df, act_df, keys=["mission_uuid"])
+    stream = StreamCompare(shadow)
+    for rows in documents:
+        stream.feed(rows)
+    findings_for(REFERENCE.entity("missions"), fields, stream.finish())
+    return time.perf_counter() - t
+
+
+def frames_and_rates(source: Path, db: Path) -> float:
+    t = time.perf_counter()
+    sa.frames(source, db).match_rates()
     return time.perf_counter() - t
 
 
@@ -209,8 +229,8 @@ def compare_missions_datacompy(exp_df: Any, act_df: Any) -> float | None:
 
 def audit_in_child(source: Path, db: Path) -> tuple[float, float, int]:
     code = (
-        "import resource, sys, time; from shadow_audit.engine.run import audit; "
-        "t = time.perf_counter(); r = audit(sys.argv[1], sys.argv[2]); "
+        "import resource, sys, time; import shadow_audit as sa; "
+        "t = time.perf_counter(); r = sa.audit(sys.argv[1], sys.argv[2]); "
         "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, len(r.findings))"
     )
     out = subprocess.run(
@@ -246,16 +266,17 @@ def main() -> None:
     for _ in range(args.repeat):  # side by side, interleaved; medians below
         floors.append(floor(source, db))
         t = time.perf_counter()
-        result = audit(source, db)
+        result = sa.audit(source, db)
         audits.append(time.perf_counter() - t)
     results["floor"] = statistics.median(floors)
     results["audit"] = statistics.median(audits)
     naive_s, sampled = naive(source, db, min(args.naive_sample, n))
     results["naive (scaled)"] = naive_s / sampled * n
-    exp_df, act_df, fields = missions_frames(source, db)
+    exp_rows, act_rows, fields = missions_rows(source, db)
+    exp_df, act_df = missions_frames(exp_rows, act_rows, fields)
     ours, theirs = [], []
     for _ in range(3):  # the first call of each pays one-time costs; medians of 3
-        ours.append(compare_missions_ours(exp_df, act_df, fields))
+        ours.append(compare_missions_ours(exp_rows, act_rows, fields))
         if not args.skip_datacompy:
             dc = compare_missions_datacompy(exp_df, act_df)
             if dc is not None:
@@ -263,6 +284,7 @@ def main() -> None:
     results["missions compare: shadow_audit"] = statistics.median(ours)
     if theirs:
         results["missions compare: datacompy"] = statistics.median(theirs)
+    results["frames + match_rates"] = frames_and_rates(source, db)
     child_s, peak_gb, findings = audit_in_child(source, db)
 
     print(

@@ -13,14 +13,36 @@ from shadow_audit.engine.findings import AuditResult
 from shadow_audit.engine.run import audit
 from shadow_audit.mapping import DocumentMap
 from shadow_audit.report.context import top_paths
+from shadow_audit.text import visible
 
 SHOWN = 5
+REASONS = 3
 WIDTH = 70
 
 
-def _short(value: Any, width: int = WIDTH) -> str:
-    text = repr(value)
+def _cut(text: str, width: int = WIDTH) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _short(value: Any, width: int = WIDTH) -> str:
+    return _cut(repr(value), width)
+
+
+def _reasons(detail: Any) -> list[str]:
+    """An invalid_source finding's reasons, one line each, control characters visible."""
+    reasons = detail if isinstance(detail, list | tuple) else [detail]
+    lines = [f"    {_cut(visible(str(r)))}" for r in reasons[:REASONS]]
+    if len(reasons) > REASONS:
+        lines.append(f"    ... and {len(reasons) - REASONS} more reasons")
+    return lines
+
+
+def _within(path: str, root: str) -> str:
+    """A document's path relative to the source folder, when it is inside it."""
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return path
 
 
 def _rule(item: IgnoreRule | str) -> IgnoreRule:
@@ -37,7 +59,23 @@ def build_config(
     ignore: Iterable[IgnoreRule | str] = (),
     tolerance: float | dict[str, dict[str, float]] | None = None,
 ) -> Config:
-    """A Config from what a test has at hand: a DocumentMap, a Config, or a TOML path."""
+    """A Config from what a test has at hand: a DocumentMap, a Config, or a TOML path.
+
+    Args:
+        mapping: a ``Config`` (used as it is), a ``DocumentMap`` (default settings),
+            a path to a TOML config, or None for the built-in profile.
+        ignore: extra ignore rules: ``IgnoreRule`` objects or ``"entity:path"``
+            patterns (fnmatch; an empty side matches everything), never expiring.
+        tolerance: an absolute tolerance for every REAL column, or
+            ``{"table.column": {"abs": ..., "rel": ...}}``.
+
+    Returns:
+        The config, with the tolerances applied and the rules added.
+
+    Raises:
+        ConfigError: the TOML file is unreadable or malformed, or a tolerance names a
+            table or column the mapping lacks.
+    """
     if isinstance(mapping, Config):
         config = mapping
     elif isinstance(mapping, DocumentMap):
@@ -63,7 +101,15 @@ def _tolerant(mapping: DocumentMap, tolerance: float | dict[str, dict[str, float
 
 
 def parity_message(result: AuditResult) -> str:
-    """Counts per kind, the paths that drift most, and the first findings with their diff."""
+    """The failure message of ``assert_parity``, short enough for a terminal.
+
+    Args:
+        result: an audit that is not GREEN.
+
+    Returns:
+        Counts per kind, the paths that drift most, then the first findings: values
+        and the diff for a mismatch, the reasons for an invalid source document.
+    """
     counts = ", ".join(f"{n} {kind}" for kind, n in result.counts().items() if n)
     lines = [
         f"shadow parity failed: {counts or 'coverage incomplete'} ({result.documents} documents)"
@@ -72,7 +118,9 @@ def parity_message(result: AuditResult) -> str:
     if paths:
         lines.append("top paths: " + ", ".join(f"{e}.{p} ({n})" for e, p, n in paths))
     for f in result.findings[:SHOWN]:
-        where = f"{f.entity} {f.key}" + (f" {f.field}" if f.field else "")
+        where = f"{f.entity} {visible(f.key)}" + (f" {f.field}" if f.field else "")
+        if f.kind == "invalid_source" and f.path:
+            where = f"{visible(_within(f.path, result.source))} ({f.entity} {visible(f.key)})"
         lines.append(f"- {f.kind}: {where}")
         if f.kind == "value_mismatch":
             lines.append(f"    source: {_short(f.source_value)}")
@@ -82,7 +130,7 @@ def parity_message(result: AuditResult) -> str:
                 if first:
                     lines.append(f"    diff:   {first[0]} {_short(first[1], WIDTH - 8)}")
         elif f.kind == "invalid_source":
-            lines.append(f"    {_short(f.detail)}")
+            lines.extend(_reasons(f.detail))
     if len(result.findings) > SHOWN:
         lines.append(f"... and {len(result.findings) - SHOWN} more findings")
     if result.coverage.missing_tables:
@@ -100,8 +148,22 @@ def assert_parity(
 ) -> AuditResult:
     """Audit ``source`` against ``shadow``; raise AssertionError unless GREEN.
 
-    ``ignore`` takes IgnoreRules or ``"entity:path"`` patterns; ``tolerance`` an absolute
-    tolerance for every REAL column, or ``{"table.column": {"abs": .., "rel": ..}}``.
+    Args:
+        source: the JSON store folder.
+        shadow: the SQLite database (opened read-only).
+        mapping: a ``Config``, a ``DocumentMap``, a TOML config path, or None for the
+            built-in profile.
+        ignore: ``IgnoreRule`` objects or ``"entity:path"`` patterns to list apart.
+        tolerance: an absolute tolerance for every REAL column, or
+            ``{"table.column": {"abs": ..., "rel": ...}}``.
+
+    Returns:
+        The audit's result (GREEN), for further checks.
+
+    Raises:
+        AssertionError: the audit is RED; the message is ``parity_message(result)``.
+        ShadowAuditError: a store or the config cannot be read (ConfigError,
+            SourceError, DatabaseError).
     """
     result = audit(source, shadow, config=build_config(mapping, ignore=ignore, tolerance=tolerance))
     if result.status != "GREEN":

@@ -12,7 +12,6 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import orjson
 import pandas as pd
 from deepdiff import DeepDiff
@@ -99,7 +98,16 @@ def _null_as_empty(fld: Field, e: pd.Series, a: pd.Series) -> pd.Series:
 
 
 def normalizers_for(fld: Field) -> list[tuple[str, Normalizer]]:
-    """The named normalizers that apply to a column, in the order they are tried."""
+    """The named normalizers that apply to a column, in the order they are tried.
+
+    Args:
+        fld: the column's mapping field.
+
+    Returns:
+        ``(name, normalizer)`` pairs: float tolerance for REAL columns, timestamps as
+        instants, canonical JSON (then lists as sets when the field is set-like) for
+        JSON columns, and null-as-empty when the field allows it.
+    """
     chain: list[tuple[str, Normalizer]] = []
     if fld.type == "real":
         chain.append(("float_tolerance", _float_tolerance))
@@ -114,8 +122,17 @@ def normalizers_for(fld: Field) -> list[tuple[str, Normalizer]]:
     return chain
 
 
-def _shown(fld: Field, value: Any) -> Any:
-    """A value as a report shows it: JSON columns decoded."""
+def shown(fld: Field, value: Any) -> Any:
+    """A value as a report shows it: JSON columns decoded.
+
+    Args:
+        fld: the column's mapping field.
+        value: the value in its stored form.
+
+    Returns:
+        The decoded JSON for a JSON column (the text itself when it is not JSON),
+        else the value unchanged.
+    """
     return _loads(value) if (fld.type == "json" or fld.paths) else value
 
 
@@ -123,7 +140,16 @@ _SCALARS = (str, int, float, bool, type(None))
 
 
 def scalar_detail(source: Any, shadow: Any) -> dict[str, Any]:
-    """DeepDiff's verdict on two differing scalars, without DeepDiff's cost (~1 ms a call)."""
+    """DeepDiff's verdict on two differing scalars, without DeepDiff's cost (~1 ms a call).
+
+    Args:
+        source: the source's value (str, int, float, bool or None).
+        shadow: the shadow's value, which differs from it.
+
+    Returns:
+        What ``DeepDiff(source, shadow).to_json()`` decodes to: ``values_changed``
+        for values of one type, ``type_changes`` otherwise.
+    """
     if type(source) is type(shadow):
         return {"values_changed": {"root": {"new_value": shadow, "old_value": source}}}
     change = {
@@ -137,7 +163,7 @@ def scalar_detail(source: Any, shadow: Any) -> dict[str, Any]:
 
 def _diff_detail(fld: Field, source: Any, shadow: Any) -> Any:
     """The diff of one cell: deepdiff for nested values, its scalar verdict for the rest."""
-    old, new = _shown(fld, source), _shown(fld, shadow)
+    old, new = shown(fld, source), shown(fld, shadow)
     if isinstance(old, _SCALARS) and isinstance(new, _SCALARS):
         return scalar_detail(old, new)
     return json.loads(DeepDiff(old, new, ignore_order=fld.set_like).to_json())
@@ -165,7 +191,17 @@ def _sort_rows(out: Classified, expected: Rows, lookup: Callable[[Any, Any], Any
 
 
 def classify(expected: Rows, actual: Rows, *, excluded: Collection[Any] = ()) -> Classified:
-    """Key-level pass: missing, extra, and rows that are not identical (cheap tuple equality)."""
+    """Key-level pass: missing, extra, and rows that are not identical (cheap tuple equality).
+
+    Args:
+        expected: row key -> values, projected from the source.
+        actual: row key -> values, read from the shadow (same fields, same order).
+        excluded: document keys (a row key's first part) or row keys to leave out of
+            both the rows and the counts.
+
+    Returns:
+        The rows sorted into missing, differing and extra, with the row counts.
+    """
     out = Classified(source_rows=len(expected), shadow_rows=len(actual))
     _sort_rows(out, expected, actual.get)
     if len(actual) > len(expected) - len(out.missing):
@@ -178,7 +214,14 @@ def classify(expected: Rows, actual: Rows, *, excluded: Collection[Any] = ()) ->
 def drop(
     out: Classified, excluded: Collection[Any], *, expected_keys: Any, actual_keys: Any
 ) -> None:
-    """Leave out rows whose document key (or row key) is excluded, from results and counts."""
+    """Leave out rows whose document key (or row key) is excluded, from results and counts.
+
+    Args:
+        out: the classified rows, changed in place.
+        excluded: document keys or row keys to leave out.
+        expected_keys: every source row key (for the counts).
+        actual_keys: every shadow row key (for the counts).
+    """
 
     def gone(k: Any) -> bool:
         return k[0] in excluded or k in excluded
@@ -198,13 +241,22 @@ class StreamCompare:
     """
 
     def __init__(self, actual: Rows) -> None:
+        """Start a compare against the shadow's rows of one table.
+
+        Args:
+            actual: row key -> values read from the shadow; consumed (rows are popped).
+        """
         self.actual = actual  # consumed
         self.out = Classified(shadow_rows=len(actual))
         self.fed: Counter[Any] = Counter()  # document key -> source rows
         self.met: Counter[Any] = Counter()  # document key -> shadow rows popped
 
     def feed(self, rows: Rows) -> None:
-        """Rows of one document (all with the same document key)."""
+        """Compare the rows of one document as they arrive.
+
+        Args:
+            rows: row key -> values of one document (all with the same document key).
+        """
         if not rows:
             return
         out = self.out
@@ -216,6 +268,14 @@ class StreamCompare:
         out.source_rows += len(rows)
 
     def finish(self, excluded: Collection[Any] = ()) -> Classified:
+        """The shadow's rows left over are extra; leave out what is excluded.
+
+        Args:
+            excluded: document keys or row keys to leave out of the rows and counts.
+
+        Returns:
+            The rows sorted into missing, differing and extra, as ``classify`` gives.
+        """
         out = self.out
         out.extra = self.actual
         for key in excluded:
@@ -242,54 +302,6 @@ class StreamCompare:
         return out
 
 
-def classify_frames(
-    expected: pd.DataFrame, actual: pd.DataFrame, keys: list[str], columns: list[str]
-) -> Classified:
-    """``classify`` for rows already in DataFrames: key sets and column equality, vectorized;
-    only the rows that differ leave pandas (for normalizers and deepdiff)."""
-    e, a = expected.set_index(keys), actual.set_index(keys)
-
-    def key(label: Any) -> tuple[Any, ...]:
-        return label if isinstance(label, tuple) else (label,)
-
-    def rows(frame: pd.DataFrame) -> dict[Any, tuple[Any, ...]]:
-        values = frame[columns].astype(object).where(frame[columns].notna(), None)
-        return {
-            key(k): tuple(v)
-            for k, v in zip(values.index, values.itertuples(index=False, name=None), strict=True)
-        }
-
-    out = Classified(source_rows=len(e), shadow_rows=len(a))
-    common = e.index.intersection(a.index)
-    out.missing = rows(e.loc[e.index.difference(a.index)])
-    out.extra = rows(a.loc[a.index.difference(e.index)])
-    ec, ac = e.loc[common], a.loc[common]
-    differs = np.zeros(len(common), dtype=bool)
-    for c in columns:
-        x, y = ec[c], ac[c]
-        same = (x == y).fillna(False).to_numpy(dtype=bool) | (
-            x.isna().to_numpy() & y.isna().to_numpy()
-        )
-        differs |= ~same
-    if differs.any():
-        exp_rows, act_rows = rows(ec[differs]), rows(ac[differs])
-        out.differing = {k: (v, act_rows[k]) for k, v in exp_rows.items()}
-    return out
-
-
-def compare_frames(
-    entity: Entity,
-    fields: tuple[Field, ...],
-    expected: pd.DataFrame,
-    actual: pd.DataFrame,
-    *,
-    keys: list[str],
-) -> EntityComparison:
-    """``compare_entity`` for DataFrames (one column per key part and per field)."""
-    columns = [f.column for f in fields]
-    return findings_for(entity, fields, classify_frames(expected, actual, keys, columns))
-
-
 def compare_entity(
     entity: Entity,
     fields: tuple[Field, ...],
@@ -298,27 +310,47 @@ def compare_entity(
     *,
     excluded: Collection[Any] = (),
 ) -> EntityComparison:
-    """Missing and extra rows by key, then field by field for rows that are not identical."""
+    """Missing and extra rows by key, then field by field for rows that are not identical.
+
+    Args:
+        entity: the table.
+        fields: the compared fields, in the order of the values in the rows.
+        expected: row key -> values projected from the source.
+        actual: row key -> values read from the shadow.
+        excluded: document keys or row keys to leave out.
+
+    Returns:
+        The findings, the summary and the normalizer counts of the table.
+    """
     return findings_for(entity, fields, classify(expected, actual, excluded=excluded))
 
 
 def findings_for(
     entity: Entity, fields: tuple[Field, ...], classified: Classified
 ) -> EntityComparison:
-    """Findings and the summary of one table from its classified rows."""
+    """Findings and the summary of one table from its classified rows.
+
+    Args:
+        entity: the table.
+        fields: the compared fields, in the order of the values in the rows.
+        classified: the rows sorted by ``classify`` or ``StreamCompare``.
+
+    Returns:
+        The findings (sorted by key), the summary and the normalizer counts.
+    """
     columns = [f.column for f in fields]
     out = EntityComparison(summary=EntitySummary(entity=entity.table))
     path = entity.key_source_path or entity.document
 
-    def shown(values: tuple[Any, ...]) -> dict[str, Any]:
-        return {c: _shown(f, v) for c, f, v in zip(columns, fields, values, strict=True)}
+    def row_shown(values: tuple[Any, ...]) -> dict[str, Any]:
+        return {c: shown(f, v) for c, f, v in zip(columns, fields, values, strict=True)}
 
     for kind, rows in (
         ("missing_in_shadow", classified.missing),
         ("extra_in_shadow", classified.extra),
     ):
         for k in sorted(rows, key=key_text):
-            values = shown(rows[k])
+            values = row_shown(rows[k])
             out.findings.append(
                 Finding(
                     kind=kind,
@@ -346,6 +378,76 @@ def findings_for(
     return out
 
 
+@dataclass(frozen=True)
+class Cells:
+    """The rows that are not identical, cell by cell, with the verdict on every cell.
+
+    ``expected`` and ``actual`` hold the rows in ``keys`` order (expected values in
+    their stored form), one column per field; ``equal[column]`` says whether each
+    cell passed, ``normalizer[column]`` names the normalizer that let it pass (None
+    when the values were equal as they are, or differ).
+    """
+
+    keys: list[Any]
+    expected: pd.DataFrame
+    actual: pd.DataFrame
+    equal: dict[str, pd.Series]
+    normalizer: dict[str, pd.Series]
+
+
+def judge(fld: Field, expected: pd.Series, actual: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """The audit's verdict on each pair of cells of one column.
+
+    Equal as they are, or after the first of the column's normalizers that
+    accepts them (``normalizers_for``, tried in order on the cells still pending).
+
+    Args:
+        fld: the column's mapping field; its type, tolerances and flags choose the
+            normalizers.
+        expected: the source's values, in their stored form.
+        actual: the shadow's values, with the same index.
+
+    Returns:
+        ``(equal, normalizer)``: a bool Series, and an object Series holding the
+        name of the normalizer that let each cell pass (None elsewhere).
+    """
+    pending = ~((expected == actual) | (expected.isna() & actual.isna()))
+    applied = pd.Series([None] * len(expected), index=expected.index, dtype=object)
+    for name, normalize in normalizers_for(fld):
+        if not pending.any():
+            break
+        ok = normalize(fld, expected[pending], actual[pending])
+        passed = ok.index[ok.to_numpy()]
+        applied.loc[passed] = name
+        pending.loc[passed] = False
+    return ~pending, applied
+
+
+def judge_rows(
+    fields: tuple[Field, ...],
+    keys: list[Any],
+    pairs: dict[Any, tuple[tuple[Any, ...], tuple[Any, ...]]],
+) -> Cells:
+    """Judge every cell of the rows that are not identical, column by column, vectorized.
+
+    Args:
+        fields: the compared fields, in the order of the values in ``pairs``.
+        keys: the row keys to judge, in the order the result lists them.
+        pairs: row key -> (expected values, actual values), as ``classify`` gives them.
+
+    Returns:
+        The cells and their verdicts (``Cells``).
+    """
+    columns = [f.column for f in fields]
+    exp = pd.DataFrame([stored(pairs[k][0]) for k in keys], columns=columns, dtype=object)
+    act = pd.DataFrame([pairs[k][1] for k in keys], columns=columns, dtype=object)
+    equal: dict[str, pd.Series] = {}
+    applied: dict[str, pd.Series] = {}
+    for fld in fields:
+        equal[fld.column], applied[fld.column] = judge(fld, exp[fld.column], act[fld.column])
+    return Cells(keys, exp, act, equal, applied)
+
+
 def _compare_values(
     entity: Entity,
     fields: tuple[Field, ...],
@@ -353,23 +455,17 @@ def _compare_values(
     pairs: dict[Any, tuple[tuple[Any, ...], tuple[Any, ...]]],
     out: EntityComparison,
 ) -> int:
-    """Vectorized per column over the rows that differ; returns how many rows really differ."""
+    """Findings for the cells that still differ; returns how many rows really differ."""
     if not keys or not fields:
         return 0
-    columns = [f.column for f in fields]
-    exp = pd.DataFrame([stored(pairs[k][0]) for k in keys], columns=columns, dtype=object)
-    act = pd.DataFrame([pairs[k][1] for k in keys], columns=columns, dtype=object)
+    cells = judge_rows(fields, keys, pairs)
     bad_rows: set[int] = set()
     for fld in fields:
-        e, a = exp[fld.column], act[fld.column]
-        pending = ~((e == a) | (e.isna() & a.isna()))
-        for name, normalize in normalizers_for(fld):
-            if not pending.any():
-                break
-            ok = normalize(fld, e[pending], a[pending])
-            out.normalizers[name] += int(ok.sum())
-            pending.loc[ok.index[ok.to_numpy()]] = False
-        for i in pending.index[pending.to_numpy()]:
+        e, a = cells.expected[fld.column], cells.actual[fld.column]
+        for name, n in cells.normalizer[fld.column].value_counts().items():
+            out.normalizers[str(name)] += int(n)
+        equal = cells.equal[fld.column]
+        for i in equal.index[~equal.to_numpy()]:
             bad_rows.add(int(i))
             out.findings.append(
                 Finding(
@@ -379,8 +475,8 @@ def _compare_values(
                     field=fld.column,
                     path=entity.source_path(fld),
                     document=entity.document,
-                    source_value=_shown(fld, e[i]),
-                    shadow_value=_shown(fld, a[i]),
+                    source_value=shown(fld, e[i]),
+                    shadow_value=shown(fld, a[i]),
                     detail=_diff_detail(fld, e[i], a[i]),
                 )
             )

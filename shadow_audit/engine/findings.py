@@ -49,10 +49,16 @@ class Finding:
 
     @property
     def identity(self) -> tuple[str, str, str, str]:
-        """What makes a finding the same one across runs."""
+        """What makes a finding the same one across runs: (kind, entity, key, field)."""
         return (self.kind, self.entity, self.key, self.field or "")
 
     def to_dict(self) -> dict[str, Any]:
+        """The finding as report.json lists it.
+
+        Returns:
+            ``{kind, entity, key, field, path, document, source_value, shadow_value,
+            detail}``.
+        """
         return {name: getattr(self, name) for name in FINDING_COLUMNS}
 
 
@@ -66,6 +72,11 @@ class IgnoredFinding:
     expires: str
 
     def to_dict(self) -> dict[str, Any]:
+        """The finding's fields plus the rule that covers it.
+
+        Returns:
+            ``Finding.to_dict()`` with ``rule``, ``reason`` and ``expires``.
+        """
         return {
             **self.finding.to_dict(),
             "rule": self.rule,
@@ -88,6 +99,11 @@ class EntitySummary:
     compared_columns: int = 0
 
     def to_dict(self) -> dict[str, Any]:
+        """The counts as report.json's ``summary`` lists them.
+
+        Returns:
+            The row counts by name (every field but ``entity``).
+        """
         return {
             "source_rows": self.source_rows,
             "shadow_rows": self.shadow_rows,
@@ -111,6 +127,7 @@ class Coverage:
 
     @property
     def complete(self) -> bool:
+        """True when the shadow can hold every source path the documents use."""
         return not (self.unmapped_paths or self.missing_columns or self.missing_tables)
 
     @property
@@ -123,6 +140,11 @@ class Coverage:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The coverage as report.json lists it.
+
+        Returns:
+            ``{complete, unmapped_paths, missing_columns, missing_tables, lost_paths}``.
+        """
         return {
             "complete": self.complete,
             "unmapped_paths": list(self.unmapped_paths),
@@ -178,28 +200,49 @@ class AuditResult:
 
     @property
     def status(self) -> Status:
+        """GREEN when nothing but unstable units was found and every mapped table exists."""
         drift = any(f.kind != "unstable" for f in self.findings)
         return "RED" if drift or self.coverage.missing_tables else "GREEN"
 
     def counts(self) -> dict[str, int]:
-        """Findings per kind (every kind present, zero when none)."""
+        """Findings per kind.
+
+        Returns:
+            kind -> count, for every kind (zero when none).
+        """
         counts = dict.fromkeys(FINDING_KINDS, 0)
         for f in self.findings:
             counts[f.kind] = counts.get(f.kind, 0) + 1
         return counts
 
     def findings_frame(self) -> pd.DataFrame:
+        """The findings as a DataFrame (loads pandas).
+
+        Returns:
+            One row per finding, with the columns of ``Finding.to_dict()``.
+        """
         import pandas as pd
 
         return pd.DataFrame([f.to_dict() for f in self.findings], columns=list(FINDING_COLUMNS))
 
     def summary_frame(self) -> pd.DataFrame:
+        """The per-table counts as a DataFrame (loads pandas).
+
+        Returns:
+            One row per table, indexed by ``entity`` (empty when no table was compared).
+        """
         import pandas as pd
 
         rows = [{"entity": name, **s.to_dict()} for name, s in self.summary.items()]
         return pd.DataFrame(rows).set_index("entity") if rows else pd.DataFrame()
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as report.json holds it (schemas/audit_report.schema.json).
+
+        Returns:
+            Status, stores, times, counts, summary, coverage, findings, ignored
+            findings, normalizer counts and phase timings.
+        """
         return {
             "status": self.status,
             "source": self.source,

@@ -91,11 +91,12 @@ def test_streaming_compare_equals_compare_over_materialized_rows(tmp_path):
     assert len({f.kind for f in streamed.findings}) == 5
 
 
-def test_frames_compare_like_rows():
-    """compare_frames (vectorized over DataFrames) finds what compare_entity finds."""
+def test_the_materialized_oracle_finds_what_the_engine_finds():
+    """compare_frames (the oracle: both tables as DataFrames, vectorized) finds what
+    compare_entity (the audit's engine over row dicts) finds."""
     import pandas as pd
 
-    from shadow_audit.engine.compare import compare_frames
+    from tests.engine.frames_oracle import compare_frames
 
     entity = REFERENCE.entity("session_narrative")
     fields = entity.compared_fields
@@ -122,3 +123,16 @@ def test_frames_compare_like_rows():
     )
     assert [f.to_dict() for f in by_frames.findings] == [f.to_dict() for f in by_rows.findings]
     assert by_frames.summary == by_rows.summary
+
+
+def test_judge_names_the_normalizer_that_let_each_cell_pass():
+    import pandas as pd
+
+    from shadow_audit.engine.compare import judge
+
+    fld = REFERENCE.entity("missions").field("max_cost_usd")
+    source = pd.Series([1.0, 2.0, 3.0, None], dtype=object)
+    shadow = pd.Series([1.0, 2.0 + 1e-12, 3.5, None], dtype=object)
+    equal, normalizer = judge(fld, source, shadow)
+    assert equal.tolist() == [True, True, False, True]
+    assert normalizer.tolist() == [None, "float_tolerance", None, None]

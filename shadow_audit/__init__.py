@@ -15,6 +15,7 @@ from shadow_audit.errors import (
 from shadow_audit.ledger import FailureLedger
 from shadow_audit.mapping import DocumentMap, DocumentSpec, Entity, Field, build_documents
 from shadow_audit.profiles import DEFAULT_DB_PATH, REFERENCE
+from shadow_audit.store import Store, open_store
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.sqlite_shadow import SqliteShadow, connect_readonly
 from shadow_audit.validation import ValidationIssue, validate_document
@@ -51,11 +52,13 @@ __all__ = [
     "ShadowAuditError",
     "SourceError",
     "SqliteShadow",
+    "Store",
     "UsageError",
     "ValidationIssue",
     "assert_parity",
     "backfill",
     "build_documents",
     "connect_readonly",
+    "open_store",
     "validate_document",
 ]

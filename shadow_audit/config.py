@@ -65,6 +65,7 @@ class Config:
     ignore: tuple[IgnoreRule, ...] = ()
     validate: bool = True
     gate: dict[str, Any] = dataclasses.field(default_factory=dict)
+    cutover: dict[str, Any] = dataclasses.field(default_factory=dict)  # read by CutoverPolicy
     path: Path | None = None
 
 
@@ -105,6 +106,7 @@ def _build(raw: dict[str, Any], path: Path) -> Config:
         ignore=rules,
         validate=bool(audit.get("validate", True)),
         gate=dict(raw.get("gate", {})),
+        cutover=dict(raw.get("cutover", {})),
         path=path,
     )
 

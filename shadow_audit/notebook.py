@@ -7,7 +7,6 @@ next to the rows the shadow holds for it, rebuilt into a document, with the deep
 from __future__ import annotations
 
 import json
-import sqlite3
 from contextlib import closing
 from dataclasses import dataclass, field
 from html import escape
@@ -24,13 +23,12 @@ from shadow_audit.mapping import (
     build_documents,
     get_path,
     iter_rows,
-    quote,
     split_path,
 )
 from shadow_audit.profiles import REFERENCE
 from shadow_audit.report.history import History
 from shadow_audit.stores.json_store import JsonStore
-from shadow_audit.stores.sqlite_shadow import connect_readonly, table_columns
+from shadow_audit.stores.sqlite_shadow import connect_readonly, read_unit_rows
 
 
 def _table(frame: pd.DataFrame, limit: int = 20) -> str:
@@ -184,35 +182,6 @@ def _unit_for(store: JsonStore, key: str) -> Path | None:
         if found == key:
             return path
     return None
-
-
-def read_unit_rows(
-    conn: sqlite3.Connection, mapping: DocumentMap, key: str
-) -> dict[str, list[tuple[Any, dict[str, Any]]]]:
-    """Every row the shadow holds for one document key, per table: (child key, {column: value})."""
-    root = mapping.root
-    rows: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
-    cols = table_columns(conn, root.table)
-    found = conn.execute(
-        f"SELECT * FROM {quote(root.table)} WHERE {quote(root.key_column or '')} = ?", (key,)
-    ).fetchone()
-    if found is None:
-        return rows
-    row = dict(zip(cols, found, strict=True))
-    rows[root.table] = [(None, row)]
-    for e in mapping.entities:
-        if e.is_root:
-            continue
-        link = row[e.parent_column]
-        cols = table_columns(conn, e.table)
-        got = conn.execute(
-            f"SELECT * FROM {quote(e.table)} WHERE {quote(e.link_column or '')} = ?", (link,)
-        ).fetchall()
-        rows[e.table] = [
-            (r[cols.index(e.key_column)] if e.key_column else None, dict(zip(cols, r, strict=True)))
-            for r in got
-        ]
-    return rows
 
 
 def explain(

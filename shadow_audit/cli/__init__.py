@@ -439,6 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     p.set_defaults(func=cmd_demo)
+
+    from shadow_audit.cli.cutover import register as register_cutover
+
+    register_cutover(sub)
     return parser
 
 

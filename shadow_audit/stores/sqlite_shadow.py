@@ -337,3 +337,34 @@ class SqliteShadow:
 
 def _k(key_column: str | None, child_key: Any) -> tuple[Any, ...]:
     return (child_key,) if key_column else ()
+
+
+def read_unit_rows(
+    conn: sqlite3.Connection, mapping: DocumentMap, key: str
+) -> dict[str, list[tuple[Any, dict[str, Any]]]]:
+    """Every row the shadow holds for one document key, per table: (child key, {column: value})
+    (the shape ``build_documents`` takes); empty when the key has no root row."""
+    root = mapping.root
+    rows: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
+    cur = conn.execute(
+        f"SELECT * FROM {quote(root.table)} WHERE {quote(root.key_column or '')} = ?", (key,)
+    )
+    found = cur.fetchone()
+    if found is None:
+        return rows
+    row = dict(zip([d[0] for d in cur.description], found, strict=True))
+    rows[root.table] = [(None, row)]
+    for e in mapping.entities:
+        if e.is_root:
+            continue
+        cur = conn.execute(
+            f"SELECT * FROM {quote(e.table)} WHERE {quote(e.link_column or '')} = ?",
+            (row[e.parent_column],),
+        )
+        cols = [d[0] for d in cur.description]
+        at = cols.index(e.key_column) if e.key_column else None
+        rows[e.table] = [
+            (r[at] if at is not None else None, dict(zip(cols, r, strict=True)))
+            for r in cur.fetchall()
+        ]
+    return rows

@@ -1,0 +1,132 @@
+"""``shadow-audit cutover status|advance|rollback`` and ``shadow-audit export``.
+
+Each command parses, makes one library call (``shadow_audit.cutover``), prints. Exit codes
+as everywhere: 0 moved / ok, 1 the gate is NOT READY, 2 usage or I/O error.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from shadow_audit.profiles import DEFAULT_DB_PATH
+from shadow_audit.text import visible
+
+EXIT_OK, EXIT_FAIL = 0, 1
+_DEFAULT_HISTORY = str(Path("reports") / "history.db")
+
+
+def _config(raw: str | None) -> Any:
+    from shadow_audit.config import load_config
+
+    if raw is None and Path("shadow-audit.toml").is_file():
+        raw = "shadow-audit.toml"
+    return load_config(raw)
+
+
+def _now(raw: str | None) -> datetime:
+    return datetime.fromisoformat(raw.replace("Z", "+00:00")) if raw else datetime.now(UTC)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from shadow_audit.cutover import cutover_status
+
+    status = cutover_status(args.shadow)
+    print(status.phase)
+    for t in status.transitions:
+        forced = f" FORCED ({visible(t.reason or '')})" if t.forced else ""
+        why = f": {visible(t.reason)}" if t.reason and not t.forced else ""
+        print(f"  {t.id:>3}  {t.at}  {t.from_phase} -> {t.to_phase}{forced}{why}")
+    if not status.transitions:
+        print("  no transitions yet")
+    return EXIT_OK
+
+
+def cmd_advance(args: argparse.Namespace) -> int:
+    from shadow_audit.cutover import advance
+
+    outcome = advance(
+        args.source,
+        args.shadow,
+        history=args.history,
+        config=_config(args.config),
+        force=args.force,
+        reason=args.reason,
+        now=_now(args.now),
+    )
+    decision = outcome.decision
+    assert decision is not None
+    head = "moved" if outcome.moved else "refused"
+    print(f"{head}: {outcome.from_phase} -> {outcome.to_phase} (gate {decision.verdict})")
+    for r in decision.reasons:
+        print(f"  {'pass' if r.passed else 'FAIL'}  {r.check}: {r.message}")
+    if outcome.transition is not None and outcome.transition.forced:
+        print(f"  forced: {visible(outcome.transition.reason or '')}")
+    return EXIT_OK if outcome.moved else EXIT_FAIL
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from shadow_audit.cutover import rollback
+
+    outcome = rollback(
+        args.source,
+        args.shadow,
+        config=_config(args.config),
+        reason=args.reason,
+        now=_now(args.now),
+    )
+    print(f"rolled back: {outcome.from_phase} -> {outcome.to_phase}")
+    if outcome.exported is not None:
+        e = outcome.exported
+        print(
+            f"  JSON brought up to date from SQLite: {e.keys} keys, {e.written} files written, "
+            f"{e.unchanged} already equal"
+        )
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from shadow_audit.cutover import export_json
+
+    result = export_json(args.shadow, args.out, config=_config(args.config))
+    print(
+        f"export: {result.keys} keys from {args.shadow} into {args.out}: "
+        f"{result.written} files written, {result.unchanged} already equal"
+    )
+    return EXIT_OK
+
+
+def register(sub: Any) -> None:
+    """Add ``cutover`` and ``export`` to the ``shadow-audit`` subcommands."""
+    p = sub.add_parser("cutover", help="the cutover phases: status, advance, rollback")
+    steps = p.add_subparsers(dest="step", required=True, metavar="STEP")
+
+    s = steps.add_parser("status", help="the phase (first line), then every transition")
+    s.add_argument("--shadow", default=DEFAULT_DB_PATH, help="SQLite file holding the phase")
+    s.set_defaults(func=cmd_status)
+
+    s = steps.add_parser("advance", help="one phase forward when that step's gate is READY")
+    s.add_argument("--source", required=True, help="folder of workspaces (the JSON store)")
+    s.add_argument("--shadow", required=True, help="SQLite file holding the phase")
+    s.add_argument("--history", default=_DEFAULT_HISTORY, help="audit history database")
+    s.add_argument("--config", help="TOML config ([gate], [cutover]; default ./shadow-audit.toml)")
+    s.add_argument("--force", action="store_true", help="move although NOT READY (needs --reason)")
+    s.add_argument("--reason", help="why; recorded with the transition")
+    s.add_argument("--now", help="decide as of this ISO time (default: now)")
+    s.set_defaults(func=cmd_advance)
+
+    s = steps.add_parser("rollback", help="one phase back; JSON first brought up to date")
+    s.add_argument("--source", required=True, help="folder of workspaces (the JSON store)")
+    s.add_argument("--shadow", required=True, help="SQLite file holding the phase")
+    s.add_argument("--config", help="TOML config (mapping; default ./shadow-audit.toml)")
+    s.add_argument("--reason", help="why; recorded with the transition")
+    s.add_argument("--now", help="the time of the transition (default: now)")
+    s.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("export", help="write the JSON archive of everything SQLite holds")
+    p.add_argument("--shadow", required=True, help="SQLite file (opened read-only)")
+    p.add_argument("--out", required=True, help="folder to write (atomic file writes)")
+    p.add_argument("--config", help="TOML config (mapping; default ./shadow-audit.toml)")
+    p.set_defaults(func=cmd_export)

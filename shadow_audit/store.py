@@ -322,6 +322,10 @@ class Store:
     def save(self, documents: MappingABC[str, MappingABC[str, Any]]) -> Saved:
         """Validate and save one key's documents ({name: document}) as the phase says.
 
+        The database's write lock (``BEGIN IMMEDIATE``) is held from reading the phase to
+        the commit, around both stores' writes: saves are ordered one after the other, and
+        a transition (which takes the same lock) never falls inside one.
+
         Args:
             documents: e.g. {"manifest": m, "memory": mem}; the workspace is the key.
 
@@ -330,29 +334,31 @@ class Store:
 
         Raises:
             InvalidDocumentError: a document is invalid (nothing is written).
-            DatabaseError: SQLite is the truth and the write failed (nothing is written).
-            ShadowAuditError: the JSON is the truth and its write failed.
+            DatabaseError: SQLite is the truth and the write failed (it did not commit).
+            ShadowAuditError, OSError: JSON is the truth and its write failed.
         """
         key, unit = self.writer._checked(documents, None)
-        with self.json.lock(unit, timeout=self.lock_timeout), self._guard:
+        with self._guard:
+            conn = None
             try:
                 conn = self._connection()
                 conn.execute("BEGIN IMMEDIATE")
-            except (sqlite3.Error, DatabaseError) as exc:
-                phase = self._fallback(exc)  # raises when SQLite may be the truth
-                self._write_json(unit, documents)
-                return Saved(key, phase, True, False, self.writer._record(key, documents, exc))
-            try:
                 phase = read_phase(conn)
-            except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
-                phase = self._fallback(exc)
-                self._write_json(unit, documents)
+            except (sqlite3.Error, DatabaseError) as exc:
+                if conn is not None and conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                phase = self._fallback(exc)  # raises when SQLite may be the truth
+                with self.json.lock(unit, timeout=self.lock_timeout):
+                    self._write_json(unit, documents)
                 return Saved(key, phase, True, False, self.writer._record(key, documents, exc))
             self._known = phase
-            if phase in SQLITE_TRUTH:
-                return self._save_sqlite_first(conn, phase, key, unit, documents)
-            return self._save_json_first(conn, phase, key, unit, documents)
+            try:
+                if phase in SQLITE_TRUTH:
+                    return self._save_sqlite_first(conn, phase, key, unit, documents)
+                return self._save_json_first(conn, phase, key, unit, documents)
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
 
     def _save_json_first(
         self,
@@ -362,12 +368,8 @@ class Store:
         unit: str,
         documents: MappingABC[str, MappingABC[str, Any]],
     ) -> Saved:
-        """JSON is the control (propagates), SQLite the candidate (recorded)."""
-        try:
-            self._write_json(unit, documents)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        """JSON is the control (its failure propagates), SQLite the candidate (recorded)."""
+        self._write_json(unit, documents)
         try:
             self.shadow.write(conn, key, documents)
             conn.execute("COMMIT")
@@ -385,25 +387,31 @@ class Store:
         unit: str,
         documents: MappingABC[str, MappingABC[str, Any]],
     ) -> Saved:
-        """SQLite is the control (propagates), the JSON backup the candidate (recorded)."""
+        """SQLite is the control (its failure propagates), the JSON backup the candidate.
+
+        The backup is written before the commit, under the same lock, so backups land in
+        commit order; its failure is recorded once the commit succeeded. A failed commit
+        can leave a backup ahead of the truth: the reverse audit reports it and a rollback
+        or a repair rewrites it from SQLite.
+        """
         try:
             self.shadow.write(conn, key, documents)
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise DatabaseError(
-                    f"database {self.shadow.path}: saving {key} failed: {exc}"
-                ) from exc
-            raise
-        if phase == "json-retired":
-            return Saved(key, phase, False, True)
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"database {self.shadow.path}: saving {key} failed: {exc}") from exc
+        backup_error: Exception | None = None
+        if phase == "sqlite-primary":
+            try:
+                self._write_json(unit, documents)
+            except Exception as exc:  # the backup's failures are recorded, never raised
+                backup_error = exc
         try:
-            self._write_json(unit, documents)
-        except Exception as exc:  # the backup's failures are recorded, never raised
-            return Saved(key, phase, False, True, self.writer._record(key, documents, exc))
-        return Saved(key, phase, True, True)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"database {self.shadow.path}: saving {key} failed: {exc}") from exc
+        if backup_error is not None:
+            failure = self.writer._record(key, documents, backup_error)
+            return Saved(key, phase, False, True, failure)
+        return Saved(key, phase, phase == "sqlite-primary", True)
 
     def _write_json(self, unit: str, documents: MappingABC[str, MappingABC[str, Any]]) -> None:
         for name, doc in documents.items():

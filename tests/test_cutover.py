@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -90,7 +91,9 @@ def test_status_of_a_missing_database_is_exit_2(tmp_path):
 
 
 def test_status_of_a_reference_database_without_phase_table_is_shadow(tmp_path):
-    sqlite3.connect(tmp_path / "ref.db").execute("CREATE TABLE missions (id INTEGER)").connection.close()
+    sqlite3.connect(tmp_path / "ref.db").execute(
+        "CREATE TABLE missions (id INTEGER)"
+    ).connection.close()
     done = run_cli("cutover", "status", "--shadow", str(tmp_path / "ref.db"))
     assert done.returncode == 0 and done.stdout.splitlines()[0] == "shadow"
 
@@ -115,7 +118,9 @@ def test_the_whole_journey_through_the_cli(root):
 
     refused = cli(root, "advance")
     assert refused.returncode == 1
-    assert refused.stdout.splitlines()[0] == "refused: read-verify -> sqlite-primary (gate NOT READY)"
+    assert (
+        refused.stdout.splitlines()[0] == "refused: read-verify -> sqlite-primary (gate NOT READY)"
+    )
     assert "  FAIL  verified_reads: 0 verified reads without a mismatch since read-verify " \
            "began (needed 5); 0 verified, 0 failed" in refused.stdout  # fmt: skip
     assert "  pass  green_streak" in refused.stdout  # today's gate is still part of this step
@@ -190,7 +195,11 @@ def test_force_needs_a_reason_and_is_recorded(root):
     assert done.returncode == 0, done.stderr
     assert "forced: weekend window\\e[31m" in done.stdout
     (t,) = cutover_status(root / "s.db").transitions
-    assert (t.forced, t.reason, t.evidence["verdict"]) == (True, "weekend window\x1b[31m", "NOT READY")
+    assert (t.forced, t.reason, t.evidence["verdict"]) == (
+        True,
+        "weekend window\x1b[31m",
+        "NOT READY",
+    )
     assert "FORCED (weekend window\\e[31m)" in cli(root, "status").stdout
 
 
@@ -250,18 +259,23 @@ def test_rollback_and_advance_keep_a_consistent_history(root):
     assert [t.to_phase for t in transitions] == [
         "read-verify", "sqlite-primary", "json-retired", "sqlite-primary", "read-verify", "shadow",
     ]  # fmt: skip
-    assert all(a.to_phase == b.from_phase for a, b in zip(transitions, transitions[1:], strict=False))
+    assert all(a.to_phase == b.from_phase for a, b in itertools.pairwise(transitions))
 
 
 def test_export_writes_the_json_archive_from_sqlite(root, tmp_path):
     out = tmp_path / "archive"
     done = run_cli("export", "--shadow", str(root / "s.db"), "--out", str(out))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"export: 3 keys from {root / 's.db'} into {out}: 6 files written, 0 already equal"
+    assert (
+        done.stdout.strip()
+        == f"export: 3 keys from {root / 's.db'} into {out}: 6 files written, 0 already equal"
+    )
     conn = sqlite3.connect(root / "s.db")
     for i in range(3):
         key = f"proj-00000{i}"
-        rebuilt = build_documents(Config().mapping, key, read_unit_rows(conn, Config().mapping, key))
+        rebuilt = build_documents(
+            Config().mapping, key, read_unit_rows(conn, Config().mapping, key)
+        )
         written = orjson.loads((out / key / "project_manifest.json").read_bytes())
         assert written == rebuilt["manifest"] == docs(i)["manifest"]
         assert orjson.loads((out / key / "project_memory.json").read_bytes()) == rebuilt["memory"]

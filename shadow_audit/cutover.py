@@ -17,11 +17,14 @@ into the JSON files, inside that same transaction; if any write fails nothing mo
 
 from __future__ import annotations
 
+import sqlite3
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout
 
 from shadow_audit.config import Config
 from shadow_audit.errors import DatabaseError, UsageError
@@ -30,7 +33,7 @@ from shadow_audit.gate import GatePolicy, GateReason, decide
 from shadow_audit.ledger import FailureLedger, default_ledger_path
 from shadow_audit.readcheck import read_checks, reads_log_path
 from shadow_audit.report.history import History
-from shadow_audit.store import CutoverPolicy, write_phase_marker
+from shadow_audit.store import CutoverPolicy, turnstile_path, write_phase_marker
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.phases import (
     PHASES,
@@ -43,6 +46,8 @@ from shadow_audit.stores.phases import (
     record_transition,
 )
 from shadow_audit.stores.sqlite_shadow import SqliteShadow, connect_readonly
+
+TRANSITION_TIMEOUT = 60.0  # seconds a move waits for the saves in flight to commit
 
 
 class PhaseChangedError(UsageError):
@@ -261,23 +266,31 @@ def _move(
     The marker file is written before the commit when moving to a SQLite-truth phase and
     after it otherwise, so that it never claims JSON is the truth while SQLite is.
     """
-    db = SqliteShadow(shadow, config.mapping, create=False)
+    db = SqliteShadow(shadow, config.mapping, create=False, busy_timeout=TRANSITION_TIMEOUT)
     if not shadow.is_file():
         raise DatabaseError(f"database {shadow}: no such file")
     exported = None
-    with db.transaction() as conn:
-        ensure_phase_table(conn)
-        current = read_phase(conn)
-        if current != expect:
-            raise PhaseChangedError(f"database {shadow}: phase is now {current}, not {expect}")
-        if export_to is not None:
-            exported = export_documents(conn, config.mapping, JsonStore(export_to, config.mapping))
-            evidence = {**evidence, "exported": exported.to_dict()}
-        transition = record_transition(
-            conn, to_phase=to, at=_stamp(at), evidence=evidence, forced=forced, reason=reason
-        )
-        if to in SQLITE_TRUTH:
-            write_phase_marker(shadow, to)
+    try:
+        with (
+            FileLock(str(turnstile_path(shadow)), timeout=TRANSITION_TIMEOUT),
+            db.transaction() as conn,
+        ):
+            ensure_phase_table(conn)
+            current = read_phase(conn)
+            if current != expect:
+                raise PhaseChangedError(f"database {shadow}: phase is now {current}, not {expect}")
+            if export_to is not None:
+                exported = export_documents(
+                    conn, config.mapping, JsonStore(export_to, config.mapping)
+                )
+                evidence = {**evidence, "exported": exported.to_dict()}
+            transition = record_transition(
+                conn, to_phase=to, at=_stamp(at), evidence=evidence, forced=forced, reason=reason
+            )
+            if to in SQLITE_TRUTH:
+                write_phase_marker(shadow, to)
+    except (sqlite3.Error, Timeout) as exc:
+        raise DatabaseError(f"database {shadow}: the move to {to} did not happen: {exc}") from exc
     if to not in SQLITE_TRUTH:
         write_phase_marker(shadow, to)
     return transition, exported

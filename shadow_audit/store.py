@@ -36,6 +36,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 from shadow_audit.config import Config
 from shadow_audit.dualwrite import DualWriter
 from shadow_audit.errors import ConfigError, DatabaseError, ShadowAuditError
@@ -113,6 +115,12 @@ def phase_marker_path(database: Path | str) -> Path:
     """The file that remembers a SQLite-truth phase if the database itself goes missing."""
     db = Path(database)
     return db.with_name(db.name + ".phase")
+
+
+def turnstile_path(database: Path | str) -> Path:
+    """The lock a phase move holds so that new saves wait behind it."""
+    db = Path(database)
+    return db.with_name(db.name + ".turnstile")
 
 
 def write_phase_marker(database: Path | str, phase: str) -> None:
@@ -341,6 +349,7 @@ class Store:
         with self._guard:
             conn = None
             try:
+                self._pass_turnstile()
                 conn = self._connection()
                 conn.execute("BEGIN IMMEDIATE")
                 phase = read_phase(conn)
@@ -359,6 +368,15 @@ class Store:
             finally:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+
+    def _pass_turnstile(self) -> None:
+        """Wait while a phase move holds the turnstile: SQLite's lock is not fair, and a
+        stream of saves would otherwise starve the move."""
+        try:
+            with FileLock(str(turnstile_path(self.shadow.path)), timeout=self.shadow.busy_timeout):
+                pass
+        except Timeout as exc:
+            raise DatabaseError(f"database {self.shadow.path}: a phase move holds it") from exc
 
     def _save_json_first(
         self,

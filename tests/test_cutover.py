@@ -296,3 +296,91 @@ def test_every_cutover_command_has_help():
                  ["cutover", "rollback", "--help"], ["export", "--help"]):  # fmt: skip
         done = run_cli(*args)
         assert done.returncode == 0 and "usage:" in done.stdout
+
+
+# --- roles swap in sqlite-primary, the drill -----------------------------------------------
+
+
+def replace_folder_with_file(folder: Path) -> None:
+    """A path component that is a file: a JSON write failure that root cannot bypass."""
+    for f in folder.iterdir():
+        f.unlink()
+    folder.rmdir()
+    folder.write_text("a file where the workspace folder was\n")
+
+
+def report(root: Path, out: str) -> dict[str, Any]:
+    done = run_cli("audit", "--source", str(root / "ws"), "--shadow", str(root / "s.db"),
+                   "--out", str(root / out), "--no-history")  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr
+    return orjson.loads((root / out / "report.json").read_bytes())
+
+
+def test_the_drill_sqlite_primary_edits_survive_a_rollback(root):
+    """Three edits in sqlite-primary, one with its JSON backup failing; the reverse audit
+    names the copy's gap; the rollback writes every edit into the JSON; the audit is GREEN."""
+    green_days(root)
+    config = Config(cutover={"read_sample": 1.0, "min_verified_reads": 3})
+    assert advance(root / "ws", root / "s.db", history=root / "history.db").moved
+    loads(root, 3)
+    assert advance(root / "ws", root / "s.db", history=root / "history.db", config=config).moved
+    store = open_store(root / "ws", root / "s.db")
+    edits = [docs(i) for i in range(3)]
+    edits[0]["manifest"]["status"]["message"] = "edit 0"
+    edits[1]["manifest"]["status"]["message"] = "edit 1, backup fails"
+    edits[2]["memory"]["trajectory"]["current_focus"] = "edit 2"
+    replace_folder_with_file(root / "ws" / "proj-000001")
+    saved = [store.save(d) for d in edits]
+    assert [s.json_written for s in saved] == [True, False, True]
+    assert saved[1].failure is not None
+
+    before = report(root, "r1")
+    assert (before["truth"], before["status"]) == ("sqlite", "RED")
+    assert {(f["kind"], f["key"].split("/")[0]) for f in before["findings"]} == {
+        ("missing_in_shadow", "proj-000001")  # the truth has it, the JSON copy lacks it
+    }
+    assert before["summary"]["missions"]["missing_in_shadow"] == 1
+
+    (root / "ws" / "proj-000001").unlink()  # the operator clears the way; the rollback writes
+    done = cli(root, "rollback", "--reason", "drill")
+    assert done.returncode == 0, done.stderr
+    for i, d in enumerate(edits):
+        folder = root / "ws" / f"proj-00000{i}"
+        assert orjson.loads((folder / "project_manifest.json").read_bytes()) == d["manifest"]
+        memory = orjson.loads((folder / "project_memory.json").read_bytes())
+        assert memory["trajectory"] == d["memory"]["trajectory"]
+    after = report(root, "r2")
+    assert (after["truth"], after["status"], after["findings"]) == ("json", "GREEN", [])
+
+
+def test_reverse_audit_swaps_values_and_repair_rewrites_the_json(root):
+    """In sqlite-primary an out-of-band JSON edit (as a crash after the backup and before the
+    commit would leave) is a mismatch whose source_value is SQLite's; repair fixes the JSON."""
+    for _ in range(2):
+        advance(root / "ws", root / "s.db", force=True, reason="setup")
+    path = root / "ws" / "proj-000002" / "project_manifest.json"
+    manifest = orjson.loads(path.read_bytes())
+    truth_owner = manifest["metadata"]["owner"]
+    manifest["metadata"]["owner"] = "copy only"
+    path.write_bytes(orjson.dumps(manifest))
+    data = report(root, "r1")
+    (f,) = data["findings"]
+    assert (f["kind"], f["field"], f["source_value"], f["shadow_value"]) == (
+        "value_mismatch", "owner", truth_owner, "copy only",
+    )  # fmt: skip
+    assert f["detail"]["values_changed"]["root"] == {
+        "old_value": truth_owner,
+        "new_value": "copy only",
+    }
+    args = ["repair", "--source", str(root / "ws"), "--shadow", str(root / "s.db"),
+            "--out", str(root / "rep")]  # fmt: skip
+    dry = run_cli(*args)
+    assert dry.returncode == 1, dry.stderr
+    assert dry.stdout.splitlines()[:2] == [
+        "truth: sqlite; plan: rewrite 1 keys' JSON from SQLite", "  EXPORT proj-000002",
+    ]  # fmt: skip
+    assert orjson.loads(path.read_bytes())["metadata"]["owner"] == "copy only"
+    done = run_cli(*args, "--execute")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "re-audit: GREEN" in done.stdout
+    assert orjson.loads(path.read_bytes())["metadata"]["owner"] == truth_owner

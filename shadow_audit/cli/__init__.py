@@ -290,6 +290,10 @@ def run_repair(
     db = SqliteShadow(shadow, config.mapping, create=False)
     if not shadow.is_file():
         raise UsageError(f"database {shadow}: no such file")
+    from shadow_audit.cli.cutover import repair_json_copy, sqlite_is_truth
+
+    if sqlite_is_truth(shadow):  # sqlite-primary on: the JSON copy is made equal to SQLite
+        return repair_json_copy(source, shadow, config=config, execute=execute)
     if migrate and execute:
         rebuilt = db.migrate()
         print(f"migrated: {', '.join(rebuilt) if rebuilt else 'schema already current'}")

@@ -98,6 +98,33 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def sqlite_is_truth(shadow: Path) -> bool:
+    """Whether ``repair`` runs in the SQLite-is-truth direction."""
+    from shadow_audit.engine.roles import truth_of
+
+    return truth_of(shadow) == "sqlite"
+
+
+def repair_json_copy(source: Path, shadow: Path, *, config: Any, execute: bool) -> int:
+    """``shadow-audit repair`` from sqlite-primary on: the JSON copy is rewritten from SQLite."""
+    from shadow_audit.export import repair_json
+
+    result = repair_json(source, shadow, config=config, execute=execute)
+    print(f"truth: sqlite; plan: rewrite {len(result.keys)} keys' JSON from SQLite")
+    for key in result.keys[:50]:
+        print(f"  EXPORT {key}")
+    for key in result.not_in_truth:
+        print(f"  left alone (only in JSON, not in the truth): {key}")
+    if not execute:
+        print("dry run: nothing changed (pass --execute to apply)")
+        return EXIT_FAIL if result.keys or result.not_in_truth else EXIT_OK
+    if result.exported is not None:
+        print(f"repaired: {result.exported.written} JSON files rewritten from SQLite")
+    after = result.after or result.before
+    print(f"re-audit: {after.status}")
+    return EXIT_OK if after.status == "GREEN" else EXIT_FAIL
+
+
 def register(sub: Any) -> None:
     """Add ``cutover`` and ``export`` to the ``shadow-audit`` subcommands."""
     p = sub.add_parser("cutover", help="the cutover phases: status, advance, rollback")

@@ -141,6 +141,7 @@ class AuditResult:
     normalizers: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     documents: int = 0
+    truth: Literal["json", "sqlite"] = "json"  # which store the findings take as the truth
 
     @property
     def status(self) -> Status:
@@ -167,6 +168,7 @@ class AuditResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
+            "truth": self.truth,
             "source": self.source,
             "shadow": self.shadow,
             "started_at": self.started_at,

@@ -17,6 +17,7 @@ from shadow_audit.engine.findings import (
     IgnoredFinding,
 )
 from shadow_audit.engine.load import ShadowRows, gc_paused, load_shadow
+from shadow_audit.engine.roles import swap_roles, truth_of
 from shadow_audit.engine.source import Progress, SourceRows, SourceScan
 from shadow_audit.mapping import DocumentMap
 
@@ -61,6 +62,9 @@ def audit(
             timings=timings,
             stream=stream,
         )
+    truth = truth_of(shadow)
+    if truth == "sqlite":  # sqlite-primary on: SQLite is the truth, JSON the copy
+        findings, summary = swap_roles(findings, summary)
     active, ignored = _apply_rules(findings, config.ignore, today or today_utc())
     timings["total"] = time.perf_counter() - t0
     return AuditResult(
@@ -75,6 +79,7 @@ def audit(
         normalizers=dict(normalizers),
         timings=timings,
         documents=documents,
+        truth=truth,
     )
 
 

@@ -336,3 +336,88 @@ def test_json_retired_writes_sqlite_only(root):
     assert (saved.sqlite_written, saved.json_written) == (True, False)
     assert manifest_file(root, 0).read_bytes() == before
     assert store.load("proj-000000")["manifest"] == d["manifest"]
+
+
+# --- lossless reads in sqlite-primary --------------------------------------------------------
+
+from datetime import datetime, timedelta  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+WORDS = st.text(alphabet="abcdefghij -", min_size=1, max_size=12)
+
+
+@st.composite
+def reference_memory(draw: st.DrawFn, project_id: str) -> dict[str, Any]:
+    """A memory grown the way ProjectMemoryManager grows it: sessions appended and numbered
+    len(narrative) + 1 before trimming to 50, concepts/concerns/completed phases appended in
+    order of discovery (never sorted), intents labelled, naive timestamps."""
+    start = datetime(2025, 1, 1) + timedelta(minutes=draw(st.integers(0, 10**6)))
+    memory: dict[str, Any] = {
+        "_schema_version": "1.0",
+        "_created": start.isoformat(),
+        "project_id": project_id,
+        "narrative": [],
+        "domain": {"type": draw(WORDS), "concepts": [], "concerns": []},
+        "trajectory": {"phase": "PLANNING", "completed": [], "current_focus": "", "blockers": []},
+        "intent_history": [],
+    }
+    for n in range(draw(st.integers(0, 60))):
+        narrative = memory["narrative"]
+        narrative.append({
+            "session": len(narrative) + 1,
+            "summary": draw(WORDS),
+            "date": (start + timedelta(hours=n)).isoformat(),
+            "phase": draw(st.sampled_from(["PLANNING", "CODING", "UNKNOWN"])),
+        })  # fmt: skip
+        memory["narrative"] = narrative[-50:]
+        for kind in ("concepts", "concerns"):
+            word = draw(WORDS)
+            if draw(st.booleans()) and word not in memory["domain"][kind]:
+                memory["domain"][kind].append(word)
+        memory["intent_history"].append({
+            "session": len(narrative), "intent": draw(WORDS),
+            "confidence": draw(st.sampled_from(["high", "medium"])),
+        })  # fmt: skip
+        memory["intent_history"] = memory["intent_history"][-100:]
+        if draw(st.booleans()):
+            memory["trajectory"]["completed"].append(memory["trajectory"]["phase"])
+            memory["trajectory"]["phase"] = draw(st.sampled_from(["CODING", "TESTING"]))
+    memory["trajectory"]["blockers"] = draw(st.lists(WORDS, max_size=3))
+    return memory
+
+
+@pytest.fixture(scope="module")
+def primary(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    root = tmp_path_factory.mktemp("primary")
+    open_store(root / "ws", root / "s.db").close()
+    go_to(root, "sqlite-primary")
+    return open_(root)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.randoms(use_true_random=False), st.data())
+def test_sqlite_primary_load_returns_what_was_saved(primary, rng, data):
+    """Generated manifests with memories grown the reference way: load(key) == saved."""
+    manifest, _ = make_projects(1, seed=rng.randrange(10**6), sessions=3)[0]
+    memory = data.draw(reference_memory(manifest["metadata"]["projectId"]))
+    saved = {"manifest": manifest, "memory": memory}
+    primary.save(saved)
+    assert primary.load(manifest["metadata"]["projectId"]) == saved
+
+
+def test_sqlite_primary_load_returns_the_saved_fixtures(primary, vibe_fixtures):
+    """Every real manifest the schema accepts comes back equal (legacy ones need upgrade)."""
+    kept = 0
+    for path in sorted(vibe_fixtures.glob("*project_manifest.json")):
+        manifest = orjson.loads(path.read_bytes())
+        try:
+            primary.save({"manifest": manifest})
+        except (InvalidDocumentError, sa.UsageError):
+            continue
+        kept += 1
+        assert primary.load(manifest["metadata"]["projectId"]) == {"manifest": manifest}
+    assert kept >= 1

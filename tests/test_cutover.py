@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -384,3 +385,20 @@ def test_reverse_audit_swaps_values_and_repair_rewrites_the_json(root):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "re-audit: GREEN" in done.stdout
     assert orjson.loads(path.read_bytes())["metadata"]["owner"] == truth_owner
+
+
+def test_demo_cutover_runs_the_whole_journey(tmp_path):
+    done = run_cli("demo", "--cutover", "--dir", str(tmp_path / "demo"), "--projects", "6")
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert out.count("audit GREEN (truth: json, 0 findings)") >= 8
+    assert "   READY; moved: True" in out
+    assert re.search(r"mismatch recorded: value_mismatch missions.owner: JSON '[^']+', "
+                     r"SQLite 'dba@x.org'", out)  # fmt: skip
+    assert (
+        "FAIL  verified_reads: 0 verified reads without a mismatch since the last mismatch" in out
+    )
+    assert "the application now reads from SQLite: phase sqlite-primary" in out
+    assert "reverse audit: RED (truth: sqlite): missing_in_shadow proj-000001" in out
+    assert "audit: GREEN (truth: json); every edit in the JSON: True" in out
+    assert out.splitlines()[-1].endswith("sqlite-primary -> read-verify  (rollback)")

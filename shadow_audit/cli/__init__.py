@@ -442,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--projects", type=int, default=25, help="projects to generate (default 25, at least 5)"
     )
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    p.add_argument("--cutover", action="store_true", help="the Phase 2 journey (cutover)")
     p.set_defaults(func=cmd_demo)
 
     from shadow_audit.cli.cutover import register as register_cutover

@@ -15,6 +15,10 @@ def run_demo(args: argparse.Namespace) -> int:
     from shadow_audit.demo import build_demo_store, inject_incidents
     from shadow_audit.report import History
 
+    if getattr(args, "cutover", False):
+        from shadow_audit.cli.demo_cutover import run_cutover_demo
+
+        return run_cutover_demo(args)
     if args.projects < 5:
         raise UsageError("--projects must be at least 5 (one per failure mode)")
     started = datetime.now(UTC)

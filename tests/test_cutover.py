@@ -394,7 +394,7 @@ def test_demo_cutover_runs_the_whole_journey(tmp_path):
     assert out.count("audit GREEN (truth: json, 0 findings)") >= 8
     assert "   READY; moved: True" in out
     assert re.search(r"mismatch recorded: value_mismatch missions.owner: JSON '[^']+', "
-                     r"SQLite 'dba@x.org'", out)  # fmt: skip
+                     r"SQLite 'dba@example.com'", out)  # fmt: skip
     assert (
         "FAIL  verified_reads: 0 verified reads without a mismatch since the last mismatch" in out
     )

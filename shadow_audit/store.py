@@ -162,7 +162,7 @@ class Store:
         marker = _marker_phase(path)
         if not path.exists() and marker in SQLITE_TRUTH:
             raise DatabaseError(f"database {path}: no such file, and it is the truth ({marker})")
-        self.shadow = SqliteShadow(path, self.mapping, busy_timeout=busy_timeout)
+        self.shadow = SqliteShadow(path, self.mapping, busy_timeout=busy_timeout, create=False)
         self.writer = DualWriter(self.json, self.shadow, lock_timeout=lock_timeout)
         self.ledger = self.writer.ledger
         self.reads_log = reads_log_path(path)
@@ -174,9 +174,14 @@ class Store:
         self._conn_stack = contextlib.ExitStack()
         self._inode: tuple[int, int] | None = None
         self._known: Phase | None = marker
-        with self.shadow.transaction() as conn:
-            ensure_phase_table(conn)
-            self._known = read_phase(conn)
+        try:  # create what is missing; a broken shadow must not stop an app whose truth is JSON
+            self.shadow.create()
+            with self.shadow.transaction() as conn:
+                ensure_phase_table(conn)
+                self._known = read_phase(conn)
+        except (sqlite3.Error, OSError, DatabaseError) as exc:
+            self._known = self._fallback(exc)
+            log.warning("shadow database %s unavailable at open: %s", path, exc)
 
     # --- connection and phase ----------------------------------------------
 

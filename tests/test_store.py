@@ -438,3 +438,22 @@ def test_sqlite_primary_load_returns_the_saved_fixtures(primary, vibe_fixtures):
         kept += 1
         assert primary.load(manifest["metadata"]["projectId"]) == {"manifest": manifest}
     assert kept >= 1
+
+
+def test_a_corrupt_database_does_not_stop_an_app_whose_truth_is_json(tmp_path):
+    (tmp_path / "s.db").write_bytes(b"this is not a database" * 100)
+    store = open_store(tmp_path / "ws", tmp_path / "s.db")
+    saved = store.save(docs(0))
+    assert saved.json_written and not saved.sqlite_written and saved.failure is not None
+    assert store.load("proj-000000") == docs(0)
+    assert store.phase == "shadow"
+
+
+def test_a_corrupt_database_while_it_is_the_truth_stops_open_store(root):
+    go_to(root, "sqlite-primary")
+    (root / "s.db").unlink()
+    for suffix in ("-wal", "-shm"):
+        (root / f"s.db{suffix}").unlink(missing_ok=True)
+    (root / "s.db").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(DatabaseError, match="unavailable while it is the truth"):
+        open_(root)

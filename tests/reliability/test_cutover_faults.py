@@ -128,3 +128,29 @@ def test_no_save_commits_under_the_old_phase_after_a_transition(tmp_path):
     assert checked >= 28
     seen = {p for r in reports.values() for p, _ in r.values()}
     assert seen == {"read-verify", "sqlite-primary", "json-retired"}
+
+
+def test_sigkill_around_the_json_backup_is_found_by_the_reverse_audit_and_repaired(tmp_path):
+    """Writers in sqlite-primary killed at random moments: the audit (SQLite the truth) may
+    find the copy ahead on a key being saved when killed, never anything else; repair
+    rewrites the JSON from SQLite and the audit is GREEN."""
+    from shadow_audit.engine.run import audit
+    from shadow_audit.export import repair_json
+
+    seeded(tmp_path)
+    for _ in range(2):
+        advance(tmp_path / "ws", tmp_path / "s.db", force=True, reason="to sqlite-primary")
+    rng = random.Random(9)
+    killed: set[str] = set()
+    for k in range(5):
+        killed.add(f"proj-00000{k % 3}")
+        writer = start("writer", str(tmp_path), str(k % 3), f"k{k}")
+        read_lines(writer, rng.randint(1, 8))
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.wait()
+        result = audit(tmp_path / "ws", tmp_path / "s.db")
+        assert result.truth == "sqlite"
+        assert {f.key.split("/")[0] for f in result.findings} <= killed
+    repaired = repair_json(tmp_path / "ws", tmp_path / "s.db", execute=True)
+    assert repaired.after is None or repaired.after.status == "GREEN"
+    assert audit(tmp_path / "ws", tmp_path / "s.db").status == "GREEN"

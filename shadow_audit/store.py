@@ -39,7 +39,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from shadow_audit.config import Config
-from shadow_audit.dualwrite import DualWriter
+from shadow_audit.dualwrite import DualWriter, document_hash
 from shadow_audit.errors import ConfigError, DatabaseError, ShadowAuditError
 from shadow_audit.ledger import LedgerEntry, append_json_line
 from shadow_audit.mapping import build_documents
@@ -364,7 +364,9 @@ class Store:
                 phase = self._fallback(exc)  # raises when SQLite may be the truth
                 with self.json.lock(unit, timeout=self.lock_timeout):
                     self._write_json(unit, documents)
-                return Saved(key, phase, True, False, self.writer._record(key, documents, exc))
+                return Saved(
+                    key, phase, True, False, self._record(key, documents, exc, "SQLite write")
+                )
             self._known = phase
             try:
                 if phase in SQLITE_TRUTH:
@@ -399,7 +401,7 @@ class Store:
         except Exception as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            return Saved(key, phase, True, False, self.writer._record(key, documents, exc))
+            return Saved(key, phase, True, False, self._record(key, documents, exc, "SQLite write"))
         return Saved(key, phase, True, True)
 
     def _save_sqlite_first(
@@ -432,9 +434,20 @@ class Store:
         except sqlite3.Error as exc:
             raise DatabaseError(f"database {self.shadow.path}: saving {key} failed: {exc}") from exc
         if backup_error is not None:
-            failure = self.writer._record(key, documents, backup_error)
+            failure = self._record(key, documents, backup_error, "JSON backup")
             return Saved(key, phase, False, True, failure)
         return Saved(key, phase, phase == "sqlite-primary", True)
+
+    def _record(
+        self, key: str, documents: MappingABC[str, Any], exc: Exception, what: str
+    ) -> LedgerEntry | None:
+        """The copy's failure: logged and in the ledger, never raised (nor a ledger failure)."""
+        log.warning("%s for %s failed: %s: %s", what, key, type(exc).__name__, exc)
+        try:
+            return self.ledger.record(key=key, document_hash=document_hash(documents), error=exc)
+        except Exception:
+            log.exception("failure ledger %s could not record %s", self.ledger.path, key)
+            return None
 
     def _write_json(self, unit: str, documents: MappingABC[str, MappingABC[str, Any]]) -> None:
         for name, doc in documents.items():

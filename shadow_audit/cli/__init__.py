@@ -71,6 +71,7 @@ def _files(paths: Sequence[str]) -> list[Path]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from shadow_audit.upgrade import describe_fix, unit_folder
     from shadow_audit.validation import (
         document_problems,
         kind_from_filename,
@@ -97,6 +98,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             problems = document_problems(data, None) or []  # duplicate keys
         for problem in problems:
             print(f"{path}: {problem}")
+        if problems and (fix := describe_fix(doc, kind, unit=unit_folder(path))):
+            print(f"{path}: {fix}")
         bad += bool(problems)
     print(f"{len(files)} files: {len(files) - bad} valid, {bad} invalid", file=sys.stderr)
     return EXIT_FAIL if bad else EXIT_OK
@@ -365,6 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", help="files or folders (manifest/memory told apart by name)")
     p.add_argument("--kind", choices=["manifest", "memory"], help="treat every file as this kind")
     p.set_defaults(func=cmd_validate)
+
+    from shadow_audit.cli.upgrade import add_parser as add_upgrade
+
+    add_upgrade(sub)
 
     p = sub.add_parser("backfill", help="import every valid source document into the shadow")
     p.add_argument("--source", required=True, help="folder of workspaces (the JSON store)")

@@ -27,6 +27,7 @@ from shadow_audit.mapping import (
 )
 from shadow_audit.profiles import REFERENCE
 from shadow_audit.report.history import History
+from shadow_audit.report.json_report import read_findings
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.sqlite_shadow import connect_readonly, read_unit_rows
 
@@ -102,7 +103,7 @@ def load_report(path: str | Path) -> Report:
         raise SourceError(f"report {p}: cannot read: {exc.strerror}") from exc
     except orjson.JSONDecodeError as exc:
         raise SourceError(f"report {p}: not JSON: {exc}") from exc
-    findings = pd.DataFrame(data.get("findings", []))
+    findings = pd.DataFrame(read_findings(data, p.parent))  # all, also beyond report.json's
     if findings.empty:
         findings = pd.DataFrame(columns=["kind", "entity", "key", "field", "path"])
     summary = pd.DataFrame.from_dict(data.get("summary", {}), orient="index")

@@ -20,6 +20,7 @@ from shadow_audit.profiles import DEFAULT_DB_PATH
 
 if TYPE_CHECKING:
     from shadow_audit.engine.findings import AuditResult
+    from shadow_audit.report import PublishedRun
 
 EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 DEFAULT_CONFIG = "shadow-audit.toml"
@@ -133,16 +134,6 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 # --- audit ------------------------------------------------------------------
 
 
-def _formats(raw: str) -> list[str]:
-    from shadow_audit.report import FORMATS
-
-    formats = [f.strip() for f in raw.split(",") if f.strip()]
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown:
-        raise UsageError(f"--format: unknown {', '.join(unknown)} (known: {', '.join(FORMATS)})")
-    return ["json", *formats]
-
-
 def _print_result(result: AuditResult) -> None:
     counts = {k: v for k, v in result.counts().items() if v}
     detail = ", ".join(f"{v} {k}" for k, v in counts.items()) or "no findings"
@@ -160,6 +151,21 @@ def _print_result(result: AuditResult) -> None:
         print(f"  coverage: tables missing: {', '.join(result.coverage.missing_tables)}")
 
 
+def _print_run(run: PublishedRun) -> int:
+    if run.result is None or run.published is None:
+        _err(run.skipped or "nothing was audited")
+        return EXIT_OK
+    _print_result(run.result)
+    if run.delta is not None and run.delta.previous_run is not None:
+        d = run.delta
+        print(f"  since run {d.previous_run}: {len(d.new)} new, {len(d.persisting)} persisting, "
+              f"{len(d.resolved)} resolved")  # fmt: skip
+    for path in run.published.latest:
+        print(f"report: {path}")
+    print(f"this run: {run.published.run_dir}")
+    return run.exit_code
+
+
 def run_audit(
     *,
     source: Path,
@@ -171,63 +177,30 @@ def run_audit(
     keep: int | None = None,
     workers: int | None = None,
 ) -> tuple[int, AuditResult]:
-    """One scheduled-style run: audit, record in history, publish reports. (exit code, result)"""
-    from shadow_audit.config import load_config
-    from shadow_audit.engine.run import audit
-    from shadow_audit.report import History, ReportContext, publish
-    from shadow_audit.stores.json_store import no_wider_than
+    """One scheduled-style run (library: ``publish_run``), printed. (exit code, result)"""
+    from shadow_audit.report import publish_run
 
-    config = load_config(config_path)
-    with _progress("audit") as tick:
-        result = audit(source, shadow, config=config, progress=tick, workers=workers)
-    mode = no_wider_than(source)
-    context = ReportContext()
-    if history is not None:
-        book = History(history, mode=mode)
-        run_id, delta = book.record(result, report_dir=str(out))
-        context = ReportContext(
-            run_id=run_id, delta=delta, trend=tuple(reversed(book.runs(limit=30)))
-        )
-    run_dir, paths = publish(result, out, formats, context, keep=keep, mode=mode)
-    _print_result(result)
-    if context.delta is not None and context.delta.previous_run is not None:
-        d = context.delta
-        print(f"  since run {d.previous_run}: {len(d.new)} new, {len(d.persisting)} persisting, "
-              f"{len(d.resolved)} resolved")  # fmt: skip
-    for path in paths[: len(formats)]:
-        print(f"report: {path}")
-    print(f"this run: {run_dir}")
-    return (EXIT_OK if result.status == "GREEN" else EXIT_FAIL), result
+    run = publish_run(
+        source, shadow, out=out, formats=formats, config=config_path, history=history,
+        keep=keep, workers=workers,
+    )  # fmt: skip
+    code = _print_run(run)
+    if run.result is None:
+        raise UsageError(run.skipped or "nothing was audited")
+    return code, run.result
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from filelock import FileLock, Timeout
+    from shadow_audit.report import publish_run
 
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--out {out}: cannot create: {exc.strerror}") from exc
-    lock = FileLock(str(out / ".shadow-audit.lock"), mode=0o600)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        _err(f"another audit is writing to {out} (lock {lock.lock_file}); this run is skipped")
-        return EXIT_OK
-    try:
-        code, _ = run_audit(
-            source=Path(args.source),
-            shadow=Path(args.shadow),
-            out=out,
-            formats=_formats(args.format),
-            config_path=_config_path(args.config),
-            history=None if args.no_history else Path(args.history),
-            keep=args.keep,
-            workers=args.workers,
-        )
-    finally:
-        lock.release()
-    return code
+    with _progress("audit") as tick:
+        run = publish_run(
+            args.source, args.shadow, out=args.out, formats=args.format.split(","),
+            config=_config_path(args.config), keep=args.keep, max_findings=args.max_findings,
+            history=None if args.no_history else args.history, workers=args.workers,
+            progress=tick,
+        )  # fmt: skip
+    return _print_run(run)
 
 
 # --- history / gate ---------------------------------------------------------
@@ -393,7 +366,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="history database (default reports/history.db)",
     )
     p.add_argument("--no-history", action="store_true", help="do not record this run")
-    p.add_argument("--keep", type=int, help="keep only the newest N run folders")
+    p.add_argument("--keep", type=int, help="keep only the newest N run folders (at least 1)")
+    p.add_argument(
+        "--max-findings", type=int, default=500,
+        help="findings shown in md and html (default 500; all are in report.json)",
+    )  # fmt: skip
     p.add_argument(
         "--workers", type=int, help="1: validate inline; 2: on a second core (default: by size)"
     )

@@ -1,33 +1,70 @@
-"""JUnit XML: one testcase per table and check, so CI systems list the failures."""
+"""JUnit XML: one testcase per table and check, so CI systems list the failures.
+
+The document is well-formed whatever the data holds: every text taken from a key,
+a value or a reason has its control characters made visible first (XML 1.0 forbids
+most of them even as character references), and lone surrogates and the
+non-characters U+FFFE/U+FFFF are written as escapes.
+"""
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
+from typing import Any
 
 from shadow_audit.engine.findings import AuditResult, Finding
 from shadow_audit.report.context import ReportContext
+from shadow_audit.report.view import reasons
+from shadow_audit.text import visible
 
 ROW_CHECKS = ("missing_in_shadow", "extra_in_shadow", "value_mismatch", "duplicate_key")
 SHOWN = 10
+_NOT_XML = re.compile("[\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(value: Any) -> str:
+    """Text that XML 1.0 can hold: control characters and non-characters made visible.
+
+    Args:
+        value: any value; it is turned into text with ``str``.
+
+    Returns:
+        One line of text with only characters XML 1.0 allows.
+    """
+    return _NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", visible(str(value)))
+
+
+def _line(f: Finding) -> str:
+    where = f"{f.kind} {f.entity} {f.key}" + (f" {f.field}" if f.field else "")
+    if f.kind == "invalid_source":
+        return f"{where} {f.path}: " + "; ".join(reasons(f))
+    if f.kind == "duplicate_key":
+        return f"{where}: " + "; ".join(reasons(f))
+    return f"{where} source={f.source_value!r} shadow={f.shadow_value!r}"
 
 
 def _case(suite: ET.Element, classname: str, name: str, failures: list[Finding]) -> None:
-    case = ET.SubElement(suite, "testcase", classname=classname, name=name, time="0")
+    case = ET.SubElement(suite, "testcase", classname=xml_text(classname), name=name, time="0")
     if failures:
         keys = ", ".join(f.key + (f".{f.field}" if f.field else "") for f in failures[:SHOWN])
         more = f" (+{len(failures) - SHOWN} more)" if len(failures) > SHOWN else ""
         failure = ET.SubElement(
-            case, "failure", message=f"{len(failures)} {name}: {keys}{more}", type=name
+            case, "failure", message=xml_text(f"{len(failures)} {name}: {keys}{more}"), type=name
         )
-        failure.text = "\n".join(
-            f"{f.kind} {f.entity} {f.key} {f.field or ''} source={f.source_value!r} "
-            f"shadow={f.shadow_value!r}"
-            for f in failures[:SHOWN]
-        )
+        failure.text = "\n".join(xml_text(_line(f)) for f in failures[:SHOWN])
 
 
 def render_junit(result: AuditResult, context: ReportContext | None = None) -> str:
-    suite = ET.Element("testsuite", name="shadow-audit", timestamp=result.finished_at)
+    """The audit as a JUnit test suite: a case per table and check, source and coverage.
+
+    Args:
+        result: the audit.
+        context: unused (the signature every renderer shares).
+
+    Returns:
+        A well-formed XML document, ending with a newline.
+    """
+    suite = ET.Element("testsuite", name="shadow-audit", timestamp=xml_text(result.finished_at))
     by: dict[tuple[str, str], list[Finding]] = {}
     for f in result.findings:
         by.setdefault((f.entity, f.kind), []).append(f)
@@ -47,7 +84,10 @@ def render_junit(result: AuditResult, context: ReportContext | None = None) -> s
     if not result.coverage.complete:
         lost = ", ".join(result.coverage.lost_paths + result.coverage.missing_tables)
         ET.SubElement(
-            coverage, "failure", message=f"the shadow cannot hold: {lost}", type="coverage"
+            coverage,
+            "failure",
+            message=xml_text(f"the shadow cannot hold: {lost}"),
+            type="coverage",
         )
     cases = suite.findall("testcase")
     suite.set("tests", str(len(cases)))

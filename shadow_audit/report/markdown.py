@@ -1,31 +1,143 @@
-"""Markdown for CI job summaries and pull-request comments."""
+"""Markdown for CI job summaries and pull-request comments.
+
+Nothing taken from data can start a line, a heading, a table row, a link, an
+image or HTML. Control characters are made visible first, so no value spans two
+lines. Names (keys, tables, fields, paths, files) are shown in code spans by
+``code``: pipes escaped for the table, and a backtick fence longer than any run of
+backticks inside. Values and reasons are shown as escaped text by ``text``: every
+character that could start inline markup is backslash-escaped, and ``&``, ``<``,
+``>`` are written as entities.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
-from shadow_audit.engine.findings import AuditResult
+from shadow_audit.engine.findings import AuditResult, Finding
 from shadow_audit.report.context import ReportContext, top_paths
+from shadow_audit.report.view import FindingsView, group_findings, reasons
+from shadow_audit.text import visible
 
-MAX_FINDINGS = 20
+VALUE_WIDTH = 60
+NAME_WIDTH = 200  # keys, tables, fields, paths
+REASON_WIDTH = 300  # why a source is invalid
+_BACKTICKS = re.compile("`+")
+# backslash-escaped: escapes, code, emphasis, strikethrough, links, images, table
+# cells, and the scheme and e-mail autolinks of GitHub's Markdown
+_MARKUP = re.compile(r"([\\`*_~\[\]!|:@])")
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_WWW = re.compile(r"(?i)(?<![a-z0-9])(www)\.")
 
 
-def _cell(value: Any, limit: int = 60) -> str:
-    text = "" if value is None else str(value)
-    text = text.replace("|", "\\|").replace("\n", " ").replace("`", "'")
-    text = text.replace("<", "&lt;").replace(">", "&gt;")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def code(value: Any, limit: int | None = None) -> str:
+    """``value`` as a Markdown code span that no content can break out of.
+
+    Args:
+        value: any value; non-strings are shown as compact JSON, ``None`` as nothing.
+        limit: cut the text to this many characters (with ``…``) before quoting.
+
+    Returns:
+        A code span such as ``` `proj-7/3` ```, or ``""`` for an empty value.
+    """
+    text = visible(_text(value))
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    if not text:
+        return ""
+    text = text.replace("|", "\\|")
+    fence = "`" * (max((len(m) for m in _BACKTICKS.findall(text)), default=0) + 1)
+    pad = " " if text[0] in "` " or text[-1] in "` " else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def text(value: Any, limit: int | None = None) -> str:
+    """``value`` as Markdown text that shows exactly its characters and nothing else.
+
+    Args:
+        value: any value; non-strings are shown as compact JSON, ``None`` as nothing.
+        limit: cut the text to this many characters (with ``…``) before escaping.
+
+    Returns:
+        One line of escaped text, e.g. ``alice\\@example.com`` for ``alice@example.com``.
+    """
+    shown = visible(_text(value))
+    if limit is not None and len(shown) > limit:
+        shown = shown[: limit - 1] + "…"
+    shown = _MARKUP.sub(r"\\\1", shown)
+    shown = "".join(_ENTITIES.get(c, c) for c in shown)
+    return _WWW.sub(r"\1\\.", shown)
+
+
+def _finding_row(doc: str, f: Finding) -> str:
+    if f.kind in ("invalid_source", "duplicate_key"):
+        source, shadow = text("; ".join(reasons(f)), REASON_WIDTH), ""
+    else:
+        source, shadow = text(f.source_value, VALUE_WIDTH), text(f.shadow_value, VALUE_WIDTH)
+    cells = [
+        code(doc, NAME_WIDTH),
+        f.kind,
+        code(f.entity, NAME_WIDTH),
+        code(f.key, NAME_WIDTH),
+        code(f.field, NAME_WIDTH),
+        source,
+        shadow,
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _findings(view: FindingsView) -> list[str]:
+    shown = f"{view.shown} of {view.total}" if view.hidden else f"{view.total}"
+    lines = [
+        "",
+        f"## Findings by document ({shown})",
+        "",
+        "| document | finding | table | key | field | source | shadow |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for group in view.groups:
+        if group.one_sided:
+            tables = ", ".join(f"{code(t)} {n}" for t, n in group.tables)
+            doc = code(group.document, NAME_WIDTH)
+            lines.append(f"| {doc} | {group.headline} | {tables} | | | | |")
+            continue
+        lines += [_finding_row(group.document, f) for f in group.findings]
+    if view.hidden:
+        lines += [
+            "",
+            f"{view.hidden} more findings not shown ({view.hidden_text}); at most {view.limit} "
+            "entries are shown, every finding is in report.json and findings.jsonl.gz.",
+        ]
+    return lines
 
 
 def render_markdown(result: AuditResult, context: ReportContext | None = None) -> str:
+    """The report as Markdown: verdict, counts, tables, drift, findings by document, coverage.
+
+    Args:
+        result: the audit.
+        context: run id, delta and ``max_findings`` (default: none, 500).
+
+    Returns:
+        The Markdown text, ending with a newline.
+    """
     context = context or ReportContext()
     icon = "✅" if result.status == "GREEN" else "❌"
     lines = [
         f"# {icon} shadow-audit: {result.status}",
         "",
-        f"- source: `{result.source}` ({result.documents} documents)",
-        f"- shadow: `{result.shadow}`",
-        f"- finished: {result.finished_at}",
+        f"- source: {code(result.source)} ({result.documents} documents)",
+        f"- shadow: {code(result.shadow)}",
+        f"- finished: {code(result.finished_at)}",
     ]
     if context.run_id is not None:
         lines.append(f"- run: {context.run_id}")
@@ -46,7 +158,7 @@ def render_markdown(result: AuditResult, context: ReportContext | None = None) -
     ]
     for name, s in result.summary.items():
         lines.append(
-            f"| {name} | {s.source_rows} | {s.shadow_rows} | {s.matched} | {s.mismatched} "
+            f"| {code(name)} | {s.source_rows} | {s.shadow_rows} | {s.matched} | {s.mismatched} "
             f"| {s.missing_in_shadow} | {s.extra_in_shadow} |"
         )
     if context.delta is not None and context.delta.previous_run is not None:
@@ -66,21 +178,9 @@ def render_markdown(result: AuditResult, context: ReportContext | None = None) -
             "| table | path | findings |",
             "|---|---|---:|",
         ]
-        lines += [f"| {e} | `{_cell(p)}` | {n} |" for e, p, n in paths]
+        lines += [f"| {code(e)} | {code(p, NAME_WIDTH)} | {n} |" for e, p, n in paths]
     if result.findings:
-        shown = result.findings[:MAX_FINDINGS]
-        lines += [
-            "",
-            f"## First {len(shown)} of {len(result.findings)} findings",
-            "",
-            "| kind | table | key | field | source | shadow |",
-            "|---|---|---|---|---|---|",
-        ]
-        lines += [
-            f"| {f.kind} | {f.entity} | `{_cell(f.key)}` | {_cell(f.field)} "
-            f"| {_cell(f.source_value)} | {_cell(f.shadow_value)} |"
-            for f in shown
-        ]
+        lines += _findings(group_findings(result.findings, limit=context.max_findings))
     cov = result.coverage
     lines += ["", "## Coverage", ""]
     if cov.complete:
@@ -88,8 +188,8 @@ def render_markdown(result: AuditResult, context: ReportContext | None = None) -
     else:
         if cov.lost_paths:
             lines.append(
-                "Paths the shadow cannot hold: " + ", ".join(f"`{p}`" for p in cov.lost_paths)
+                "Paths the shadow cannot hold: " + ", ".join(code(p) for p in cov.lost_paths)
             )
         if cov.missing_tables:
-            lines.append("Tables missing: " + ", ".join(f"`{t}`" for t in cov.missing_tables))
+            lines.append("Tables missing: " + ", ".join(code(t) for t in cov.missing_tables))
     return "\n".join(lines) + "\n"

@@ -7,10 +7,12 @@ from datetime import datetime
 from shadow_audit.engine.findings import FINDING_KINDS, AuditResult
 from shadow_audit.report.context import ReportContext
 from shadow_audit.report.history import parity
+from shadow_audit.text import visible
 
 
 def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    """A label value on one line: control characters made visible, ``\\`` and ``"`` escaped."""
+    return visible(value).replace("\\", "\\\\").replace('"', '\\"')
 
 
 def render_prometheus(result: AuditResult, context: ReportContext | None = None) -> str:

@@ -1,0 +1,175 @@
+"""Findings as a person reads them: grouped by document, value mismatches first, at most N shown.
+
+A document that exists on one side only is one group ("only in the shadow: 19 rows
+in 5 tables"), not a line per row in front of the real mismatches. Markdown and
+HTML render this view; report.json and findings.jsonl.gz keep every finding.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from shadow_audit.engine.findings import Finding
+from shadow_audit.report.context import MAX_FINDINGS
+from shadow_audit.text import visible
+
+# Which findings a reader needs first: the values that differ, then what cannot be
+# compared, then whole rows on one side.
+PRIORITY = {
+    "value_mismatch": 0,
+    "invalid_source": 1,
+    "duplicate_key": 2,
+    "missing_in_shadow": 3,
+    "extra_in_shadow": 4,
+}
+_ONE_SIDED = {"extra_in_shadow": "only in the shadow", "missing_in_shadow": "only in the source"}
+_SIDE_KIND = {side: kind for kind, side in _ONE_SIDED.items()}
+PER_DOCUMENT = 50
+
+
+def document_of(finding: Finding) -> str:
+    """The document a finding belongs to: its key up to the first ``/``.
+
+    Args:
+        finding: any finding.
+
+    Returns:
+        ``"proj-7"`` for the keys ``"proj-7"``, ``"proj-7/3"`` and ``"proj-7/payments"``.
+    """
+    return finding.key.split("/", 1)[0]
+
+
+def priority(finding: Finding) -> int:
+    """Sort rank of a finding's kind: value mismatches first, unknown kinds last.
+
+    Args:
+        finding: any finding.
+
+    Returns:
+        A small integer; lower comes first.
+    """
+    return _order(finding.kind)
+
+
+def _order(kind: str) -> int:
+    return PRIORITY.get(kind, len(PRIORITY))
+
+
+def reasons(finding: Finding) -> list[str]:
+    """Why a source document is invalid (or a key duplicated), one line per reason.
+
+    The reasons come from the document and are made visible (no control
+    characters), so any face may print them: Markdown, HTML, JUnit, the pytest
+    message, a terminal.
+
+    Args:
+        finding: an ``invalid_source`` or ``duplicate_key`` finding (others give ``[]``).
+
+    Returns:
+        The reasons as single-line strings, in the order the validator gave them.
+    """
+    if finding.kind not in ("invalid_source", "duplicate_key") or finding.detail is None:
+        return []
+    items: list[Any] = finding.detail if isinstance(finding.detail, list) else [finding.detail]
+    return [visible(str(item)) for item in items]
+
+
+@dataclass(frozen=True)
+class DocumentGroup:
+    """The findings of one document, or one line for a document held by one side only."""
+
+    document: str
+    findings: tuple[Finding, ...]  # the ones shown; empty for a one-sided group
+    total: int  # every finding of the document
+    one_sided: str | None = None  # "only in the shadow" | "only in the source"
+    tables: tuple[tuple[str, int], ...] = ()  # rows per table (one-sided groups)
+
+    @property
+    def headline(self) -> str:
+        """E.g. ``only in the shadow: 19 rows in 5 tables`` or ``90 findings, 50 shown``."""
+        if self.one_sided:
+            rows = "row" if self.total == 1 else "rows"
+            tables = "table" if len(self.tables) == 1 else "tables"
+            return f"{self.one_sided}: {self.total} {rows} in {len(self.tables)} {tables}"
+        text = f"{self.total} finding{'' if self.total == 1 else 's'}"
+        return text if len(self.findings) == self.total else f"{text}, {len(self.findings)} shown"
+
+
+@dataclass(frozen=True)
+class FindingsView:
+    """What Markdown and HTML show: groups in reading order, and how much is left out."""
+
+    groups: tuple[DocumentGroup, ...]
+    total: int  # findings in the result
+    shown: int  # findings the groups stand for (a one-sided group stands for all its rows)
+    limit: int
+    hidden_kinds: tuple[tuple[str, int], ...] = ()  # what is not shown, per kind
+
+    @property
+    def hidden(self) -> int:
+        """Findings not shown (they are in report.json / findings.jsonl.gz)."""
+        return self.total - self.shown
+
+    @property
+    def hidden_text(self) -> str:
+        """``71814 value_mismatch, 94 invalid_source``: what the hidden findings are."""
+        return ", ".join(f"{n} {kind}" for kind, n in self.hidden_kinds)
+
+
+def _rank(findings: list[Finding]) -> tuple[int, int]:
+    best = min(priority(f) for f in findings)
+    return best, -sum(1 for f in findings if priority(f) == best)
+
+
+def group_findings(findings: tuple[Finding, ...], *, limit: int = MAX_FINDINGS) -> FindingsView:
+    """Group findings by document, most telling first, keeping at most ``limit`` entries.
+
+    A shown finding is one entry and so is a one-sided group, whatever its row count.
+    Groups come in order of their most telling kind (value mismatches first; documents
+    with more of them before fewer), then by document key; inside a group, value
+    mismatches come first. One document shows at most ``PER_DOCUMENT`` findings, so
+    that one broken document cannot take the whole page.
+
+    Args:
+        findings: the audit's findings, in any order.
+        limit: the most entries to show (at least 1).
+
+    Returns:
+        The view; ``view.hidden`` findings were left out, ``view.hidden_kinds`` says which.
+    """
+    by_doc: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_doc.setdefault(document_of(f), []).append(f)
+    order = sorted(by_doc, key=lambda d: (*_rank(by_doc[d]), d))
+    groups: list[DocumentGroup] = []
+    budget, shown = limit, 0
+    for doc in order:
+        if budget <= 0:
+            break
+        items = by_doc[doc]
+        kinds = {f.kind for f in items}
+        side = _ONE_SIDED.get(next(iter(kinds))) if len(kinds) == 1 else None
+        if side is not None and _is_whole_document(items):
+            tables = Counter(f.entity for f in items)
+            groups.append(DocumentGroup(doc, (), len(items), side, tuple(sorted(tables.items()))))
+            budget -= 1
+            shown += len(items)
+            continue
+        ordered = tuple(sorted(items, key=priority)[: min(budget, PER_DOCUMENT)])
+        groups.append(DocumentGroup(doc, ordered, len(items)))
+        budget -= len(ordered)
+        shown += len(ordered)
+    hidden = Counter(f.kind for f in findings)
+    for group in groups:
+        if group.one_sided:
+            hidden[_SIDE_KIND[group.one_sided]] -= group.total
+        hidden.subtract(f.kind for f in group.findings)
+    left = tuple(sorted(((k, n) for k, n in hidden.items() if n > 0), key=lambda kn: _order(kn[0])))
+    return FindingsView(tuple(groups), len(findings), shown, limit, left)
+
+
+def _is_whole_document(items: list[Finding]) -> bool:
+    """One side holds the document itself (its root row), not just some of its child rows."""
+    return any("/" not in f.key for f in items)

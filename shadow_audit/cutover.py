@@ -29,10 +29,9 @@ from filelock import FileLock, Timeout
 from shadow_audit.config import Config
 from shadow_audit.errors import DatabaseError, UsageError
 from shadow_audit.export import ExportResult, export_documents
-from shadow_audit.gate import GatePolicy, GateReason, decide
+from shadow_audit.gate import GateReason, judge
 from shadow_audit.ledger import FailureLedger, default_ledger_path
 from shadow_audit.readcheck import read_checks, reads_log_path
-from shadow_audit.report.history import History
 from shadow_audit.store import CutoverPolicy, turnstile_path, write_phase_marker
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.phases import (
@@ -134,20 +133,12 @@ def _entered(transitions: tuple[Transition, ...], phase: str) -> str | None:
 
 
 def _gate_reasons(
-    shadow: Path, history: Path | None, config: Config, now: datetime
+    shadow: Path, source: Path, history: Path | None, config: Config, now: datetime
 ) -> list[GateReason]:
-    """Today's gate, as ``shadow-audit gate`` decides it."""
-    ledger = FailureLedger(default_ledger_path(shadow)).read()
-    runs = History(history).runs() if history is not None and history.exists() else []
-    active = sum(1 for r in config.ignore if r.active(now.date()))
-    decision = decide(
-        runs,
-        policy=GatePolicy.from_config(config.gate),
-        ledger=ledger.entries,
-        active_rules=active,
-        now=now,
+    """Today's gate, as ``shadow-audit gate`` decides it (only runs of this shadow count)."""
+    return list(
+        judge(shadow=shadow, source=source, history=history, config=config, now=now).reasons
     )
-    return list(decision.reasons)
 
 
 def _read_reasons(shadow: Path, since: str | None, policy: CutoverPolicy) -> GateReason:
@@ -208,6 +199,7 @@ def _primary_reasons(
 
 
 def decide_step(
+    source: Path | str,
     shadow: Path | str,
     *,
     history: Path | str | None = None,
@@ -217,6 +209,7 @@ def decide_step(
     """The gate of the next step forward from the current phase.
 
     Args:
+        source: the JSON folder the audits in the history must have read.
         shadow: the SQLite file.
         history: the audit history database (for today's gate).
         config: ``[gate]`` and ``[cutover]`` policies (defaults when omitted).
@@ -241,7 +234,7 @@ def decide_step(
     hist = Path(history) if history is not None else None
     reasons: list[GateReason] = []
     if target in ("read-verify", "sqlite-primary"):
-        reasons += _gate_reasons(db, hist, config, now)
+        reasons += _gate_reasons(db, Path(source), hist, config, now)
     if target == "sqlite-primary":
         reasons.append(_read_reasons(db, _entered(status.transitions, current), policy))
     if target == "json-retired":
@@ -309,7 +302,7 @@ def advance(
     """Move one phase forward when the step's gate is READY (or when forced, with a reason).
 
     Args:
-        source: the JSON folder (named for symmetry with rollback; not written).
+        source: the JSON folder (the audits the gate counts must have read it; not written).
         shadow: the SQLite file holding the phase.
         history: the audit history database.
         config: policies and mapping.
@@ -328,7 +321,7 @@ def advance(
         raise UsageError("--force needs --reason TEXT: a forced move records why")
     config = config or Config()
     now = now or datetime.now(UTC)
-    decision = decide_step(shadow, history=history, config=config, now=now)
+    decision = decide_step(source, shadow, history=history, config=config, now=now)
     if not decision.ready and not force:
         return CutoverOutcome(False, decision.from_phase, decision.to_phase, decision)
     transition, _ = _move(

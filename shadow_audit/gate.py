@@ -1,6 +1,9 @@
 """The cutover gate: from the run history, the failure ledger and a policy, READY or NOT READY.
 
 Every reason carries its evidence (run ids, dates, counts) so the verdict can be checked.
+The gate judges one shadow against one source: it counts only the runs that audited that
+very database (same resolved path and same identity, see ``shadow_identity``) against that
+folder, and the newest of them must be recent (``max_age_hours``).
 """
 
 from __future__ import annotations
@@ -8,11 +11,19 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from shadow_audit.errors import ConfigError
-from shadow_audit.ledger import LedgerEntry
-from shadow_audit.report.history import Run
+import orjson
+
+from shadow_audit.errors import ConfigError, UsageError
+from shadow_audit.ledger import FailureLedger, LedgerEntry, default_ledger_path
+from shadow_audit.report.history import DEFAULT_HISTORY, History, Run, resolved
+from shadow_audit.stores.json_store import atomic_write, no_wider_than
+from shadow_audit.stores.sqlite_shadow import shadow_identity
+
+if TYPE_CHECKING:
+    from shadow_audit.config import Config
 
 
 @dataclass(frozen=True)
@@ -25,6 +36,7 @@ class GatePolicy:
     max_ledger_failures: int = 0
     require_complete_coverage: bool = True
     allow_ignore_rules: bool = False
+    max_age_hours: float = 24.0
 
     @classmethod
     def from_config(cls, raw: dict[str, Any]) -> GatePolicy:
@@ -61,12 +73,34 @@ class GateReason:
 
 
 @dataclass(frozen=True)
+class GateSubject:
+    """What a verdict is about: one shadow database, by path and identity, and one source."""
+
+    shadow: str = ""
+    shadow_id: str = ""
+    source: str = ""
+
+    def matches(self, run: Run) -> bool:
+        """Did ``run`` audit this very database against this source?"""
+        return (
+            run.shadow_path == self.shadow
+            and run.shadow_id == self.shadow_id
+            and (not self.source or run.source_path == self.source)
+        )
+
+    def to_dict(self) -> dict[str, str]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
 class GateDecision:
     """READY only when every check passed."""
 
     decided_at: str
     policy: GatePolicy
     reasons: tuple[GateReason, ...]
+    subject: GateSubject = GateSubject()
+    notes: tuple[str, ...] = ()
 
     @property
     def ready(self) -> bool:
@@ -81,8 +115,10 @@ class GateDecision:
             "verdict": self.verdict,
             "ready": self.ready,
             "decided_at": self.decided_at,
+            "subject": self.subject.to_dict(),
             "policy": self.policy.to_dict(),
             "reasons": [r.to_dict() for r in self.reasons],
+            "notes": list(self.notes),
         }
 
 
@@ -98,13 +134,31 @@ def decide(
     ledger: tuple[LedgerEntry, ...] = (),
     active_rules: int = 0,
     now: datetime | None = None,
+    subject: GateSubject = GateSubject(),
+    notes: tuple[str, ...] = (),
 ) -> GateDecision:
-    """Decide the cutover; ``runs`` newest first."""
+    """Decide the cutover from runs that are all of one shadow and source.
+
+    Args:
+        runs: the runs of ``subject``, newest first (``judge`` selects them).
+        policy: the ``[gate]`` table.
+        ledger: the shadow's failure-ledger entries.
+        active_rules: how many ignore rules are active now.
+        now: decide as of this moment (default: now).
+        subject: the shadow and source judged, named in the decision.
+        notes: remarks to carry into the decision (e.g. runs not counted).
+
+    Returns:
+        The decision, every check with its evidence.
+    """
     now = now or datetime.now(UTC)
+    decided = now.isoformat(timespec="seconds")
     reasons: list[GateReason] = []
     if not runs:
-        reasons.append(GateReason("history", False, "no audit is recorded yet", {"runs": 0}))
-        return GateDecision(now.isoformat(timespec="seconds"), policy, tuple(reasons))
+        reasons.append(
+            GateReason("history", False, "no audit of this shadow is recorded yet", {"runs": 0})
+        )
+        return GateDecision(decided, policy, tuple(reasons), subject, notes)
     latest = runs[0]
     reasons.append(
         GateReason(
@@ -113,6 +167,16 @@ def decide(
             f"latest run {latest.id} has {latest.findings} findings "
             f"(allowed {policy.max_findings})",
             {"run": latest.id, "finished_at": latest.finished_at, "counts": latest.counts},
+        )
+    )
+    age = (now - _time(latest.finished_at)).total_seconds() / 3600
+    reasons.append(
+        GateReason(
+            "fresh",
+            age <= policy.max_age_hours,
+            f"latest run {latest.id} finished {age:.1f} hours ago "
+            f"(allowed {policy.max_age_hours:g})",
+            {"run": latest.id, "finished_at": latest.finished_at, "age_hours": round(age, 3)},
         )
     )
     streak: list[Run] = []
@@ -175,13 +239,147 @@ def decide(
             {"active_rules": active_rules, "ignored_in_latest": latest.ignored},
         )
     )
-    return GateDecision(now.isoformat(timespec="seconds"), policy, tuple(reasons))
+    return GateDecision(decided, policy, tuple(reasons), subject, notes)
+
+
+def judge(
+    *,
+    shadow: Path | str,
+    source: Path | str | None = None,
+    history: Path | str | None = None,
+    config: Config | None = None,
+    ledger: Path | str | None = None,
+    now: datetime | None = None,
+) -> GateDecision:
+    """The gate's rule, for the ``gate`` command and the cutover alike.
+
+    Only runs that audited this very database (same resolved path, same identity) against
+    this source count; without ``source``, the source of the newest such run. Runs recorded
+    before the history kept identities match nothing.
+
+    Args:
+        shadow: the shadow database judged; it must exist (its identity is read).
+        source: the source folder; default: the newest matching run's.
+        history: the history database; default ``reports/history.db``, which may be
+            missing (nothing recorded yet); a file given explicitly must exist.
+        config: policy (``[gate]``) and ignore rules; default: the built-in defaults.
+        ledger: the failure ledger; default ``<shadow>.failures.jsonl``.
+        now: decide as of this moment (default: now).
+
+    Returns:
+        The decision, naming the shadow and source it judged.
+
+    Raises:
+        DatabaseError: the shadow or an explicit history file is missing or unreadable.
+        UsageError: an explicit source folder does not exist.
+    """
+    from shadow_audit.config import Config, today_utc
+
+    config = config or Config()
+    policy = GatePolicy.from_config(config.gate)
+    identity = shadow_identity(shadow)
+    if source is not None and not Path(source).is_dir():
+        raise UsageError(f"source folder {source}: no such folder")
+    book = History(history if history is not None else DEFAULT_HISTORY)
+    every = book.runs() if history is not None or book.path.exists() else []
+    subject = GateSubject(resolved(shadow), identity, resolved(source) if source else "")
+    ours = [r for r in every if subject.matches(r)]
+    if not source and ours:
+        subject = dataclasses.replace(subject, source=ours[0].source_path)
+        ours = [r for r in ours if subject.matches(r)]
+    notes: list[str] = []
+    if len(ours) < len(every):
+        notes.append(
+            f"{len(every) - len(ours)} of {len(every)} runs in {book.path} audited another "
+            "shadow or source (or predate identities) and are not counted"
+        )
+    contents = FailureLedger(ledger or default_ledger_path(shadow)).read()
+    if contents.torn:
+        notes.append(f"ledger: {contents.torn} lines cut short by a dying writer are ignored")
+    today = now.date() if now else today_utc()
+    active = sum(1 for r in config.ignore if r.active(today))
+    return decide(
+        ours,
+        policy=policy,
+        ledger=contents.entries,
+        active_rules=active,
+        now=now,
+        subject=subject,
+        notes=tuple(notes),
+    )
 
 
 def render_gate_markdown(decision: GateDecision) -> str:
+    """The decision as Markdown: verdict, what was judged, one table row per check."""
     icon = "✅" if decision.ready else "⛔"
-    lines = [f"# {icon} cutover gate: {decision.verdict}", "", f"decided {decision.decided_at}", ""]
+    s = decision.subject
+    lines = [f"# {icon} cutover gate: {decision.verdict}", "", f"decided {decision.decided_at}"]
+    lines += ["", f"- shadow: `{s.shadow}` ({s.shadow_id})", f"- source: `{s.source or '-'}`", ""]
     lines += ["| check | result | why |", "|---|---|---|"]
     for r in decision.reasons:
-        lines.append(f"| {r.check} | {'pass' if r.passed else 'FAIL'} | {r.message} |")
+        why = r.message.replace("|", "\\|")
+        lines.append(f"| {r.check} | {'pass' if r.passed else 'FAIL'} | {why} |")
+    lines += [f"\n{note}" for note in decision.notes]
     return "\n".join(lines) + "\n"
+
+
+def write_gate(
+    decision: GateDecision, out: Path | str, *, mode: int | None = None
+) -> tuple[Path, Path]:
+    """Write ``gate.json`` and ``gate.md`` atomically into ``out``.
+
+    Args:
+        decision: what to write.
+        out: the folder (created when missing).
+        mode: permission bits; default: no wider than the judged source folder (else
+            0o600), like the reports.
+
+    Returns:
+        The paths of gate.json and gate.md.
+
+    Raises:
+        UsageError: ``out`` cannot be created.
+    """
+    folder = Path(out)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {folder}: cannot create: {exc.strerror}") from exc
+    if mode is None:
+        source = decision.subject.source
+        mode = no_wider_than(source) if source and Path(source).is_dir() else 0o600
+    data = orjson.dumps(decision.to_dict(), option=orjson.OPT_INDENT_2) + b"\n"
+    paths = (folder / "gate.json", folder / "gate.md")
+    atomic_write(paths[0], data, mode=mode)
+    atomic_write(paths[1], render_gate_markdown(decision).encode(), mode=mode)
+    return paths
+
+
+def run_gate(
+    *,
+    shadow: Path | str,
+    out: Path | str,
+    source: Path | str | None = None,
+    history: Path | str | None = None,
+    config: Config | None = None,
+    ledger: Path | str | None = None,
+    now: datetime | None = None,
+) -> tuple[GateDecision, tuple[Path, Path]]:
+    """``judge`` and ``write_gate``: the ``gate`` command's one call.
+
+    Args:
+        shadow: as for ``judge``.
+        out: as for ``write_gate``.
+        source: as for ``judge``.
+        history: as for ``judge``.
+        config: as for ``judge``.
+        ledger: as for ``judge``.
+        now: as for ``judge``.
+
+    Returns:
+        The decision and the files written.
+    """
+    decision = judge(
+        shadow=shadow, source=source, history=history, config=config, ledger=ledger, now=now
+    )
+    return decision, write_gate(decision, out)

@@ -1,7 +1,7 @@
 """The cutover CLI and its step gates, as a subprocess on real files and a real database.
 
 Dataset: three generated projects saved through open_store; a history of eight real GREEN
-audits re-stamped one day apart ending yesterday (the gate's seven-day streak).
+audits re-stamped one day apart, the last an hour ago (the gate's seven-day streak).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import pytest
 from shadow_audit.config import Config
 from shadow_audit.cutover import PhaseChangedError, _move, advance, cutover_status, rollback
 from shadow_audit.engine.run import audit
+from shadow_audit.errors import UsageError
 from shadow_audit.ledger import FailureLedger, default_ledger_path
 from shadow_audit.mapping import build_documents
 from shadow_audit.report.history import History
@@ -52,12 +53,12 @@ def root(tmp_path: Path) -> Path:
 
 
 def green_days(root: Path, days: int = 7) -> None:
-    """A real GREEN audit recorded ``days + 1`` times, one day apart, ending yesterday."""
+    """A real GREEN audit recorded ``days + 1`` times, one day apart, the last an hour ago."""
     result = audit(root / "ws", root / "s.db")
     assert result.status == "GREEN" and result.coverage.complete
     book = History(root / "history.db")
     for i in range(days + 1):
-        at = NOW - timedelta(days=days + 1 - i)
+        at = NOW - timedelta(days=days - i, hours=1)
         at_end = stamp(at + timedelta(seconds=30))
         book.record(dataclasses.replace(result, started_at=stamp(at), finished_at=at_end))
 
@@ -100,11 +101,13 @@ def test_status_of_a_reference_database_without_phase_table_is_shadow(tmp_path):
 
 
 def test_advance_refuses_without_evidence_and_lists_every_reason(root):
-    done = cli(root, "advance")
+    done = run_cli(
+        "cutover", "advance", "--source", str(root / "ws"), "--shadow", str(root / "s.db")
+    )
     assert done.returncode == 1, done.stderr
     assert done.stdout.splitlines() == [
         "refused: shadow -> read-verify (gate NOT READY)",
-        "  FAIL  history: no audit is recorded yet",
+        "  FAIL  history: no audit of this shadow is recorded yet",
     ]
     assert cutover_status(root / "s.db").phase == "shadow"
 
@@ -189,10 +192,28 @@ def test_backup_failures_block_json_retired(root):
 
 
 def test_force_needs_a_reason_and_is_recorded(root):
-    done = cli(root, "advance", "--force")
+    done = run_cli(
+        "cutover",
+        "advance",
+        "--source",
+        str(root / "ws"),
+        "--shadow",
+        str(root / "s.db"),
+        "--force",
+    )
     assert done.returncode == 2
     assert "--force needs --reason" in done.stderr
-    done = cli(root, "advance", "--force", "--reason", "weekend window\x1b[31m")
+    done = run_cli(
+        "cutover",
+        "advance",
+        "--source",
+        str(root / "ws"),
+        "--shadow",
+        str(root / "s.db"),
+        "--force",
+        "--reason",
+        "weekend window\x1b[31m",
+    )
     assert done.returncode == 0, done.stderr
     assert "forced: weekend window\\e[31m" in done.stdout
     (t,) = cutover_status(root / "s.db").transitions
@@ -402,3 +423,19 @@ def test_demo_cutover_runs_the_whole_journey(tmp_path):
     assert "reverse audit: RED (truth: sqlite): missing_in_shadow proj-000001" in out
     assert "audit: GREEN (truth: json); every edit in the JSON: True" in out
     assert out.splitlines()[-1].endswith("sqlite-primary -> read-verify  (rollback)")
+
+
+def test_the_json_wins_repair_refuses_while_sqlite_is_the_truth(root):
+    from shadow_audit.repair import repair
+
+    for _ in range(2):
+        advance(root / "ws", root / "s.db", force=True, reason="setup")
+    with pytest.raises(UsageError, match="SQLite is the truth"):
+        repair(root / "ws", root / "s.db", execute=True, out=root / "rep")
+
+
+def test_an_explicit_history_that_does_not_exist_is_exit_2(root):
+    done = cli(root, "advance")
+    assert done.returncode == 2
+    assert "history.db: no such file" in done.stderr
+    assert cutover_status(root / "s.db").phase == "shadow"

@@ -391,6 +391,7 @@ def reference_memory(draw: st.DrawFn, project_id: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def primary(tmp_path_factory: pytest.TempPathFactory) -> Store:
     root = tmp_path_factory.mktemp("primary")
+    (root / "ws").mkdir()
     open_store(root / "ws", root / "s.db").close()
     go_to(root, "sqlite-primary")
     return open_(root)

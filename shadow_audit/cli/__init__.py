@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING
 
 from shadow_audit.errors import ShadowAuditError, SourceError, UsageError
 from shadow_audit.profiles import DEFAULT_DB_PATH
+from shadow_audit.text import visible
 
 if TYPE_CHECKING:
     from shadow_audit.engine.findings import AuditResult
     from shadow_audit.report import PublishedRun
+    from shadow_audit.stores.files import FilePolicy
 
 EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 DEFAULT_CONFIG = "shadow-audit.toml"
@@ -57,21 +59,23 @@ def _config_path(raw: str | None) -> str | None:
 # --- validate ---------------------------------------------------------------
 
 
-def _files(paths: Sequence[str]) -> list[Path]:
-    files: list[Path] = []
+def _files(paths: Sequence[str]) -> list[tuple[Path, Path | None]]:
+    """(file, the folder it was found in; None when named explicitly)."""
+    files: list[tuple[Path, Path | None]] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
             found = sorted({*p.rglob("*manifest.json"), *p.rglob("*memory.json")})
-            files += [f for f in found if f.is_file()]
-        elif p.exists():
-            files.append(p)
+            files += [(f, p) for f in found if not f.is_dir()]
+        elif p.exists() or p.is_symlink():
+            files.append((p, None))
         else:
             raise SourceError(f"{p}: no such file or folder")
     return files
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from shadow_audit.stores.files import FilePolicy, FileRefused, SafeReader
     from shadow_audit.upgrade import describe_fix, unit_folder
     from shadow_audit.validation import (
         document_problems,
@@ -81,11 +85,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     )
 
     files = _files(args.paths)
+    policy = _file_policy(args)
     bad = 0
-    for path in files:
+    for path, found_in in files:
         kind = args.kind or kind_from_filename(path)
+        named = FilePolicy(policy.max_document_mb, follow_symlinks=True)  # the user chose it
+        reader = SafeReader(found_in or path.parent, policy if found_in else named)
         try:
-            data = path.read_bytes()
+            data = reader.read(path)
+        except FileRefused as exc:
+            print(visible(str(exc)))
+            bad += 1
+            continue
         except OSError as exc:
             raise SourceError(f"{path}: cannot read: {exc.strerror}") from exc
         try:
@@ -198,7 +209,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             args.source, args.shadow, out=args.out, formats=args.format.split(","),
             config=_config_path(args.config), keep=args.keep, max_findings=args.max_findings,
             history=None if args.no_history else args.history, workers=args.workers,
-            progress=tick,
+            progress=tick, files=_file_policy(args),
         )  # fmt: skip
     return _print_run(run)
 
@@ -217,35 +228,32 @@ def cmd_history(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _instant(raw: str) -> datetime:
+    """--now: an ISO date-time (a naive one is UTC)."""
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not an ISO date-time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def cmd_gate(args: argparse.Namespace) -> int:
-    import orjson
+    from shadow_audit.config import load_config
+    from shadow_audit.gate import run_gate
 
-    from shadow_audit.config import load_config, today_utc
-    from shadow_audit.gate import GatePolicy, decide, render_gate_markdown
-    from shadow_audit.ledger import FailureLedger, default_ledger_path
-    from shadow_audit.report import History
-    from shadow_audit.stores.json_store import atomic_write
-
-    config = load_config(_config_path(args.config))
-    policy = GatePolicy.from_config(config.gate)
-    ledger_path = Path(args.ledger) if args.ledger else default_ledger_path(args.shadow)
-    ledger = FailureLedger(ledger_path).read()
-    if ledger.torn:
-        _err(f"ledger {ledger_path}: {ledger.torn} lines cut short by a dying writer are ignored")
-    now = datetime.fromisoformat(args.now.replace("Z", "+00:00")) if args.now else datetime.now(UTC)
-    active = sum(1 for r in config.ignore if r.active(now.date() if args.now else today_utc()))
-    runs = History(args.history).runs() if Path(args.history).exists() else []
-    decision = decide(runs, policy=policy, ledger=ledger.entries, active_rules=active, now=now)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write(
-        out / "gate.json", orjson.dumps(decision.to_dict(), option=orjson.OPT_INDENT_2) + b"\n"
-    )
-    atomic_write(out / "gate.md", render_gate_markdown(decision).encode())
+    decision, files = run_gate(
+        shadow=Path(args.shadow), source=args.source, history=args.history,
+        config=load_config(_config_path(args.config)), ledger=args.ledger, now=args.now,
+        out=Path(args.out),
+    )  # fmt: skip
     print(decision.verdict)
+    print(f"  shadow: {decision.subject.shadow} ({decision.subject.shadow_id})")
+    print(f"  source: {decision.subject.source or '-'}")
     for r in decision.reasons:
         print(f"  {'pass' if r.passed else 'FAIL'}  {r.check}: {r.message}")
-    print(f"decision: {out / 'gate.md'}, {out / 'gate.json'}")
+    for note in decision.notes:
+        _err(note)
+    print(f"decision: {files[1]}, {files[0]}")
     return EXIT_OK if decision.ready else EXIT_FAIL
 
 
@@ -256,56 +264,49 @@ def run_repair(
     *, source: Path, shadow: Path, out: Path, config_path: str | None, execute: bool,
     migrate: bool, force: bool, show: int = 50,
 ) -> int:  # fmt: skip
-    from shadow_audit.config import load_config
-    from shadow_audit.engine.run import audit
-    from shadow_audit.repair import execute_repair, plan_repair
-    from shadow_audit.stores.json_store import JsonStore
-    from shadow_audit.stores.sqlite_shadow import SqliteShadow
-
-    config = load_config(config_path)
-    db = SqliteShadow(shadow, config.mapping, create=False)
-    if not shadow.is_file():
-        raise UsageError(f"database {shadow}: no such file")
+    """``repair``: one call to the library, its plan printed before anything changes."""
     from shadow_audit.cli.cutover import repair_json_copy, sqlite_is_truth
+    from shadow_audit.config import load_config
+    from shadow_audit.repair import RepairPlan, repair
 
     if sqlite_is_truth(shadow):  # sqlite-primary on: the JSON copy is made equal to SQLite
-        return repair_json_copy(source, shadow, config=config, execute=execute)
-    if migrate and execute:
-        rebuilt = db.migrate()
-        print(f"migrated: {', '.join(rebuilt) if rebuilt else 'schema already current'}")
-    elif migrate:
-        print("migrate: the schema is brought to the mapping's DDL first (with --execute)")
-    store = JsonStore(source, config.mapping)
-    before = audit(source, shadow, config=config)
-    plan = plan_repair(before, store)
-    print(
-        f"plan: {len(plan.actions)} row operations over {len(plan.sync) + len(plan.delete)} units"
-    )
-    for action in plan.actions[:show]:
-        print(f"  {action}")
-    if len(plan.actions) > show:
-        print(f"  ... {len(plan.actions) - show} more")
+        return repair_json_copy(source, shadow, config=load_config(config_path), execute=execute)
+
+    def print_plan(plan: RepairPlan) -> None:
+        if migrate and not execute:
+            print("migrate: the schema is brought to the mapping's DDL first (with --execute)")
+        print(f"plan: {len(plan.actions)} row operations over {plan.units} units")
+        for action in plan.actions[:show]:
+            print(f"  {visible(str(action))}")
+        if len(plan.actions) > show:
+            print(f"  ... {len(plan.actions) - show} more")
+        sys.stdout.flush()
+
+    outcome = repair(
+        source, shadow, config=load_config(config_path), execute=execute, migrate=migrate,
+        force=force, out=out, on_plan=print_plan,
+    )  # fmt: skip
+    if outcome.migrated is not None:
+        print(f"migrated: {', '.join(outcome.migrated) or 'schema already current'}")
+    done = outcome.execution
     if not execute:
         print("dry run: nothing changed (pass --execute to apply)")
-        return EXIT_FAIL if not plan.empty else EXIT_OK
-    if plan.empty:
+        return EXIT_OK if outcome.plan.empty else EXIT_FAIL
+    if done is None:
         print("nothing to repair")
-        return EXIT_OK if before.status == "GREEN" else EXIT_FAIL
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    outcome = execute_repair(
-        plan, store, db, before_images=out / f"repair-{stamp}.before.json", force=force
-    )
-    print(
-        f"repaired: {len(outcome.synced)} units re-synced from JSON, {len(outcome.deleted)} deleted"
-    )
-    if outcome.skipped:
-        print(f"  skipped (source invalid now): {', '.join(outcome.skipped)}")
-    print(f"before-images: {outcome.before_images}")
-    after = audit(source, shadow, config=config)
-    touched = {*outcome.synced, *outcome.deleted}
-    left = [f for f in after.findings if f.key.split("/", 1)[0] in touched]
-    print(f"re-audit: {after.status}; {len(left)} findings left on the repaired keys")
-    return EXIT_OK if after.status == "GREEN" else EXIT_FAIL
+    else:
+        print(
+            f"repaired: {len(done.synced)} units re-synced from JSON, {len(done.deleted)} deleted"
+        )
+        for note in done.replanned:
+            print(f"  re-planned {visible(str(note))}")
+        for note in done.skipped:
+            print(f"  skipped {visible(str(note))}")
+        print(f"before-images: {done.before_images}")
+        print(f"re-audit: {outcome.status}; {outcome.left} findings left on the repaired keys")
+    if outcome.red_because:
+        print(f"still RED: {outcome.red_because}")
+    return EXIT_OK if outcome.status == "GREEN" else EXIT_FAIL
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
@@ -328,6 +329,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # --- wiring -----------------------------------------------------------------
 
 
+def _megabytes(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a size in MB above 0")
+    return value
+
+
+def _file_options(p: argparse.ArgumentParser) -> None:
+    """Which source files are opened (regular files only, always)."""
+    p.add_argument(
+        "--max-document-mb", type=_megabytes, default=64.0,
+        help="larger documents are reported, not read (default 64)",
+    )  # fmt: skip
+    p.add_argument(
+        "--follow-symlinks", action="store_true",
+        help="follow symlinks that leave the source folder (default: report them)",
+    )  # fmt: skip
+
+
+def _file_policy(args: argparse.Namespace) -> FilePolicy:
+    from shadow_audit.stores.files import FilePolicy
+
+    return FilePolicy(max_document_mb=args.max_document_mb, follow_symlinks=args.follow_symlinks)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shadow-audit",
@@ -340,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="validate documents against the JSON Schemas")
     p.add_argument("paths", nargs="+", help="files or folders (manifest/memory told apart by name)")
     p.add_argument("--kind", choices=["manifest", "memory"], help="treat every file as this kind")
+    _file_options(p)
     p.set_defaults(func=cmd_validate)
 
     from shadow_audit.cli.upgrade import add_parser as add_upgrade
@@ -374,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workers", type=int, help="1: validate inline; 2: on a second core (default: by size)"
     )
+    _file_options(p)
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("history", help="list recent audit runs")
@@ -383,19 +414,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
     p.set_defaults(func=cmd_history)
 
-    p = sub.add_parser("gate", help="decide the cutover from the history and a policy")
+    p = sub.add_parser(
+        "gate",
+        help="decide the cutover from the history and a policy",
+        description="Judge one shadow against one source: only runs of that very database "
+        "(same path and identity) and that source count; the newest must be recent.",
+    )
     p.add_argument(
-        "--history", default=str(Path(DEFAULT_REPORTS) / "history.db"), help="history database"
+        "--history",
+        help="history database (default reports/history.db; a file given here must exist)",
     )
     p.add_argument("--config", help=f"TOML config with a [gate] table (default ./{DEFAULT_CONFIG})")
     p.add_argument(
-        "--shadow", default=DEFAULT_DB_PATH, help="the shadow database, to find its failure ledger"
+        "--shadow", default=DEFAULT_DB_PATH, help=f"the shadow judged (default {DEFAULT_DB_PATH})"
+    )
+    p.add_argument(
+        "--source", help="the source folder judged (default: the newest run's of that shadow)"
     )
     p.add_argument("--ledger", help="failure ledger (default <shadow>.failures.jsonl)")
     p.add_argument(
         "--out", default=DEFAULT_REPORTS, help="where gate.md and gate.json go (default reports)"
     )
-    p.add_argument("--now", help="decide as of this ISO time (default: now)")
+    p.add_argument("--now", type=_instant, help="decide as of this ISO time (default: now)")
     p.set_defaults(func=cmd_gate)
 
     p = sub.add_parser("repair", help="make the shadow equal the JSON (dry run by default)")

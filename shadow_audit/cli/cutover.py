@@ -15,7 +15,6 @@ from shadow_audit.profiles import DEFAULT_DB_PATH
 from shadow_audit.text import visible
 
 EXIT_OK, EXIT_FAIL = 0, 1
-_DEFAULT_HISTORY = str(Path("reports") / "history.db")
 
 
 def _config(raw: str | None) -> Any:
@@ -137,7 +136,7 @@ def register(sub: Any) -> None:
     s = steps.add_parser("advance", help="one phase forward when that step's gate is READY")
     s.add_argument("--source", required=True, help="folder of workspaces (the JSON store)")
     s.add_argument("--shadow", required=True, help="SQLite file holding the phase")
-    s.add_argument("--history", default=_DEFAULT_HISTORY, help="audit history database")
+    s.add_argument("--history", help="audit history database (default reports/history.db)")
     s.add_argument("--config", help="TOML config ([gate], [cutover]; default ./shadow-audit.toml)")
     s.add_argument("--force", action="store_true", help="move although NOT READY (needs --reason)")
     s.add_argument("--reason", help="why; recorded with the transition")

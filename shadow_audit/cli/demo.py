@@ -59,7 +59,7 @@ def run_demo(args: argparse.Namespace) -> int:
     code, _ = audit_demo()
     print("6. cutover gate")
     gate_args = argparse.Namespace(
-        config=None, ledger=str(store.ledger), shadow=str(store.shadow), now=None,
+        config=None, ledger=str(store.ledger), shadow=str(store.shadow), now=None, source=None,
         history=str(history), out=str(store.reports),
     )  # fmt: skip
     gate_code = cmd_gate(gate_args)

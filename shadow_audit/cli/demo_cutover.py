@@ -16,7 +16,7 @@ from shadow_audit.cutover import advance, cutover_status, rollback
 from shadow_audit.engine.run import audit
 from shadow_audit.errors import UsageError
 from shadow_audit.readcheck import read_checks, reads_log_path
-from shadow_audit.repair import execute_repair, plan_repair
+from shadow_audit.repair import repair
 from shadow_audit.report.history import History
 from shadow_audit.store import Store, open_store
 from shadow_audit.synth import make_projects
@@ -106,10 +106,9 @@ def run_cutover_demo(args: argparse.Namespace) -> int:
     refused = advance(source, db, history=history.path, config=config, now=clock())
     print(f"   advance to sqlite-primary: {refused.decision.verdict if refused.decision else '?'}")
     _reasons(refused.decision)
-    result = audit(source, db, config=config)
-    plan = plan_repair(result, store.json)
-    execute_repair(plan, store.json, store.shadow, before_images=root / "reports" / "before.json")
-    print(f"   repair (JSON wins): {len(plan.actions)} row operation(s) on {', '.join(plan.sync)}")
+    fixed = repair(source, db, config=config, execute=True, out=root / "reports")
+    touched = ", ".join(fixed.plan.sync)
+    print(f"   repair (JSON wins): {len(fixed.plan.actions)} row operation(s) on {touched}")
     clock.advance(hours=1)
     read_all(store, keys)
     print(f"   {len(keys)} more verified reads, all clean")

@@ -20,6 +20,7 @@ from shadow_audit.engine.load import ShadowRows, gc_paused, load_shadow
 from shadow_audit.engine.roles import swap_roles, truth_of
 from shadow_audit.engine.source import Progress, SourceRows, SourceScan
 from shadow_audit.mapping import DocumentMap
+from shadow_audit.stores.files import FilePolicy
 
 _KIND_ORDER = {
     "invalid_source": 0,
@@ -43,6 +44,7 @@ def audit(
     today: date | None = None,
     workers: int | None = None,
     stream: bool = True,
+    files: FilePolicy | None = None,
 ) -> AuditResult:
     """Is the shadow telling the truth? Every document, every row, every field."""
     config = config or Config()
@@ -61,6 +63,7 @@ def audit(
             workers=workers,
             timings=timings,
             stream=stream,
+            files=files,
         )
     truth = truth_of(shadow)
     if truth == "sqlite":  # sqlite-primary on: SQLite is the truth, JSON the copy
@@ -92,11 +95,14 @@ def _collect(
     workers: int | None,
     timings: dict[str, float],
     stream: bool = True,
+    files: FilePolicy | None = None,
 ) -> tuple[list[Finding], dict[str, EntitySummary], Counter[str], Coverage, int]:
     """Load both stores and compare them; only the small results leave this function."""
     mapping = config.mapping
     t = time.perf_counter()
-    with SourceScan(source, mapping, validate=config.validate, workers=workers) as scan:
+    with SourceScan(
+        source, mapping, validate=config.validate, workers=workers, files=files
+    ) as scan:
         actual = load_shadow(shadow, mapping)
         timings["load_shadow"] = time.perf_counter() - t
         t = time.perf_counter()

@@ -35,6 +35,7 @@ from shadow_audit.mapping import (
     get_path,
     split_path,
 )
+from shadow_audit.stores.files import FilePolicy, FileRefused, SafeReader
 from shadow_audit.validation import document_problems
 
 Progress = Callable[[int], None]
@@ -53,13 +54,19 @@ class SourceRows:
     documents: int = 0
 
 
-def check_schemas(primaries: list[str], specs: tuple[DocumentSpec, ...]) -> dict[str, list[str]]:
+def check_schemas(
+    primaries: list[str],
+    specs: tuple[DocumentSpec, ...],
+    root: str = ".",
+    files: FilePolicy | None = None,
+) -> dict[str, list[str]]:
     """Worker: check every document of these units for duplicate keys and schema
     violations; {path: reasons} of the bad ones.
 
     Read and parse failures are left to the main process, which sees them too.
     """
     bad: dict[str, list[str]] = {}
+    reader = SafeReader(root, files)
     primary, companions = specs[0], specs[1:]
     with gc_paused():
         for path in primaries:
@@ -68,9 +75,8 @@ def check_schemas(primaries: list[str], specs: tuple[DocumentSpec, ...]) -> dict
                 (c, os.path.join(folder, c.pattern)) for c in companions
             ]:
                 try:
-                    with open(doc_path, "rb") as fh:
-                        data = fh.read()
-                except OSError:
+                    data = reader.read(doc_path)
+                except (OSError, FileRefused):
                     continue
                 reasons = document_problems(data, spec.schema)
                 if reasons:
@@ -93,6 +99,7 @@ class SourceScan:
         *,
         validate: bool = True,
         workers: int | None = None,
+        files: FilePolicy | None = None,
     ) -> None:
         root = Path(source)
         if not root.is_dir():
@@ -107,12 +114,15 @@ class SourceScan:
             many = len(self.primaries) >= PARALLEL_MIN_DOCUMENTS and (os.cpu_count() or 1) > 1
             workers = 2 if many else 1
         self.mapping = mapping
+        self.reader = SafeReader(root, files)
         self.validate_inline = validate and workers == 1
         self._pool: ProcessPoolExecutor | None = None
         self._verdicts: Future[dict[str, list[str]]] | None = None
         if validate and workers > 1:
             self._pool = ProcessPoolExecutor(max_workers=1)
-            self._verdicts = self._pool.submit(check_schemas, self.primaries, mapping.documents())
+            self._verdicts = self._pool.submit(
+                check_schemas, self.primaries, mapping.documents(), str(root), files
+            )
 
     def __enter__(self) -> SourceScan:
         return self
@@ -131,7 +141,9 @@ class SourceScan:
     ) -> SourceRows:
         """Parse and project every document into expected rows for ``fields``; with
         ``against``, compare each document's rows as they come (its rows are consumed)."""
-        loader = _Loader(self.mapping, fields, validate=self.validate_inline, against=against)
+        loader = _Loader(
+            self.mapping, fields, validate=self.validate_inline, against=against, reader=self.reader
+        )
         with gc_paused():
             for primary in self.primaries:
                 loader.unit(primary)
@@ -167,8 +179,10 @@ class _Loader:
         *,
         validate: bool,
         against: ShadowRows | None = None,
+        reader: SafeReader | None = None,
     ) -> None:
         self.mapping = mapping
+        self.reader = reader or SafeReader("/")
         self.validate = validate
         self.against = against
         self.streams = (
@@ -235,9 +249,10 @@ class _Loader:
         doc: Any = None
         data = b""
         try:
-            with open(path, "rb") as fh:
-                data = fh.read()
+            data = self.reader.read(path)
             doc = orjson.loads(data)
+        except FileRefused as exc:
+            reasons.append(exc.reason)
         except FileNotFoundError as exc:
             if optional and not os.path.islink(path):
                 return None, guess

@@ -28,7 +28,10 @@ CREATE TABLE IF NOT EXISTS runs (
     coverage_complete INTEGER NOT NULL,
     lost_paths TEXT NOT NULL,
     parity REAL NOT NULL,
-    report_dir TEXT
+    report_dir TEXT,
+    source_path TEXT NOT NULL DEFAULT '',
+    shadow_path TEXT NOT NULL DEFAULT '',
+    shadow_id TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS run_counts (
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -47,6 +50,17 @@ CREATE TABLE IF NOT EXISTS run_findings (
 );
 CREATE INDEX IF NOT EXISTS idx_run_findings_run ON run_findings(run_id);
 """
+# Columns added after the first release: an older history file gets them on open, empty,
+# so its runs match no shadow (they never said which database they audited).
+ADDED_COLUMNS = {
+    "source_path": "TEXT NOT NULL DEFAULT ''",
+    "shadow_path": "TEXT NOT NULL DEFAULT ''",
+    "shadow_id": "TEXT NOT NULL DEFAULT ''",
+}
+RUN_COLUMNS = (
+    "id, started_at, finished_at, status, documents, findings, ignored, coverage_complete, "
+    "lost_paths, parity, report_dir, source_path, shadow_path, shadow_id"
+)
 
 Identity = tuple[str, str, str, str]
 
@@ -67,6 +81,9 @@ class Run:
     parity: float
     report_dir: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    source_path: str = ""
+    shadow_path: str = ""
+    shadow_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +98,9 @@ class Run:
             "parity": self.parity,
             "counts": dict(self.counts),
             "report_dir": self.report_dir,
+            "source_path": self.source_path,
+            "shadow_path": self.shadow_path,
+            "shadow_id": self.shadow_id,
         }
 
 
@@ -131,7 +151,24 @@ def _run(row: tuple[Any, ...]) -> Run:
         lost_paths=row[8],
         parity=row[9],
         report_dir=row[10],
+        source_path=row[11],
+        shadow_path=row[12],
+        shadow_id=row[13],
     )
+
+
+def resolved(path: Path | str) -> str:
+    """The absolute, symlink-free form of a path: what runs are matched by."""
+    return str(Path(path).resolve())
+
+
+def _identity_of(shadow: str) -> str:
+    from shadow_audit.stores.sqlite_shadow import shadow_identity
+
+    try:
+        return shadow_identity(shadow)
+    except (DatabaseError, OSError):
+        return ""
 
 
 class History:
@@ -154,14 +191,29 @@ class History:
                     os.chmod(self.path, self.mode)
                 conn.execute("PRAGMA foreign_keys = ON")
                 conn.executescript(SCHEMA)
+                _add_columns(conn)
                 yield conn
         except sqlite3.DatabaseError as exc:
             raise DatabaseError(f"history {self.path}: {exc}") from exc
         except OSError as exc:
             raise DatabaseError(f"history {self.path}: {exc.strerror or exc}") from exc
 
-    def record(self, result: AuditResult, *, report_dir: str | None = None) -> tuple[int, Delta]:
-        """Append one run; returns its id and its delta against the run before it."""
+    def record(
+        self, result: AuditResult, *, report_dir: str | None = None, shadow_id: str | None = None
+    ) -> tuple[int, Delta]:
+        """Append one run; returns its id and its delta against the run before it.
+
+        Args:
+            result: the audit.
+            report_dir: where its reports went.
+            shadow_id: the audited database's identity; by default read from the file
+                (``shadow_identity``), empty when it cannot be read.
+
+        Returns:
+            The run's id and its delta.
+        """
+        if shadow_id is None:
+            shadow_id = _identity_of(result.shadow)
         with self._connect(create=True) as conn:
             prev = conn.execute("SELECT max(id) FROM runs").fetchone()[0]
             seen: dict[Identity, str] = {}
@@ -178,8 +230,9 @@ class History:
             current = {f.identity: seen.get(f.identity, now) for f in result.findings}
             cur = conn.execute(
                 "INSERT INTO runs (started_at, finished_at, status, source, shadow, documents, "
-                "findings, ignored, coverage_complete, lost_paths, parity, report_dir) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "findings, ignored, coverage_complete, lost_paths, parity, report_dir, "
+                "source_path, shadow_path, shadow_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     result.started_at,
                     result.finished_at,
@@ -193,6 +246,9 @@ class History:
                     ",".join(result.coverage.lost_paths),
                     parity(result),
                     report_dir,
+                    resolved(result.source),
+                    resolved(result.shadow),
+                    shadow_id,
                 ),
             )
             run_id = int(cur.lastrowid or 0)
@@ -219,10 +275,7 @@ class History:
     def runs(self, *, limit: int | None = None) -> list[Run]:
         """Runs, newest first."""
         with self._connect(create=False) as conn:
-            sql = (
-                "SELECT id, started_at, finished_at, status, documents, findings, ignored, "
-                "coverage_complete, lost_paths, parity, report_dir FROM runs ORDER BY id DESC"
-            )
+            sql = f"SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC"
             rows = conn.execute(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ())
             runs = [_run(r) for r in rows.fetchall()]
             counts: dict[int, dict[str, int]] = {}
@@ -231,3 +284,12 @@ class History:
             ):
                 counts.setdefault(run_id, {})[kind] = n
         return [Run(**{**r.__dict__, "counts": counts.get(r.id, {})}) for r in runs]
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    """Bring a history file written by an older version forward (in place, once)."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    for name, ddl in ADDED_COLUMNS.items():
+        if name not in have:
+            conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {ddl}")
+    conn.commit()

@@ -23,6 +23,7 @@ from shadow_audit.errors import SourceError, UsageError
 from shadow_audit.report.context import JSON_FINDINGS, MAX_FINDINGS, ReportContext
 from shadow_audit.report.history import DEFAULT_HISTORY, Delta, History
 from shadow_audit.report.write import FORMATS, Published, folder_mode, make_folder, publish
+from shadow_audit.stores.files import FilePolicy
 from shadow_audit.stores.json_store import no_wider_than
 
 Progress = Callable[[int], None]
@@ -87,6 +88,7 @@ def publish_run(
     json_findings: int = JSON_FINDINGS,
     workers: int | None = None,
     progress: Progress | None = None,
+    files: FilePolicy | None = None,
 ) -> PublishedRun:
     """Audit ``source`` against ``shadow`` and publish the run's reports under ``out``.
 
@@ -106,6 +108,7 @@ def publish_run(
             findings.jsonl.gz beside it.
         workers: passed to ``audit``.
         progress: called with the number of documents read, as they are read.
+        files: which source files may be opened (size cap, symlinks); passed to ``audit``.
 
     Returns:
         The result, run id, delta and files, or why the run was skipped.
@@ -138,7 +141,7 @@ def publish_run(
             "this run is skipped",
         )
     try:
-        result = audit(source, shadow, config=cfg, progress=progress, workers=workers)
+        result = audit(source, shadow, config=cfg, progress=progress, workers=workers, files=files)
         context = ReportContext(max_findings=max_findings, json_findings=json_findings)
         run_id, delta = None, None
         if history is not None:

@@ -18,6 +18,7 @@ from filelock import FileLock
 from shadow_audit.errors import SourceError, UsageError
 from shadow_audit.mapping import DocumentMap
 from shadow_audit.profiles import REFERENCE
+from shadow_audit.stores.files import read_document
 from shadow_audit.validation import parse_json
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ class JsonStore:
 
     def read(self, path: Path) -> Any:
         try:
-            data = path.read_bytes()
+            data = read_document(path, root=self.root)
         except OSError as exc:
             raise SourceError(f"{path}: cannot read: {exc.strerror or exc}") from exc
         return parse_json(data, str(path))

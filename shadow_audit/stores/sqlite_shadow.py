@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from collections.abc import Mapping as MappingABC
 from contextlib import closing, contextmanager
@@ -16,6 +18,41 @@ from shadow_audit.mapping import split_path as _split
 from shadow_audit.profiles import REFERENCE
 
 DEFAULT_BUSY_TIMEOUT = 5.0
+IDENTITY_TABLE = "shadow_audit_meta"
+IDENTITY_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {IDENTITY_TABLE} (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+)
+
+
+def ensure_identity(conn: sqlite3.Connection) -> None:
+    """Give the database a UUID of its own (kept forever, whatever the file is called)."""
+    conn.execute(IDENTITY_DDL)
+    conn.execute(
+        f"INSERT OR IGNORE INTO {IDENTITY_TABLE} (name, value) VALUES ('database_id', ?)",
+        (str(uuid.uuid4()),),
+    )
+
+
+def shadow_identity(path: Path | str) -> str:
+    """What the database is, not where: ``uuid:<id>`` from its ``shadow_audit_meta`` table;
+    for a database this project did not create (e.g. the reference system's v2, which the
+    read-only audit must not change) ``file:<device>:<inode>``, which a rename keeps and a
+    replaced or copied file does not.
+
+    Raises:
+        DatabaseError: the file is missing or not SQLite.
+    """
+    with closing(connect_readonly(path)) as conn:
+        try:
+            row = conn.execute(
+                f"SELECT value FROM {IDENTITY_TABLE} WHERE name = 'database_id'"
+            ).fetchone()
+        except sqlite3.OperationalError:
+            row = None
+    if row is not None:
+        return f"uuid:{row[0]}"
+    st = os.stat(path)
+    return f"file:{st.st_dev}:{st.st_ino}"
 
 
 def _column_ddl(fld: Field) -> str:
@@ -115,6 +152,7 @@ class SqliteShadow:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._open(create=True)) as conn:
             conn.executescript(schema_sql(self.mapping))
+            ensure_identity(conn)
 
     def _open(self, *, create: bool = False) -> sqlite3.Connection:
         uri = f"{self.path.resolve().as_uri()}?mode={'rwc' if create else 'rw'}"
@@ -272,16 +310,34 @@ class SqliteShadow:
         """Bring an existing database (e.g. the reference system's v2) to this mapping's DDL.
 
         A table whose definition differs (missing columns, narrower CHECKs) is rebuilt
-        and its rows copied, in one transaction; returns the tables rebuilt.
+        and its rows copied, in one transaction; the user's views, triggers and indexes
+        are recreated after the rebuild. One that no longer fits (it names a column the
+        rebuild drops) makes the whole migration roll back, naming it. The database also
+        gets its identity (``shadow_audit_meta``) when it has none.
+
+        Returns:
+            The tables rebuilt.
+
+        Raises:
+            DatabaseError: an object cannot be kept, or references would break.
         """
         rebuilt: list[str] = []
         with closing(self._open()) as conn:
             conn.execute("PRAGMA foreign_keys = OFF")
+            # rename must not rewrite the user's views and triggers to the old table's name
+            conn.execute("PRAGMA legacy_alter_table = ON")
             conn.execute("BEGIN IMMEDIATE")
             try:
+                stale = [e for e in self.mapping.entities if self._differs(conn, e)]
+                kept = _user_objects(conn, {e.table for e in stale}) if stale else []
+                for name, kind, _ in kept:
+                    if kind == "view":  # dropping a view drops its INSTEAD OF triggers too
+                        conn.execute(f"DROP VIEW IF EXISTS {quote(name)}")
                 for entity in self.mapping.entities:
-                    if self._rebuild(conn, entity):
+                    if self._rebuild(conn, entity, rebuild=entity in stale):
                         rebuilt.append(entity.table)
+                _recreate(conn, kept, self.path)
+                ensure_identity(conn)
                 problems = conn.execute("PRAGMA foreign_key_check").fetchall()
                 if problems:
                     raise DatabaseError(
@@ -294,26 +350,40 @@ class SqliteShadow:
         self._columns.clear()
         return rebuilt
 
-    def _rebuild(self, conn: sqlite3.Connection, entity: Entity) -> bool:
-        create, *indexes = entity_ddl(entity, self.mapping)
+    def _differs(self, conn: sqlite3.Connection, entity: Entity) -> bool:
+        create = entity_ddl(entity, self.mapping)[0]
         wanted = create.replace("CREATE TABLE IF NOT EXISTS", "CREATE TABLE", 1)
         row = conn.execute(
             "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (entity.table,)
         ).fetchone()
-        if row is None:
+        return row is not None and row[0] != wanted
+
+    def _rebuild(self, conn: sqlite3.Connection, entity: Entity, *, rebuild: bool) -> bool:
+        create, *indexes = entity_ddl(entity, self.mapping)
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (entity.table,)
+        ).fetchone()
+        if exists is None:
             conn.execute(create)
-        elif row[0] == wanted:
+        elif not rebuild:
             return False
         else:
+            # the generalized ALTER TABLE of the SQLite manual: new table, copy, drop, rename
             t = quote(entity.table)
-            tmp = quote(f"{entity.table}__shadow_audit_old")
+            tmp = f"{entity.table}__shadow_audit_new"
+            conn.execute(create.replace(f"IF NOT EXISTS {t}", quote(tmp), 1))
+            new_cols = set(table_columns(conn, tmp))
             old_cols = table_columns(conn, entity.table)
-            conn.execute(f"ALTER TABLE {t} RENAME TO {tmp}")
-            conn.execute(create)
-            new_cols = set(table_columns(conn, entity.table))
-            common = ", ".join(quote(c) for c in old_cols if c in new_cols)
-            conn.execute(f"INSERT INTO {t} ({common}) SELECT {common} FROM {tmp}")
-            conn.execute(f"DROP TABLE {tmp}")
+            lost = [c for c in old_cols if c not in new_cols]
+            if lost:
+                raise DatabaseError(
+                    f"database {self.path}: migration refused, nothing changed: the column "
+                    f"{entity.table}.{lost[0]} is not in the mapping (add it, or drop it first)"
+                )
+            common = ", ".join(quote(c) for c in old_cols)
+            conn.execute(f"INSERT INTO {quote(tmp)} ({common}) SELECT {common} FROM {t}")
+            conn.execute(f"DROP TABLE {t}")
+            conn.execute(f"ALTER TABLE {quote(tmp)} RENAME TO {t}")
         for index in indexes:
             conn.execute(index)
         return True
@@ -337,6 +407,40 @@ class SqliteShadow:
 
 def _k(key_column: str | None, child_key: Any) -> tuple[Any, ...]:
     return (child_key,) if key_column else ()
+
+
+def _user_objects(conn: sqlite3.Connection, tables: set[str]) -> list[tuple[str, str, str]]:
+    """(name, type, sql) of what a rebuild of ``tables`` would drop: every view, and the
+    triggers and explicit indexes of those tables (views first, so triggers can name them)."""
+    rows = conn.execute(
+        "SELECT name, type, sql, tbl_name FROM sqlite_master WHERE sql IS NOT NULL "
+        "AND type IN ('view', 'trigger', 'index') ORDER BY type = 'trigger', type = 'index', rowid"
+    ).fetchall()
+    views = {name for name, kind, _, _ in rows if kind == "view"}
+    return [
+        (name, kind, sql)
+        for name, kind, sql, table in rows
+        if kind == "view" or table in tables or table in views
+    ]
+
+
+def _recreate(conn: sqlite3.Connection, kept: list[tuple[str, str, str]], path: Path) -> None:
+    """Create again each kept object the rebuild dropped; one that no longer fits stops all."""
+    for name, kind, sql in kept:
+        present = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = ? AND name = ?", (kind, name)
+        ).fetchone()
+        if present:
+            continue
+        try:
+            conn.execute(sql)
+            if kind == "view":
+                conn.execute(f"SELECT * FROM {quote(name)} LIMIT 0").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseError(
+                f"database {path}: migration refused, nothing changed: the {kind} {name!r} "
+                f"cannot be kept after the rebuild ({exc})"
+            ) from exc
 
 
 def read_unit_rows(

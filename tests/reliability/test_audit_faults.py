@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from shadow_audit.engine.run import audit
+from shadow_audit.stores.files import FilePolicy
 from tests.conftest import audit_cli, make_store
 
 
@@ -85,7 +86,8 @@ def test_a_fifty_megabyte_document(tmp_path):
     ]
     assert store.writer.save_project(manifest, memory).shadow_ok
     assert store.memory_path("proj-000000").stat().st_size > 50_000_000
-    result = audit(store.source, store.db)
+    # 70 MB: over the default --max-document-mb of 64, so the cap is raised for it
+    result = audit(store.source, store.db, files=FilePolicy(max_document_mb=128))
     assert result.status == "GREEN"
     assert result.summary["session_narrative"].matched > 200_000
 

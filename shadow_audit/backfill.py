@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from shadow_audit.errors import ShadowAuditError
 from shadow_audit.mapping import get_path, split_path
-from shadow_audit.stores.json_store import JsonStore, SourceUnit
+from shadow_audit.stores.json_store import JsonStore, SourceUnit, locate
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from shadow_audit.validation import validate_document
 
@@ -81,9 +82,16 @@ def _load_unit(store: JsonStore, unit: SourceUnit) -> tuple[dict[str, Any], list
     docs: dict[str, Any] = {}
     problems: list[Skipped] = []
     for spec in store.mapping.documents():
-        path = unit.primary if spec is store.mapping.primary else unit.folder / spec.pattern
-        if spec is not store.mapping.primary and not path.exists():
-            continue
+        if spec is store.mapping.primary:
+            path = unit.primary
+        else:
+            found = locate(unit.folder, spec)
+            if not found:
+                continue
+            path = Path(found[0])
+            problems += [
+                Skipped(p, (f"a second {spec.name}: {path} is the one read",)) for p in found[1:]
+            ]
         try:
             doc = store.read(path)
         except ShadowAuditError as exc:

@@ -201,14 +201,18 @@ def _custom_mapping(raw: dict[str, Any], base: Path) -> DocumentMap:
 
 
 def _document(raw: dict[str, Any], base: Path, where: str) -> DocumentSpec:
-    unknown = set(raw) - {"name", "pattern", "schema", "key"}
+    unknown = set(raw) - {"name", "pattern", "schema", "key", "also"}
     if unknown or "name" not in raw or "pattern" not in raw:
-        raise ConfigError(f"{where}: needs name and pattern (optional schema, key)")
+        raise ConfigError(f"{where}: needs name and pattern (optional schema, key, also)")
     schema = raw.get("schema")
     if schema is not None and schema not in ("manifest", "memory"):
         schema = str((base / schema).resolve())
     return DocumentSpec(
-        name=raw["name"], pattern=raw["pattern"], schema=schema, key_path=raw.get("key")
+        name=raw["name"],
+        pattern=raw["pattern"],
+        schema=schema,
+        key_path=raw.get("key"),
+        also=tuple(raw.get("also", ())),
     )
 
 

@@ -28,7 +28,7 @@ from shadow_audit.mapping import (
 from shadow_audit.profiles import REFERENCE
 from shadow_audit.report.history import History
 from shadow_audit.report.json_report import read_findings
-from shadow_audit.stores.json_store import JsonStore
+from shadow_audit.stores.json_store import JsonStore, locate
 from shadow_audit.stores.sqlite_shadow import connect_readonly, read_unit_rows
 
 
@@ -195,9 +195,9 @@ def explain(
     if primary is not None:
         documents[mapping.primary.name] = store.read(primary)
         for spec in mapping.companions:
-            path = primary.parent / spec.pattern
-            if path.exists():
-                documents[spec.name] = store.read(path)
+            found = locate(primary.parent, spec)
+            if found:
+                documents[spec.name] = store.read(Path(found[0]))
     with closing(connect_readonly(shadow)) as conn:
         rows = read_unit_rows(conn, mapping, key)
     if primary is None and not rows:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping as MappingABC
 from typing import Any
 
-from shadow_audit.mapping import ELEMENT, DocumentMap, DocumentSpec, Entity, Field, derivation
+from shadow_audit.mapping import (
+    ELEMENT,
+    POSITION,
+    DocumentMap,
+    DocumentSpec,
+    Entity,
+    Field,
+    derivation,
+)
 
 PHASES = (
     "PLANNING",
@@ -122,18 +130,26 @@ MISSIONS = Entity(
         _f("status_message", "status.message", reference=False),
         _f("status_updated_at", "status.lastUpdate", type="timestamp", reference=False),
         _f("roadmap", "roadmap", type="json", reference=False),
+        # Everything else the manifest holds (keys its schema never listed, explicit
+        # nulls, empty objects): kept as JSON, so a read after cutover loses nothing.
+        Field("extra", type="json", rest=True, reference=False),
     ),
 )
 
 _CHILD: dict[str, Any] = {"document": "memory", "parent": "missions", "link_column": "mission_id"}
 
+# The list position is the key: the reference numbers a new session len(narrative) + 1
+# and then keeps the last 50, so after 50 sessions every new entry is numbered 51.
+# A database keyed (mission, session_num), as the reference's v2 is, is read by that key.
 SESSION_NARRATIVE = Entity(
     table="session_narrative",
-    key_column="session_num",
-    key_path="session",
+    key_column="position",
+    key_path=POSITION,
     key_type="integer",
     rows_from="narrative",
+    legacy_key=("session_num", "session"),
     fields=(
+        _f("session_num", "session", type="integer", not_null=True),
         _f("summary", "summary", not_null=True),
         _f("date", "date", not_null=True),
         _f("phase", "phase", not_null=True),
@@ -149,7 +165,12 @@ def _domain_list(table: str, column: str, path: str) -> Entity:
         key_path=ELEMENT,
         rows_from=path,
         set_like=True,
-        fields=(Field("timestamp", fill="now", not_null=True),),
+        fields=(
+            Field("timestamp", fill="now", not_null=True),
+            # order of discovery, as the reference appends them: stored (a rebuilt list
+            # comes back in order), compared as a set (the list is set-like)
+            Field("position", path=POSITION, type="integer", compare=False, reference=False),
+        ),
         **_CHILD,
     )
 
@@ -169,6 +190,9 @@ TRAJECTORY = Entity(
         _f("intent_history", "intent_history", type="json", reference=False),
         _f("memory_schema_version", "_schema_version", reference=False),
         _f("memory_created", "_created", reference=False),
+        # the memory's own project_id: data (in practice its folder's name), not a link
+        _f("memory_project_id", "project_id", reference=False),
+        Field("extra", type="json", rest=True, reference=False),
     ),
     **_CHILD,
 )
@@ -182,8 +206,13 @@ REFERENCE = DocumentMap(
         key_path="metadata.projectId",
     ),
     companions=(
+        # found in its unit's folder, whatever its project_id says: where the reference
+        # writes it (.vibe/) or beside the manifest
         DocumentSpec(
-            name="memory", pattern="project_memory.json", schema="memory", key_path="project_id"
+            name="memory",
+            pattern=".vibe/project_memory.json",
+            also=("project_memory.json",),
+            schema="memory",
         ),
     ),
     entities=(

@@ -39,8 +39,8 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from shadow_audit.config import Config
-from shadow_audit.dualwrite import DualWriter, document_hash
-from shadow_audit.errors import ConfigError, DatabaseError, ShadowAuditError
+from shadow_audit.dualwrite import DualWriter, Validation, document_hash
+from shadow_audit.errors import ConfigError, DatabaseError, InvalidDocumentError, ShadowAuditError
 from shadow_audit.ledger import LedgerEntry, append_json_line
 from shadow_audit.mapping import build_documents
 from shadow_audit.readcheck import ReadCheck, reads_log_path, verify_rows
@@ -153,6 +153,7 @@ class Store:
         lock_timeout: float = 30.0,
         clock: Callable[[], datetime] | None = None,
         seed: int | None = None,
+        validation: Validation = "observe",
     ) -> None:
         self.config = config or Config()
         self.mapping = self.config.mapping
@@ -163,7 +164,9 @@ class Store:
         if not path.exists() and marker in SQLITE_TRUTH:
             raise DatabaseError(f"database {path}: no such file, and it is the truth ({marker})")
         self.shadow = SqliteShadow(path, self.mapping, busy_timeout=busy_timeout, create=False)
-        self.writer = DualWriter(self.json, self.shadow, lock_timeout=lock_timeout)
+        self.writer = DualWriter(
+            self.json, self.shadow, lock_timeout=lock_timeout, validation=validation
+        )
         self.ledger = self.writer.ledger
         self.reads_log = reads_log_path(path)
         self.lock_timeout = lock_timeout
@@ -346,11 +349,24 @@ class Store:
             What was written, under which phase.
 
         Raises:
-            InvalidDocumentError: a document is invalid (nothing is written).
+            InvalidDocumentError: ``enforce`` and a document is invalid, or it has no key
+                (nothing is written).
             DatabaseError: SQLite is the truth and the write failed (it did not commit).
             ShadowAuditError, OSError: JSON is the truth and its write failed.
         """
-        key, unit = self.writer._checked(documents, None)
+        key, unit, issues = self.writer._checked(documents, None)
+        if not key:
+            raise InvalidDocumentError(", ".join(documents), ["no document key to store it by"])
+        saved = self._save(key, unit, documents)
+        if issues and saved.failure is None:  # observe mode: written, and the reasons recorded
+            where = f"{', '.join(documents)} {key}"
+            failure = self._record(
+                key, documents, InvalidDocumentError(where, ["; ".join(issues)]), "schema check"
+            )
+            saved = dataclasses.replace(saved, failure=failure)
+        return saved
+
+    def _save(self, key: str, unit: str, documents: MappingABC[str, MappingABC[str, Any]]) -> Saved:
         with self._guard:
             conn = None
             try:
@@ -481,6 +497,7 @@ def open_store(
     busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
     clock: Callable[[], datetime] | None = None,
     seed: int | None = None,
+    validation: Validation = "observe",
 ) -> Store:
     """The application's read/write object over a JSON folder and its SQLite database.
 
@@ -492,6 +509,8 @@ def open_store(
         busy_timeout: seconds to wait for a locked database.
         clock: the time verified reads are stamped with (a simulated clock in the demo).
         seed: seed of the read sampling (reproducible runs).
+        validation: ``observe`` (as DualWriter: an invalid document is saved and its
+            reasons go to the ledger) or ``enforce`` (it is written nowhere).
 
     Returns:
         The store; use ``.phase``, ``.load(key)``, ``.save(docs)``.
@@ -500,4 +519,12 @@ def open_store(
         DatabaseError: the database is missing while it is the truth, or is not SQLite.
         ConfigError: the ``[cutover]`` table is malformed.
     """
-    return Store(source, shadow, config=config, busy_timeout=busy_timeout, clock=clock, seed=seed)
+    return Store(
+        source,
+        shadow,
+        config=config,
+        busy_timeout=busy_timeout,
+        clock=clock,
+        seed=seed,
+        validation=validation,
+    )

@@ -90,41 +90,110 @@ def make_project(
             }
         }
     n_sessions = max(1, sessions + rng.randint(-2, 2))
+    memory = grow_memory(
+        pid, rng, created=created, sessions=n_sessions, concepts=concepts, concerns=concerns
+    )
+    return manifest, memory
+
+
+# What a session's user input may mention, and what the reference's keyword rules make of
+# it (vibe_core/runtime/project_memory.py: _extract_intents, _update_domain).
+INTENT_WORDS = (
+    ("payment", "payment integration", "high"),
+    ("test", "fix failing tests", "high"),
+    ("deploy", "deployment", "high"),
+    ("docs", "documentation", "high"),
+    ("refactor", "refactoring", "medium"),
+    ("bug", "bug fixing", "high"),
+)
+SESSION_PHASES = ("PLANNING", "PLANNING", "CODING", "CODING", "TESTING", None)
+
+
+def grow_memory(
+    project_id: str,
+    rng: random.Random,
+    *,
+    created: datetime,
+    sessions: int,
+    concepts: int = 10,
+    concerns: int = 5,
+) -> dict[str, Any]:
+    """A memory grown session by session the way the reference's ``update_after_session``
+    grows it: session numbered len(narrative) + 1 before the last 50 are kept (so numbers
+    repeat after 50), label confidences, intents trimmed to the last 100, concepts and
+    concerns appended in order of discovery, naive timestamps with microseconds.
+
+    Args:
+        project_id: what the reference puts there: the project folder's name.
+        rng: the random source.
+        created: the first moment (its offset is dropped: the reference writes naive times).
+        sessions: how many sessions to grow.
+        concepts: about how many concepts to discover.
+        concerns: about how many concerns to discover.
+
+    Returns:
+        The memory document.
+    """
+    moment = created.replace(tzinfo=None, microsecond=rng.randrange(1, 1_000_000))
     memory: dict[str, Any] = {
         "_schema_version": "1.0",
-        "_created": _ts(created),
-        "project_id": pid,
-        "narrative": [
-            {
-                "session": s,
-                "summary": f"Session {s}: worked on {rng.choice(TOPICS)} ({rng.random():.6f})",
-                "date": _ts(created + timedelta(hours=s)),
-                "phase": phase,
-            }
-            for s in range(1, n_sessions + 1)
-        ],
-        "domain": {
-            "type": rng.choice(["saas", "marketplace", "internal-tool"]),
-            "concepts": rng.sample(CONCEPTS, min(concepts, len(CONCEPTS))),
-            "concerns": rng.sample(CONCERNS, min(concerns, len(CONCERNS))),
-        },
+        "_created": moment.isoformat(),
+        "project_id": project_id,
+        "narrative": [],
+        "domain": {"type": "general", "concepts": [], "concerns": []},
         "trajectory": {
-            "phase": phase,
-            "completed": ["PLANNING"] if phase != "PLANNING" else [],
-            "current_focus": rng.choice(TOPICS),
-            "blockers": rng.sample(
-                ["waiting on client", "API keys", "budget review"], rng.randint(0, 2)
-            ),
+            "phase": "PLANNING",
+            "completed": [],
+            "current_focus": "initialization",
+            "blockers": [],
         },
-        "intent_history": [
-            {"session": 1, "intent": "start project", "confidence": round(rng.random(), 3)}
-        ],
+        "intent_history": [],
     }
-    return manifest, memory
+    pool = {
+        "concepts": rng.sample(CONCEPTS, min(concepts, len(CONCEPTS))),
+        "concerns": rng.sample(CONCERNS, min(concerns, len(CONCERNS))),
+    }
+    for _ in range(sessions):
+        moment += timedelta(hours=rng.randrange(1, 30), microseconds=rng.randrange(1, 999_999))
+        phase = rng.choice(SESSION_PHASES)
+        session_num = len(memory["narrative"]) + 1
+        memory["narrative"].append(
+            {
+                "session": session_num,
+                "summary": f"Worked on {rng.choice(TOPICS)} ({rng.random():.6f})",
+                "date": moment.isoformat(),
+                "phase": phase or "UNKNOWN",
+            }
+        )
+        memory["intent_history"] += [
+            {"session": session_num, "intent": intent, "confidence": label}
+            for _, intent, label in INTENT_WORDS
+            if rng.random() < 0.3
+        ]
+        trajectory = memory["trajectory"]
+        if phase and phase != trajectory["phase"]:
+            if trajectory["phase"] not in trajectory["completed"]:
+                trajectory["completed"].append(trajectory["phase"])
+            trajectory["phase"] = phase
+        trajectory["current_focus"] = rng.choice(TOPICS)
+        failing = rng.random() < 0.2
+        trajectory["blockers"] = [f"{rng.randint(1, 9)} failing tests in pytest"] if failing else []
+        for name in ("concepts", "concerns"):
+            if pool[name] and rng.random() < 0.5:
+                found = pool[name].pop(0)
+                if found not in memory["domain"][name]:
+                    memory["domain"][name].append(found)
+        if len(memory["narrative"]) > 50:
+            memory["narrative"] = memory["narrative"][-50:]
+        if len(memory["intent_history"]) > 100:
+            memory["intent_history"] = memory["intent_history"][-100:]
+    memory["domain"]["type"] = rng.choice(["saas", "marketplace", "internal-tool"])
+    return memory
 
 
 def make_projects(
     n: int, *, seed: int = 0, **sizes: int
 ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """``n`` projects (manifest, memory) from one seed; sizes as ``make_project`` takes them."""
     rng = random.Random(seed)  # noqa: S311 - test data, not secrets
     return [make_project(i, rng, **sizes) for i in range(n)]

@@ -31,13 +31,28 @@ EXTRA_COLUMNS = [
     ("missions", "status_message"),
     ("missions", "status_updated_at"),
     ("missions", "roadmap"),
+    ("missions", "extra"),
+    ("domain_concepts", "position"),
+    ("domain_concerns", "position"),
     ("trajectory", "domain_type"),
     ("trajectory", "intent_history"),
     ("trajectory", "memory_schema_version"),
     ("trajectory", "memory_created"),
+    ("trajectory", "memory_project_id"),
+    ("trajectory", "extra"),
 ]
+# The key column this project adds: session_narrative rows are keyed by list position.
+EXTRA_KEY_COLUMNS = [("session_narrative", "position")]
 
-VIBE_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "vibe"
+# ../shared beside the repository (a worktree sits one level deeper: try its parent too)
+VIBE_FIXTURES = next(
+    (
+        p / "shared" / "fixtures" / "vibe"
+        for p in Path(__file__).resolve().parents[2:4]
+        if (p / "shared" / "fixtures" / "vibe").is_dir()
+    ),
+    Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "vibe",
+)
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -108,7 +123,7 @@ class Store:
         return self.source / pid / "project_manifest.json"
 
     def memory_path(self, pid: str) -> Path:
-        return self.source / pid / "project_memory.json"
+        return self.source / pid / ".vibe" / "project_memory.json"
 
 
 def make_store(root: Path, n: int = 5, *, seed: int = 1, reference_v2: bool = False) -> Store:

@@ -59,11 +59,13 @@ def test_invalid_documents_are_reported_and_the_rest_imported(tmp_path):
     reasons = {s.path.split("/src/")[1]: s.reasons for s in result.skipped}
     assert set(reasons) == {
         "proj-000001/project_manifest.json",
-        "proj-000002/project_memory.json",
+        "proj-000002/.vibe/project_memory.json",
         "broken/project_manifest.json",
     }
     assert any("/status/projectPhase" in r for r in reasons["proj-000001/project_manifest.json"])
-    assert any("/narrative/0/session" in r for r in reasons["proj-000002/project_memory.json"])
+    assert any(
+        "/narrative/0/session" in r for r in reasons["proj-000002/.vibe/project_memory.json"]
+    )
     assert "line 1, column" in reasons["broken/project_manifest.json"][0]
     got = contents(tmp_path / "s.db")
     assert sorted(r[1] for r in got["missions"]) == ["proj-000000", "proj-000002", "proj-000003"]

@@ -10,6 +10,7 @@ import copy
 import dataclasses
 import itertools
 import re
+import shutil
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +27,7 @@ from shadow_audit.ledger import FailureLedger, default_ledger_path
 from shadow_audit.mapping import build_documents
 from shadow_audit.report.history import History
 from shadow_audit.store import open_store
+from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.sqlite_shadow import read_unit_rows
 from shadow_audit.synth import make_projects
 from tests.conftest import run_cli
@@ -254,9 +256,7 @@ def test_rollback_refuses_when_the_json_cannot_be_written(root):
     for _ in range(2):
         advance(root / "ws", root / "s.db", force=True, reason="setup")
     folder = root / "ws" / "proj-000001"
-    for f in folder.iterdir():
-        f.unlink()
-    folder.rmdir()
+    shutil.rmtree(folder)
     folder.write_text("a file where the workspace folder was\n")
     done = cli(root, "rollback")
     assert done.returncode == 2
@@ -300,7 +300,8 @@ def test_export_writes_the_json_archive_from_sqlite(root, tmp_path):
         )
         written = orjson.loads((out / key / "project_manifest.json").read_bytes())
         assert written == rebuilt["manifest"] == docs(i)["manifest"]
-        assert orjson.loads((out / key / "project_memory.json").read_bytes()) == rebuilt["memory"]
+        memory_path = JsonStore(out).path_for(key, "memory")
+        assert orjson.loads(memory_path.read_bytes()) == rebuilt["memory"] == docs(i)["memory"]
     conn.close()
     again = run_cli("export", "--shadow", str(root / "s.db"), "--out", str(out))
     assert "0 files written, 6 already equal" in again.stdout
@@ -325,9 +326,7 @@ def test_every_cutover_command_has_help():
 
 def replace_folder_with_file(folder: Path) -> None:
     """A path component that is a file: a JSON write failure that root cannot bypass."""
-    for f in folder.iterdir():
-        f.unlink()
-    folder.rmdir()
+    shutil.rmtree(folder)
     folder.write_text("a file where the workspace folder was\n")
 
 
@@ -369,8 +368,8 @@ def test_the_drill_sqlite_primary_edits_survive_a_rollback(root):
     for i, d in enumerate(edits):
         folder = root / "ws" / f"proj-00000{i}"
         assert orjson.loads((folder / "project_manifest.json").read_bytes()) == d["manifest"]
-        memory = orjson.loads((folder / "project_memory.json").read_bytes())
-        assert memory["trajectory"] == d["memory"]["trajectory"]
+        memory = orjson.loads(JsonStore(root / "ws").path_for(folder.name, "memory").read_bytes())
+        assert memory == d["memory"]
     after = report(root, "r2")
     assert (after["truth"], after["status"], after["findings"]) == ("json", "GREEN", [])
 

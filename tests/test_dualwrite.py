@@ -19,6 +19,13 @@ def read_json(path: Path) -> object:
     return orjson.loads(path.read_bytes())
 
 
+def enforcing(store) -> DualWriter:
+    """The store's writer in ``enforce`` mode: invalid documents are written nowhere."""
+    return DualWriter(
+        store.writer.store, store.writer.shadow, ledger=store.ledger, validation="enforce"
+    )
+
+
 def assert_shadow_failure_recorded(store, manifest, result, error_fragment: str) -> None:
     pid = manifest["metadata"]["projectId"]
     assert not result.shadow_ok
@@ -79,7 +86,7 @@ def test_invalid_document_is_written_nowhere_and_error_names_field(store):
     with pytest.raises(
         InvalidDocumentError, match=r"manifest proj-000001: /status/projectPhase: 'DONE'"
     ):
-        store.writer.save_project(manifest, memory)
+        enforcing(store).save_project(manifest, memory)
     assert store.manifest_path(pid).read_bytes() == before_json
     assert store.sql("SELECT * FROM missions WHERE mission_uuid = ?", pid) == before_db
     assert store.ledger.read().entries == ()
@@ -90,7 +97,7 @@ def test_invalid_new_document_creates_no_file(tmp_path, project):
     manifest, _ = project(4)
     del manifest["metadata"]["owner"]
     with pytest.raises(InvalidDocumentError, match="/metadata: 'owner' is a required property"):
-        store.writer.save_manifest(manifest)
+        enforcing(store).save_manifest(manifest)
     assert not (store.source / manifest["metadata"]["projectId"]).exists()
     assert store.sql("SELECT count(*) FROM missions") == [(0,)]
 
@@ -120,20 +127,35 @@ def test_unsafe_workspace_argument_is_rejected(tmp_path, project):
         store.writer.save_manifest(manifest, workspace="../outside")
 
 
-def test_memory_with_wrong_project_id_is_rejected(store):
+def test_memory_project_id_is_data_not_a_link(store):
+    """The reference puts its folder's name there: the memory belongs to its folder anyway,
+    and the value is stored in its own column."""
     _, memory = store.projects[0]
-    memory["project_id"] = "proj-000001"
-    with pytest.raises(InvalidDocumentError):
-        store.writer.save_memory(memory, workspace="proj-000000", mission_id=1)
+    memory["project_id"] = "agency_toolkit"
+    mid = store.sql("SELECT id FROM missions WHERE mission_uuid='proj-000000'")[0][0]
+    result = store.writer.save_memory(memory, workspace="proj-000000", mission_id=mid)
+    assert result.shadow_ok and result.failure is None
+    assert read_json(store.memory_path("proj-000000")) == memory
+    assert store.sql("SELECT memory_project_id FROM trajectory WHERE mission_id=?", mid) == [
+        ("agency_toolkit",)
+    ]
 
 
 def test_save_memory_without_mission_id_writes_json_only(store):
     _, memory = store.projects[2]
     memory["narrative"][0]["summary"] = "only in JSON"
-    result = store.writer.save_memory(memory)
+    result = store.writer.save_memory(memory, workspace="proj-000002")
     assert not result.shadow_ok and result.failure is None
     assert read_json(store.memory_path("proj-000002")) == memory
     assert ("only in JSON",) not in store.sql("SELECT summary FROM session_narrative")
+
+
+def test_save_memory_alone_needs_a_place(store):
+    _, memory = store.projects[2]
+    with pytest.raises(UsageError, match="workspace="):
+        store.writer.save_memory(memory)
+    with pytest.raises(UsageError, match="no mission 999"):
+        store.writer.save_memory(memory, mission_id=999)
 
 
 def test_save_memory_with_mission_id_updates_the_shadow(store):
@@ -142,9 +164,103 @@ def test_save_memory_with_mission_id_updates_the_shadow(store):
     mid = store.sql("SELECT id FROM missions WHERE mission_uuid='proj-000002'")[0][0]
     result = store.writer.save_memory(memory, mission_id=mid)
     assert result.shadow_ok and result.mission_id == mid
+    assert read_json(store.memory_path("proj-000002")) == memory
     assert store.sql(
-        "SELECT summary FROM session_narrative WHERE mission_id=? AND session_num=1", mid
+        "SELECT summary FROM session_narrative WHERE mission_id=? AND position=0", mid
     ) == [("in both",)]
+
+
+def test_save_memory_attaches_rows_to_the_mission_it_names(store):
+    """As the reference's save(memory, mission_id=N): the rows go to mission N, not to
+    whichever mission the folder's manifest is (the audit then reports the drift)."""
+    _, memory = store.projects[2]
+    memory["narrative"][0]["summary"] = "attached to mission 4"
+    other = store.sql("SELECT id FROM missions WHERE mission_uuid='proj-000003'")[0][0]
+    result = store.writer.save_memory(memory, workspace="proj-000002", mission_id=other)
+    assert result.shadow_ok and result.mission_id == other
+    assert store.sql(
+        "SELECT summary FROM session_narrative WHERE mission_id=? AND position=0", other
+    ) == [("attached to mission 4",)]
+
+
+def test_save_memory_for_an_unknown_mission_goes_to_the_ledger(store):
+    _, memory = store.projects[2]
+    result = store.writer.save_memory(memory, workspace="proj-000002", mission_id=999)
+    assert not result.shadow_ok
+    assert read_json(store.memory_path("proj-000002")) == memory
+    (entry,) = store.ledger.read().entries
+    assert entry.error_class == "IntegrityError"
+
+
+def test_observe_writes_an_invalid_document_and_records_its_reasons_once(store):
+    manifest, memory = store.projects[1]
+    pid = manifest["metadata"]["projectId"]
+    manifest["research_metadata"] = {"sources": ["interview"]}  # the reference wrote this
+    memory["intent_history"].append({"session": 1, "intent": "x", "confidence": 7})
+    memory["unknown_key"] = {"kept": True}
+    result = store.writer.save_project(manifest, memory)  # observe is the default
+    assert read_json(store.manifest_path(pid)) == manifest
+    assert read_json(store.memory_path(pid)) == memory
+    (entry,) = store.ledger.read().entries
+    assert entry.error_class == "InvalidDocumentError"
+    assert "manifest /: Additional properties are not allowed" in entry.message
+    assert "memory /intent_history/" in entry.message and "confidence" in entry.message
+    assert "'unknown_key' was unexpected" in entry.message
+    assert result.failure == entry
+    # the shadow got all of it: the unknown keys travel in the extra columns
+    assert result.shadow_ok
+    assert store.sql("SELECT extra FROM missions WHERE mission_uuid=?", pid) == [
+        ('{"research_metadata":{"sources":["interview"]}}',)
+    ]
+
+
+def test_observe_records_a_schema_violation_and_a_refused_shadow_write_apart(store):
+    manifest, memory = store.projects[1]
+    manifest["status"]["projectPhase"] = "DONE"  # the schema and the CHECK both refuse it
+    result = store.writer.save_project(manifest, memory)
+    assert read_json(store.manifest_path("proj-000001")) == manifest
+    kinds = [e.error_class for e in store.ledger.read().entries]
+    assert kinds == ["InvalidDocumentError", "IntegrityError"]
+    assert not result.shadow_ok
+
+
+def test_observe_invalid_memory_still_reaches_the_shadow(store):
+    _, memory = store.projects[1]
+    memory["surprise"] = [1, 2, 3]
+    mid = store.sql("SELECT id FROM missions WHERE mission_uuid='proj-000001'")[0][0]
+    result = store.writer.save_memory(memory, mission_id=mid)
+    assert result.shadow_ok
+    (entry,) = store.ledger.read().entries
+    assert entry.error_class == "InvalidDocumentError" and "surprise" in entry.message
+    ((extra,),) = store.sql("SELECT extra FROM trajectory WHERE mission_id=?", mid)
+    assert orjson.loads(extra)["surprise"] == [1, 2, 3]
+
+
+def test_enforce_writes_an_invalid_memory_nowhere(store):
+    _, memory = store.projects[1]
+    before = store.memory_path("proj-000001").read_bytes()
+    memory["intent_history"].append({"session": 1, "intent": "x", "confidence": ""})
+    with pytest.raises(InvalidDocumentError, match="memory proj-000001: /intent_history/"):
+        enforcing(store).save_memory(memory, workspace="proj-000001", mission_id=2)
+    assert store.memory_path("proj-000001").read_bytes() == before
+    assert store.ledger.read().entries == ()
+
+
+def test_unknown_validation_mode_is_a_usage_error(store):
+    with pytest.raises(UsageError, match="validation 'strict'"):
+        DualWriter(store.writer.store, store.writer.shadow, validation="strict")  # type: ignore[arg-type]
+
+
+def test_json_write_failure_propagates_in_observe_mode(store):
+    _, memory = store.projects[1]
+    memory["narrative"][0]["summary"] = "never written"
+    target = store.memory_path("proj-000001")
+    target.unlink()
+    target.mkdir()  # the file cannot be replaced: the control's failure must reach the caller
+    with pytest.raises(OSError):
+        store.writer.save_memory(memory, workspace="proj-000001", mission_id=2)
+    assert store.ledger.read().entries == ()
+    assert ("never written",) not in store.sql("SELECT summary FROM session_narrative")
 
 
 def test_successful_save_returns_mission_id_and_hash_is_stable(store, project):
@@ -162,3 +278,15 @@ def test_default_database_path_is_the_reference_one():
     from shadow_audit import DEFAULT_DB_PATH
 
     assert DEFAULT_DB_PATH == ".vibe/state/vibe_agency.db"
+
+
+def test_observe_keeps_a_manifest_without_key_in_json_when_its_folder_is_known(store):
+    manifest, _ = store.projects[1]
+    del manifest["metadata"]["projectId"]
+    result = store.writer.save_manifest(manifest, workspace="proj-000001")
+    assert read_json(store.manifest_path("proj-000001")) == manifest
+    assert not result.shadow_ok
+    (entry,) = store.ledger.read().entries
+    assert "'projectId' is a required property" in entry.message
+    with pytest.raises(InvalidDocumentError, match="no document key"):
+        store.writer.save_manifest(manifest)  # without a folder it cannot be placed

@@ -54,7 +54,7 @@ def test_failing_suite_shows_a_compact_message(pytester):
     result.stdout.fnmatch_lines(
         [
             "*AssertionError: shadow parity failed: 1 missing_in_shadow, 1 value_mismatch (3 documents)",
-            "*top paths: session_narrative.narrative[].session (1), missions.metadata.owner (1)",
+            "*top paths: session_narrative.narrative[[]#] (1), missions.metadata.owner (1)",
             "*- value_mismatch: missions proj-000001 owner*",
             "*    source: 'owner1@example.com'*",
             "*    shadow: 'mallory'*",

@@ -36,14 +36,14 @@ TESTS = Path(__file__).resolve().parent
 def drift(store) -> None:
     """One of each: changed field, missing row, extra row, deleted workspace, orphan row."""
     store.sql("UPDATE missions SET owner = 'mallory' WHERE mission_uuid = 'proj-000000'")
-    store.sql("DELETE FROM session_narrative WHERE session_num = 1 AND mission_id = 2")
+    store.sql("DELETE FROM session_narrative WHERE position = 0 AND mission_id = 2")
     store.sql(
         "INSERT INTO domain_concepts (mission_id, concept, timestamp) VALUES (3, 'stale', 't')"
     )
     shutil.rmtree(store.source / "proj-000004")
     store.sql("PRAGMA foreign_keys = OFF")
     store.sql(
-        "INSERT INTO session_narrative (mission_id, session_num, summary, date, phase) VALUES (99, 1, 's', 'd', 'p')"
+        "INSERT INTO session_narrative (mission_id, position, session_num, summary, date, phase) VALUES (99, 0, 1, 's', 'd', 'p')"
     )
 
 
@@ -70,7 +70,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(store):
     run = repair(store)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "UPDATE missions proj-000000 owner: 'mallory' -> 'owner0@example.com'" in run.stdout
-    assert "INSERT session_narrative proj-000001/1" in run.stdout
+    assert "INSERT session_narrative proj-000001/0" in run.stdout
     assert "DELETE domain_concepts proj-000002/stale" in run.stdout
     assert "DELETE missions proj-000004" in run.stdout
     assert "dry run: nothing changed" in run.stdout

@@ -73,11 +73,48 @@ def test_date_time_with_offset_is_accepted(project, stamp):
     "pid", ["../etc", "a/b", "a\\b", ".hidden", "..", "x..y", "tab\there", "", "new\nline", "é"]
 )
 def test_unsafe_project_ids_are_rejected(project, pid):
-    manifest, memory = project(0)
+    manifest, _ = project(0)
     manifest["metadata"]["projectId"] = pid
-    memory["project_id"] = pid
     assert "/metadata/projectId" in {i.pointer for i in validate_document(manifest, "manifest")}
-    assert "/project_id" in {i.pointer for i in validate_document(memory, "memory")}
+
+
+@pytest.mark.parametrize("pid", ["agency_toolkit", "My Project", "é", "x..y", "../etc"])
+def test_memory_project_id_is_any_folder_name(project, pid):
+    """The reference writes its project root folder's name there: data, never a path the
+    audit or the writer follows (the memory belongs to the folder it is in)."""
+    _, memory = project(0)
+    memory["project_id"] = pid
+    assert validate_document(memory, "memory") == []
+    assert is_valid(memory, "memory")
+
+
+def test_empty_memory_project_id_is_rejected(project):
+    _, memory = project(0)
+    memory["project_id"] = ""
+    assert [i.pointer for i in validate_document(memory, "memory")] == ["/project_id"]
+
+
+@pytest.mark.parametrize("confidence", ["high", "medium", "low", 0, 0.75, 1])
+def test_intent_confidence_is_a_label_or_a_number(project, confidence):
+    _, memory = project(0)
+    memory["intent_history"] = [{"session": 51, "intent": "deployment", "confidence": confidence}]
+    assert validate_document(memory, "memory") == []
+
+
+@pytest.mark.parametrize("confidence", ["", 1.5, -0.1, None, True])
+def test_intent_confidence_must_be_a_label_or_a_number_in_0_1(project, confidence):
+    _, memory = project(0)
+    memory["intent_history"] = [{"session": 1, "intent": "deployment", "confidence": confidence}]
+    assert [i.pointer for i in validate_document(memory, "memory")] == [
+        "/intent_history/0/confidence"
+    ]
+
+
+def test_naive_timestamps_and_unknown_phase_are_accepted_as_written(project):
+    _, memory = project(0)
+    memory["_created"] = "2025-11-20T09:06:31.123456"
+    memory["narrative"][0].update(date="2025-11-21T10:00:00.000001", phase="UNKNOWN")
+    assert validate_document(memory, "memory") == []
 
 
 def test_every_phase_and_sub_state_is_accepted(project):

@@ -3,54 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
+from shadow_audit.mapping import DocumentMap, Field
+from shadow_audit.mapping.cover import CoverNode, cover_tree
 
-@dataclass
-class CoverNode:
-    """Stored names at this level, nested levels, and what array elements are."""
-
-    terminal: set[str] = field(default_factory=set)
-    nested: dict[str, CoverNode] = field(default_factory=dict)
-    item: CoverNode | bool | None = None
-    path: str = ""
-
-    @property
-    def known(self) -> frozenset[str]:
-        return frozenset(self.terminal | set(self.nested))
-
-
-def cover_tree(paths: set[str]) -> CoverNode:
-    """``a.b``, ``a[].b``, ``a[]`` paths as a tree; a stored path covers its whole subtree."""
-    root = CoverNode()
-    for path in sorted(paths):
-        node = root
-        parts = path.split(".")
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            is_array = part.endswith("[]")
-            name = part[:-2] if is_array else part
-            if name in node.terminal:
-                break
-            if last and not is_array:
-                node.terminal.add(name)
-                node.nested.pop(name, None)
-                break
-            here = f"{node.path}.{name}" if node.path else name
-            child = node.nested.setdefault(name, CoverNode(path=here))
-            if not is_array:
-                node = child
-                continue
-            if last:
-                child.item = True
-                break
-            if child.item is True:
-                break
-            if not isinstance(child.item, CoverNode):
-                child.item = CoverNode(path=here + "[]")
-            node = child.item
-    return root
+__all__ = ["CoverNode", "CoverageCounter", "cover_tree", "split_unmapped"]
 
 
 class CoverageCounter:
@@ -98,3 +56,33 @@ class CoverageCounter:
                     return
             for value in obj:
                 self._walk(value, item, found)
+
+
+def split_unmapped(
+    unmapped: dict[tuple[str, str], int],
+    mapping: DocumentMap,
+    present: dict[str, tuple[Field, ...]],
+) -> tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]]:
+    """Paths no column stores, split into (lost, kept as extra JSON).
+
+    A path is kept when its document has a rest column (``extra``) that the database
+    has; the entry then names that column.
+
+    Args:
+        unmapped: {(document, path): how many documents hold it}.
+        mapping: the map.
+        present: per table, the compared columns the database has.
+
+    Returns:
+        (lost, kept), each sorted by document and path.
+    """
+    lost: list[dict[str, Any]] = []
+    kept: list[dict[str, Any]] = []
+    for (document, path), count in sorted(unmapped.items()):
+        entry: dict[str, Any] = {"document": document, "path": path, "count": count}
+        rest = mapping.rest_field(document)
+        if rest is not None and rest[1] in present.get(rest[0].table, ()):
+            kept.append({**entry, "column": f"{rest[0].table}.{rest[1].column}"})
+        else:
+            lost.append(entry)
+    return tuple(lost), tuple(kept)

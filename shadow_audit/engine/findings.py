@@ -102,6 +102,8 @@ class Coverage:
     unmapped_paths: tuple[dict[str, Any], ...] = ()
     missing_columns: tuple[dict[str, Any], ...] = ()
     missing_tables: tuple[str, ...] = ()
+    # paths no column stores that the document's extra JSON column keeps (not lost)
+    kept_as_extra: tuple[dict[str, Any], ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -123,6 +125,7 @@ class Coverage:
             "missing_columns": list(self.missing_columns),
             "missing_tables": list(self.missing_tables),
             "lost_paths": list(self.lost_paths),
+            "kept_as_extra": list(self.kept_as_extra),
         }
 
 

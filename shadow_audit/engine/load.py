@@ -37,6 +37,8 @@ class ShadowRows:
     excluded: dict[str, set[Any]] = field(default_factory=dict)
     missing_columns: list[dict[str, Any]] = field(default_factory=list)
     missing_tables: list[str] = field(default_factory=list)
+    # the map as this database keys its tables (a legacy key where it lacks a position)
+    mapping: DocumentMap | None = None
 
 
 @contextmanager
@@ -57,7 +59,7 @@ def key_text(key: Key) -> str:
 
 def load_shadow(path: Path | str, mapping: DocumentMap) -> ShadowRows:
     """Read every mapped table (read-only); tables or columns it lacks are noted, not fatal."""
-    out = ShadowRows()
+    out = ShadowRows(mapping=mapping)
     with closing(connect_readonly(path)) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         for entity in mapping.entities:
@@ -65,10 +67,12 @@ def load_shadow(path: Path | str, mapping: DocumentMap) -> ShadowRows:
                 out.missing_tables.append(entity.table)
                 continue
             present = set(table_columns(conn, entity.table))
+            entity = _as_keyed(entity, present, out)
             fields = []
-            for f in entity.compared_fields:
+            for f in entity.projected_fields:
                 if f.column in present:
-                    fields.append(f)
+                    if f.compared:
+                        fields.append(f)
                 else:
                     out.missing_columns.append(
                         {
@@ -81,6 +85,27 @@ def load_shadow(path: Path | str, mapping: DocumentMap) -> ShadowRows:
             out.fields[entity.table] = tuple(fields)
             out.rows[entity.table] = _read_table(conn, mapping, entity, tuple(fields), out)
     return out
+
+
+def _as_keyed(entity: Entity, present: set[str], out: ShadowRows) -> Entity:
+    """The entity as the database keys it; a position key it lacks is listed in coverage
+    and the rows are keyed by the legacy key (repeated ones then show as duplicates)."""
+    if entity.legacy_key is None or entity.key_column in present:
+        return entity
+    if entity.legacy_key[0] not in present:
+        return entity
+    out.missing_columns.append(
+        {
+            "entity": entity.table,
+            "column": entity.key_column,
+            "path": entity.key_source_path,
+            "document": entity.document,
+        }
+    )
+    legacy = entity.keyed_by_legacy()
+    if out.mapping is not None:
+        out.mapping = out.mapping.with_entity(legacy)
+    return legacy
 
 
 def _read_table(

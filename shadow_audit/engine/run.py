@@ -9,6 +9,7 @@ from pathlib import Path
 
 from shadow_audit.config import Config, IgnoreRule, today_utc
 from shadow_audit.engine.compare import NORMALIZERS, classify, findings_for
+from shadow_audit.engine.coverage import split_unmapped
 from shadow_audit.engine.findings import (
     AuditResult,
     Coverage,
@@ -106,16 +107,18 @@ def _collect(
         actual = load_shadow(shadow, mapping)
         timings["load_shadow"] = time.perf_counter() - t
         t = time.perf_counter()
-        expected = scan.load(actual.fields, progress=progress, against=actual if stream else None)
+        mapping = actual.mapping or mapping  # as the database keys its tables
+        expected = scan.load(
+            actual.fields, progress=progress, against=actual if stream else None, mapping=mapping
+        )
     timings["load_source"] = time.perf_counter() - t
     t = time.perf_counter()
     findings, summary, normalizers = _compare_all(mapping, expected, actual)
     timings["compare"] = time.perf_counter() - t
+    lost, kept = split_unmapped(expected.unmapped, mapping, actual.fields)
     coverage = Coverage(
-        unmapped_paths=tuple(
-            {"document": doc, "path": path, "count": n}
-            for (doc, path), n in sorted(expected.unmapped.items())
-        ),
+        unmapped_paths=lost,
+        kept_as_extra=kept,
         missing_columns=tuple(actual.missing_columns),
         missing_tables=tuple(actual.missing_tables),
     )

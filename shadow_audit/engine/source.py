@@ -36,6 +36,7 @@ from shadow_audit.mapping import (
     split_path,
 )
 from shadow_audit.stores.files import FilePolicy, FileRefused, SafeReader
+from shadow_audit.stores.json_store import locate
 from shadow_audit.validation import document_problems
 
 Progress = Callable[[int], None]
@@ -72,7 +73,7 @@ def check_schemas(
         for path in primaries:
             folder = os.path.dirname(path)
             for spec, doc_path in [(primary, path)] + [
-                (c, os.path.join(folder, c.pattern)) for c in companions
+                (c, found[0]) for c in companions if (found := locate(folder, c))
             ]:
                 try:
                     data = reader.read(doc_path)
@@ -138,11 +139,25 @@ class SourceScan:
         *,
         progress: Progress | None = None,
         against: ShadowRows | None = None,
+        mapping: DocumentMap | None = None,
     ) -> SourceRows:
-        """Parse and project every document into expected rows for ``fields``; with
-        ``against``, compare each document's rows as they come (its rows are consumed)."""
+        """Parse and project every document into expected rows for ``fields``.
+
+        Args:
+            fields: per table, the columns to project.
+            progress: called with 1 per unit.
+            against: compare each document's rows as they come (its rows are consumed).
+            mapping: the map as the database keys its tables (default: the scan's).
+
+        Returns:
+            The expected rows (or their comparison), problems, coverage counts.
+        """
         loader = _Loader(
-            self.mapping, fields, validate=self.validate_inline, against=against, reader=self.reader
+            mapping or self.mapping,
+            fields,
+            validate=self.validate_inline,
+            against=against,
+            reader=self.reader,
         )
         with gc_paused():
             for primary in self.primaries:
@@ -232,10 +247,26 @@ class _Loader:
         self._project(doc, key, mapping.primary)
         folder = os.path.dirname(primary)
         for spec in mapping.companions:
-            path = os.path.join(folder, spec.pattern)
-            companion, _ = self._read(path, spec, key, optional=True)
+            found = locate(folder, spec)
+            if not found:
+                continue
+            companion, _ = self._read(found[0], spec, key, optional=True)
             if companion is not None:
                 self._project(companion, key, spec)
+            for stray in found[1:]:
+                self.out.problems.append(
+                    Finding(
+                        kind="invalid_source",
+                        entity=spec.name,
+                        key=str(key),
+                        path=stray,
+                        document=spec.name,
+                        detail=[
+                            f"two {spec.name} documents in one unit: {found[0]} is the one "
+                            f"read, {stray} is not; merge them into the first and remove it"
+                        ],
+                    )
+                )
 
     def _read(
         self, path: str, spec: DocumentSpec, key: Any, *, optional: bool = False

@@ -6,6 +6,12 @@ rows with it, the coverage check lists the paths it does not store, and
 ``rebuild`` turns rows back into documents.
 """
 
+from shadow_audit.mapping.cover import (
+    CoverNode,
+    cover_tree,
+    merge_unmapped,
+    unmapped_values,
+)
 from shadow_audit.mapping.model import (
     DERIVATIONS,
     FIELD_TYPES,
@@ -19,6 +25,7 @@ from shadow_audit.mapping.model import (
 from shadow_audit.mapping.paths import (
     ELEMENT,
     MISSING,
+    POSITION,
     canonical_json,
     get_path,
     set_path,
@@ -39,7 +46,9 @@ __all__ = [
     "ELEMENT",
     "FIELD_TYPES",
     "MISSING",
+    "POSITION",
     "SQL_TYPES",
+    "CoverNode",
     "DocumentMap",
     "DocumentSpec",
     "Entity",
@@ -51,11 +60,14 @@ __all__ = [
     "canonical_json",
     "check_identifier",
     "compile_projector",
+    "cover_tree",
     "derivation",
     "get_path",
     "iter_rows",
+    "merge_unmapped",
     "project_field",
     "quote",
     "set_path",
     "split_path",
+    "unmapped_values",
 ]

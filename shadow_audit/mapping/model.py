@@ -8,13 +8,14 @@ turns rows back into documents wherever the map is invertible.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from shadow_audit.errors import ConfigError
-from shadow_audit.mapping.paths import ELEMENT
+from shadow_audit.mapping.paths import ELEMENT, POSITION
 from shadow_audit.mapping.sql import check_identifier
 
 FieldType = Literal["text", "integer", "real", "timestamp", "json"]
@@ -40,7 +41,10 @@ class Field:
     ``path`` is relative to the document (or to the array element for child
     tables); ``paths`` builds a JSON object from several paths; ``derive``
     names a registered derivation (not invertible); ``fill`` is a value the
-    shadow fills at write time ("now"), never compared.
+    shadow fills at write time ("now"), never compared. ``path="#"`` stores the
+    element's position in its list. ``rest`` makes the column keep, as JSON, every
+    value of the document that no other column stores (``covers`` is filled in by
+    the ``DocumentMap``: the paths the other columns store).
     """
 
     column: str
@@ -57,6 +61,8 @@ class Field:
     choices: tuple[str, ...] = ()
     not_null: bool = False
     reference: bool = True
+    rest: bool = False
+    covers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_identifier(self.column, "column")
@@ -64,9 +70,13 @@ class Field:
             raise ConfigError(f"column {self.column}: unknown type {self.type!r}")
         sources = sum(
             x is not None and x != () for x in (self.path, self.paths or None, self.derive)
-        )
+        ) + int(self.rest)
         if self.fill is None and sources != 1:
-            raise ConfigError(f"column {self.column}: give exactly one of path, paths, derive")
+            raise ConfigError(
+                f"column {self.column}: give exactly one of path, paths, derive, rest"
+            )
+        if self.rest and self.type != "json":
+            raise ConfigError(f"column {self.column}: a rest column has type json")
         if self.derive is not None and self.derive not in DERIVATIONS:
             raise ConfigError(f"column {self.column}: unknown derivation {self.derive!r}")
 
@@ -76,7 +86,10 @@ class Field:
 
     @property
     def source_paths(self) -> tuple[str, ...]:
-        """The document paths this column stores (empty for derived and filled columns)."""
+        """The document paths this column stores (empty for derived, filled, position
+        and rest columns)."""
+        if self.path == POSITION:
+            return ()
         if self.path is not None:
             return (self.path,)
         return tuple(p for _, p in self.paths)
@@ -85,6 +98,8 @@ class Field:
     def display_path(self) -> str:
         if self.derive:
             return f"derived:{self.derive}"
+        if self.rest:
+            return "(unmapped values)"
         if self.paths:
             return "{" + ",".join(p for _, p in self.paths) + "}"
         return self.path or ""
@@ -94,7 +109,12 @@ class Field:
 class Entity:
     """A table. A root entity has one row per document; a child entity has one
     row per element of ``rows_from`` (or one per document when it is None),
-    linked to its parent's ``parent_column`` through ``link_column``."""
+    linked to its parent's ``parent_column`` through ``link_column``.
+
+    ``key_path="#"`` keys child rows by their list position (the key of a list whose
+    elements carry no unique id); ``legacy_key`` = (column, path) is the key a
+    database without the position column used instead (the reference system's v2).
+    """
 
     table: str
     document: str
@@ -107,6 +127,7 @@ class Entity:
     parent_column: str = "id"
     rows_from: str | None = None
     set_like: bool = False
+    legacy_key: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         check_identifier(self.table, "table")
@@ -117,6 +138,31 @@ class Entity:
             raise ConfigError(f"table {self.table}: a child table needs link_column")
         if self.rows_from is not None and (self.key_column is None or self.key_path is None):
             raise ConfigError(f"table {self.table}: rows_from needs key_column and key_path")
+        for f in self.fields:
+            if f.path == POSITION and self.rows_from is None:
+                raise ConfigError(f"table {self.table}: column {f.column}: '#' needs rows_from")
+            if f.rest and self.rows_from is not None:
+                raise ConfigError(
+                    f"table {self.table}: rest column {f.column} needs one row per document"
+                )
+        if self.legacy_key is not None and self.key_path != POSITION:
+            raise ConfigError(f"table {self.table}: legacy_key only for a position key")
+
+    def keyed_by_legacy(self) -> Entity:
+        """This table as a database without the position column has it: keyed by
+        ``legacy_key``, without the column that held the legacy key as a value."""
+        if self.legacy_key is None:
+            raise ConfigError(f"table {self.table}: no legacy key")
+        column, path = self.legacy_key
+        fields = tuple(f for f in self.fields if f.column != column)
+        return dataclasses.replace(
+            self, key_column=column, key_path=path, fields=fields, legacy_key=None
+        )
+
+    @property
+    def order_field(self) -> Field | None:
+        """The column holding each element's list position, when the key is not it."""
+        return next((f for f in self.fields if f.path == POSITION), None)
 
     @property
     def is_root(self) -> bool:
@@ -141,6 +187,8 @@ class Entity:
         if self.rows_from is None:
             return fld.display_path
         base = f"{self.rows_from}[]"
+        if fld.path == POSITION:
+            return f"{self.rows_from}[#]"
         return base if fld.path == ELEMENT else f"{base}.{fld.display_path}"
 
     @property
@@ -149,17 +197,29 @@ class Entity:
             return None
         if self.rows_from is None:
             return self.key_path
+        if self.key_path == POSITION:
+            return f"{self.rows_from}[#]"
         return f"{self.rows_from}[]" + ("" if self.key_path == ELEMENT else f".{self.key_path}")
 
 
 @dataclass(frozen=True)
 class DocumentSpec:
-    """One kind of source document: how to find it, how to validate it."""
+    """One kind of source document: how to find it, how to validate it.
+
+    A companion is written at ``pattern`` (relative to its unit's folder) and
+    also found at the ``also`` places; it belongs to the unit of its folder.
+    """
 
     name: str
     pattern: str
     schema: str | None = None
     key_path: str | None = None
+    also: tuple[str, ...] = ()
+
+    @property
+    def locations(self) -> tuple[str, ...]:
+        """Where a companion may be, the place it is written first."""
+        return (self.pattern, *self.also)
 
 
 @dataclass(frozen=True)
@@ -191,6 +251,41 @@ class DocumentMap:
             self._by_table[e.table] = e
         if not self.roots:
             raise ConfigError(f"mapping {self.name}: needs one root table")
+        covered = self.covered_paths()
+        entities = tuple(
+            dataclasses.replace(
+                e,
+                fields=tuple(
+                    dataclasses.replace(f, covers=tuple(sorted(covered[e.document])))
+                    if f.rest
+                    else f
+                    for f in e.fields
+                ),
+            )
+            if any(f.rest for f in e.fields)
+            else e
+            for e in self.entities
+        )
+        object.__setattr__(self, "entities", entities)
+        self._by_table.update({e.table: e for e in entities})
+
+    def with_entity(self, entity: Entity) -> DocumentMap:
+        """The same map with one table described differently (same name, same place)."""
+        return DocumentMap(
+            name=self.name,
+            primary=self.primary,
+            companions=self.companions,
+            entities=tuple(entity if e.table == entity.table else e for e in self.entities),
+        )
+
+    def rest_field(self, document: str) -> tuple[Entity, Field] | None:
+        """The column keeping a document's unmapped values, and its table, if any."""
+        for e in self.entities:
+            if e.document == document:
+                for f in e.fields:
+                    if f.rest:
+                        return e, f
+        return None
 
     @property
     def roots(self) -> tuple[Entity, ...]:
@@ -217,7 +312,7 @@ class DocumentMap:
                 covered[d.name].add(d.key_path)
         for e in self.entities:
             paths = covered[e.document]
-            if e.key_source_path:
+            if e.key_source_path and e.key_path != POSITION:
                 paths.add(e.key_source_path)
             base = f"{e.rows_from}[]" if e.rows_from else ""
             for f in e.fields:

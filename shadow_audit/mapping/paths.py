@@ -7,10 +7,15 @@ from typing import Any
 import orjson
 
 ELEMENT = "$"  # a path meaning "the array element itself" (set-like child tables)
+POSITION = "#"  # a path meaning "the element's position in its list" (0-based)
 
 
 def canonical_json(value: Any, *, set_like: bool = False) -> str:
-    """Canonical JSON text: sorted keys, no spaces; set-like lists sorted too."""
+    """Canonical JSON text: sorted keys, no spaces.
+
+    ``set_like`` sorts a list too: for comparing only, never for storing (the stored
+    text keeps the list in the order the document has it).
+    """
     if set_like and isinstance(value, list):
         value = sorted(value, key=canonical_json)
     try:
@@ -30,7 +35,7 @@ MISSING: Any = _Missing()
 
 
 def split_path(path: str) -> tuple[str, ...]:
-    return () if path in ("", ELEMENT) else tuple(path.split("."))
+    return () if path in ("", ELEMENT, POSITION) else tuple(path.split("."))
 
 
 def get_path(doc: Any, parts: tuple[str, ...]) -> Any:

@@ -13,22 +13,50 @@ from collections.abc import Callable, Iterator
 from collections.abc import Mapping as MappingABC
 from typing import Any
 
+from shadow_audit.mapping.cover import cached_cover_tree, unmapped_values
 from shadow_audit.mapping.model import DERIVATIONS, Entity, Field
-from shadow_audit.mapping.paths import ELEMENT, MISSING, canonical_json, get_path, split_path
+from shadow_audit.mapping.paths import (
+    ELEMENT,
+    MISSING,
+    POSITION,
+    canonical_json,
+    get_path,
+    split_path,
+)
 
 
 def _to_storage(fld: Field, value: Any) -> Any:
     if value is MISSING:
         return None
-    if fld.type == "json":
-        return canonical_json(value, set_like=fld.set_like)
-    if isinstance(value, dict | list):
-        return canonical_json(value)
+    if fld.type == "json" or isinstance(value, dict | list):
+        return canonical_json(value)  # lists in their own order, set-like or not
     return value
 
 
-def project_field(fld: Field, source: Any, document: MappingABC[str, Any]) -> Any:
-    """The stored form of one column for one row source (document or element)."""
+def rest_of(fld: Field, document: Any) -> Any:
+    """The stored form of a rest column: the document's unmapped values as JSON, or NULL."""
+    rest = unmapped_values(document, cached_cover_tree(fld.covers))
+    return None if rest is MISSING else canonical_json(rest)
+
+
+def project_field(
+    fld: Field, source: Any, document: MappingABC[str, Any], *, position: int | None = None
+) -> Any:
+    """The stored form of one column for one row source (document or element).
+
+    Args:
+        fld: the column.
+        source: the document, or the list element the row comes from.
+        document: the whole document (for derivations).
+        position: the element's position in its list (for ``path="#"`` columns).
+
+    Returns:
+        The value as the shadow stores it.
+    """
+    if fld.rest:
+        return rest_of(fld, source)
+    if fld.path == POSITION:
+        return position
     if fld.path is not None:
         return _to_storage(
             fld, source if fld.path == ELEMENT else get_path(source, split_path(fld.path))
@@ -59,15 +87,21 @@ def iter_rows(
         return
     key_parts = split_path(entity.key_path or ELEMENT)
     seen: set[Any] = set()
-    for item in items:
-        child_key = item if entity.key_path == ELEMENT else get_path(item, key_parts)
+    for position, item in enumerate(items):
+        if entity.key_path == POSITION:
+            child_key: Any = position
+        else:
+            child_key = item if entity.key_path == ELEMENT else get_path(item, key_parts)
         if isinstance(child_key, dict | list) or child_key is MISSING:
             child_key = canonical_json(None if child_key is MISSING else child_key)
         if entity.set_like:
             if child_key in seen:
                 continue
             seen.add(child_key)
-        yield child_key, tuple(project_field(f, item, document) for f in fields)
+        yield (
+            child_key,
+            tuple(project_field(f, item, document, position=position) for f in fields),
+        )
 
 
 Projector = Callable[[MappingABC[str, Any]], list[Row]]
@@ -77,6 +111,8 @@ _CONTAINERS = {dict, list}
 
 def _getter(fld: Field) -> Getter:
     """A function (row source, document) -> stored value for one field."""
+    if fld.rest:
+        return lambda src, doc: rest_of(fld, src)
     if fld.derive is not None:
         derive = DERIVATIONS[fld.derive]
         return lambda src, doc: _stored(fld, derive(doc))
@@ -96,11 +132,10 @@ def _getter(fld: Field) -> Getter:
         return lambda src, doc: _stored(fld, src)
     path = split_path(fld.path or "")
     if fld.type == "json":
-        set_like = fld.set_like
 
         def as_json(src: Any, doc: Any) -> Any:
             value = get_path(src, path)
-            return None if value is MISSING else canonical_json(value, set_like=set_like)
+            return None if value is MISSING else canonical_json(value)
 
         return as_json
     if len(path) == 1:
@@ -115,7 +150,7 @@ def _plain(value: Any) -> Any:
 
 def _stored(fld: Field, value: Any) -> Any:
     if fld.type == "json":
-        return canonical_json(value, set_like=fld.set_like)
+        return canonical_json(value)
     return value
 
 
@@ -163,16 +198,33 @@ def stored(values: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(canonical_json(v) if type(v) in _CONTAINERS else v for v in values)
 
 
+def _positioned(fields: tuple[Field, ...]) -> Callable[[Any, Any, int], tuple[Any, ...]]:
+    """(row source, document, position) -> values; position columns get the position."""
+    at = [i for i, f in enumerate(fields) if f.path == POSITION]
+    others = tuple(f for f in fields if f.path != POSITION)
+    base = _values_function(others) if others else (lambda src, doc: ())
+    if not at:
+        return lambda src, doc, i: base(src, doc)
+
+    def values(src: Any, doc: Any, i: int) -> tuple[Any, ...]:
+        out = list(base(src, doc))
+        for j in at:
+            out.insert(j, i)
+        return tuple(out)
+
+    return values
+
+
 def compile_projector(entity: Entity, fields: tuple[Field, ...]) -> Projector:
     """One function: document -> [(child key or None, values)], equal to ``iter_rows``
     after ``stored`` (a container in a scalar column is left raw here: checking every
     value would cost more than converting the few rows that differ)."""
-    values_of = _values_function(fields)
 
     def slow(doc: MappingABC[str, Any]) -> list[Row]:
         return list(iter_rows(entity, doc, fields))
 
     if entity.rows_from is None:
+        values_of = _values_function(fields)
 
         def single(doc: MappingABC[str, Any]) -> list[Row]:
             try:
@@ -182,9 +234,10 @@ def compile_projector(entity: Entity, fields: tuple[Field, ...]) -> Projector:
 
         return single
 
+    values_at = _positioned(fields)
     rows_path = split_path(entity.rows_from)
     key_path = entity.key_path or ELEMENT
-    key_name = None if key_path == ELEMENT else key_path
+    key_name = None if key_path in (ELEMENT, POSITION) else key_path
     if key_name is not None and "." in key_name:
         return slow
 
@@ -193,14 +246,24 @@ def compile_projector(entity: Entity, fields: tuple[Field, ...]) -> Projector:
         if type(items) is not list:
             return []
         try:
+            if key_path == POSITION:
+                return [(i, values_at(item, doc, i)) for i, item in enumerate(items)]
             if key_name is None:
-                keys = list(dict.fromkeys(items)) if entity.set_like else list(items)
-                if _CONTAINERS.intersection(map(type, keys)) or None in keys:
+                if entity.set_like:
+                    firsts: dict[Any, int] = {}
+                    for i, item in enumerate(items):
+                        firsts.setdefault(item, i)
+                    pairs = list(firsts.items())
+                else:
+                    pairs = [(item, i) for i, item in enumerate(items)]
+                if _CONTAINERS.intersection(type(k) for k, _ in pairs) or any(
+                    k is None for k, _ in pairs
+                ):
                     return slow(doc)
                 if not fields:
-                    return [(k, ()) for k in keys]
-                return [(item, values_of(item, doc)) for item in keys]
-            rows = [(item[key_name], values_of(item, doc)) for item in items]
+                    return [(k, ()) for k, _ in pairs]
+                return [(item, values_at(item, doc, i)) for item, i in pairs]
+            rows = [(item[key_name], values_at(item, doc, i)) for i, item in enumerate(items)]
             if entity.set_like:
                 first: dict[Any, tuple[Any, ...]] = {}
                 for k, v in rows:

@@ -185,6 +185,11 @@ def render_markdown(result: AuditResult, context: ReportContext | None = None) -
     lines += ["", "## Coverage", ""]
     if cov.complete:
         lines.append("Every source path has a column.")
+    if cov.kept_as_extra:
+        lines.append(
+            "Kept as extra JSON: "
+            + ", ".join(f"`{p['path']}` ({p['column']})" for p in cov.kept_as_extra)
+        )
     else:
         if cov.lost_paths:
             lines.append(

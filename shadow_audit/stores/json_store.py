@@ -16,7 +16,7 @@ import orjson
 from filelock import FileLock
 
 from shadow_audit.errors import SourceError, UsageError
-from shadow_audit.mapping import DocumentMap
+from shadow_audit.mapping import DocumentMap, DocumentSpec
 from shadow_audit.profiles import REFERENCE
 from shadow_audit.stores.files import read_document
 from shadow_audit.validation import parse_json
@@ -81,6 +81,17 @@ def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
     fsync_dir(folder)
 
 
+def locate(folder: str | Path, spec: DocumentSpec) -> list[str]:
+    """The places in a unit's folder where a companion document exists, the place it is
+    written first (more than one is a problem its caller reports)."""
+    found = []
+    for location in spec.locations:
+        path = os.path.join(folder, location)
+        if os.path.lexists(path):
+            found.append(path)
+    return found
+
+
 @dataclass(frozen=True)
 class SourceUnit:
     """One primary document and the folder its companions live in."""
@@ -112,7 +123,20 @@ class JsonStore:
         return [SourceUnit(name=_unit_name(p, self.root, stem), primary=p) for p in paths]
 
     def path_for(self, unit: str, document: str) -> Path:
-        """Where document ``document`` of unit ``unit`` lives."""
+        """Where document ``document`` of unit ``unit`` lives: for a companion, the first
+        place it exists, else the place it is written (for the built-in profile the
+        memory's ``.vibe/project_memory.json``, where the reference system writes it).
+
+        Args:
+            unit: the unit's folder name.
+            document: a document name of the mapping.
+
+        Returns:
+            The file's path (it may not exist yet).
+
+        Raises:
+            UsageError: an unsafe unit name, or a document the mapping does not have.
+        """
         check_safe_name(unit, "workspace")
         pattern = self.mapping.primary.pattern
         primary = self.root / pattern.replace("*", unit, 1)
@@ -120,7 +144,8 @@ class JsonStore:
             return primary
         for companion in self.mapping.companions:
             if companion.name == document:
-                return primary.parent / companion.pattern
+                found = locate(primary.parent, companion)
+                return Path(found[0]) if found else primary.parent / companion.pattern
         raise UsageError(f"mapping {self.mapping.name} has no document {document!r}")
 
     def read(self, path: Path) -> Any:

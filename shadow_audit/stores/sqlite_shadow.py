@@ -13,7 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from shadow_audit.errors import DatabaseError
-from shadow_audit.mapping import SQL_TYPES, DocumentMap, Entity, Field, get_path, iter_rows, quote
+from shadow_audit.mapping import (
+    POSITION,
+    SQL_TYPES,
+    DocumentMap,
+    Entity,
+    Field,
+    get_path,
+    iter_rows,
+    quote,
+)
 from shadow_audit.mapping import split_path as _split
 from shadow_audit.profiles import REFERENCE
 
@@ -194,6 +203,16 @@ class SqliteShadow:
             self._columns[table] = set(table_columns(conn, table))
         return self._columns[table]
 
+    def as_stored(self, conn: sqlite3.Connection, entity: Entity) -> Entity:
+        """The table as this database keys it: a database without the position column
+        (the reference system's v2) keys the rows by the entity's ``legacy_key``."""
+        if entity.legacy_key is None or entity.key_column is None:
+            return entity
+        present = self.columns(conn, entity.table)
+        if entity.key_column in present or entity.legacy_key[0] not in present:
+            return entity
+        return entity.keyed_by_legacy()
+
     def import_manifest(
         self, manifest: MappingABC[str, Any], memory: MappingABC[str, Any] | None = None
     ) -> int:
@@ -212,15 +231,30 @@ class SqliteShadow:
         documents: MappingABC[str, MappingABC[str, Any]],
         *,
         complete: bool = False,
+        root_id: int | None = None,
     ) -> int:
         """Write every table fed by ``documents`` for ``key`` inside an open transaction.
 
-        ``complete``: ``documents`` is the whole unit, so the rows of a document that is
-        absent are deleted (backfill and repair); a partial save leaves them alone.
+        Args:
+            conn: a connection inside an open write transaction.
+            key: the unit's key (the root row's key column).
+            documents: {document name: document} to write.
+            complete: ``documents`` is the whole unit, so the rows of a document that is
+                absent are deleted (backfill and repair); a partial save leaves them alone.
+            root_id: attach the child rows to this root row (the reference's
+                ``save(memory, mission_id=N)``) instead of the row found by ``key``.
+
+        Returns:
+            The root row's id (-1 when there is none).
+
+        Raises:
+            DatabaseError: a child row has no root row to belong to.
         """
         root = self.mapping.root
         ids: dict[str, Any] = {}
-        if root.document in documents:
+        if root_id is not None and root.document not in documents:
+            ids[root.table] = root_id
+        elif root.document in documents:
             ids[root.table] = self._upsert_root(conn, root, key, documents[root.document])
         else:
             ids[root.table] = self._root_id(conn, root, key)
@@ -269,6 +303,7 @@ class SqliteShadow:
     def _replace_children(
         self, conn: sqlite3.Connection, entity: Entity, link: Any, document: MappingABC[str, Any]
     ) -> None:
+        entity = self.as_stored(conn, entity)
         present = self.columns(conn, entity.table)
         fields = tuple(f for f in entity.projected_fields if f.column in present)
         fills = [f for f in entity.fields if f.fill and f.column in present]
@@ -380,8 +415,18 @@ class SqliteShadow:
                     f"database {self.path}: migration refused, nothing changed: the column "
                     f"{entity.table}.{lost[0]} is not in the mapping (add it, or drop it first)"
                 )
-            common = ", ".join(quote(c) for c in old_cols)
-            conn.execute(f"INSERT INTO {quote(tmp)} ({common}) SELECT {common} FROM {t}")
+            targets = [quote(c) for c in old_cols]
+            sources = list(targets)
+            for column, order in _positions_to_fill(entity, old_cols):  # list positions gained
+                targets.append(quote(column))
+                sources.append(
+                    f"ROW_NUMBER() OVER (PARTITION BY {quote(entity.link_column or '')} "
+                    f"ORDER BY {order}) - 1"
+                )
+            conn.execute(
+                f"INSERT INTO {quote(tmp)} ({', '.join(targets)}) "
+                f"SELECT {', '.join(sources)} FROM {t}"
+            )
             conn.execute(f"DROP TABLE {t}")
             conn.execute(f"ALTER TABLE {quote(tmp)} RENAME TO {t}")
         for index in indexes:
@@ -403,6 +448,22 @@ class SqliteShadow:
                 (link,),
             )
         conn.execute(f"DELETE FROM {quote(root.table)} WHERE id = ?", (row_id,))
+
+
+def _positions_to_fill(entity: Entity, old_columns: list[str]) -> list[tuple[str, str]]:
+    """List positions a table gains in a migration, each with the order that gives them:
+    the legacy key (session numbers), then insertion order."""
+    if entity.is_root or entity.link_column is None:
+        return []
+    fill = []
+    legacy = entity.legacy_key[0] if entity.legacy_key else None
+    if entity.key_path == POSITION and entity.key_column not in old_columns:
+        order = f"{quote(legacy)}, id" if legacy in old_columns and legacy else "id"
+        fill.append((entity.key_column or "", order))
+    order_field = entity.order_field
+    if order_field is not None and order_field.column not in old_columns:
+        fill.append((order_field.column, "id"))
+    return fill
 
 
 def _k(key_column: str | None, child_key: Any) -> tuple[Any, ...]:

@@ -14,7 +14,7 @@ from typing import Any
 from shadow_audit.dualwrite import DualWriter
 from shadow_audit.errors import ShadowAuditError, SourceError
 from shadow_audit.profiles import DEFAULT_DB_PATH, REFERENCE
-from shadow_audit.stores.json_store import JsonStore, atomic_write, no_wider_than
+from shadow_audit.stores.json_store import JsonStore, atomic_write, locate, no_wider_than
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from shadow_audit.upgrade.chain import DocumentUpgrade, upgrade_document
 from shadow_audit.upgrade.model import StepContext, parse_timezone
@@ -106,8 +106,7 @@ class UpgradeReport:
 def _memory_paths(folder: Path) -> list[Path]:
     """Where a unit's memory may be: ``.vibe/`` (where the reference writes it) or beside
     the manifest."""
-    name = Path(REFERENCE.companions[0].pattern).name
-    return [p for p in (folder / ".vibe" / name, folder / name) if p.is_file()]
+    return [Path(p) for p in locate(folder, REFERENCE.companions[0]) if Path(p).is_file()]
 
 
 def _read(path: Path) -> Any:
@@ -276,6 +275,8 @@ def upgrade(
         return UpgradeReport(plan)
     if not plan.to_write:
         return UpgradeReport(plan, UpgradeOutcome((), (), (), None), Path(shadow))
-    writer = DualWriter(JsonStore(source, REFERENCE), SqliteShadow(shadow, REFERENCE))
+    writer = DualWriter(  # an upgrade writes only documents that validate
+        JsonStore(source, REFERENCE), SqliteShadow(shadow, REFERENCE), validation="enforce"
+    )
     outcome = execute_upgrade(plan, writer, before_images=Path(before_images))
     return UpgradeReport(plan, outcome, Path(shadow))

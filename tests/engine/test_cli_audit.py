@@ -49,7 +49,7 @@ def test_every_kind_of_report_validates(store, tmp_path):
     store.sql("UPDATE missions SET owner = NULL WHERE mission_uuid = 'proj-000000'")
     store.sql("DELETE FROM domain_concepts WHERE id = 1")
     store.sql("INSERT INTO domain_concerns (mission_id, concern, timestamp) VALUES (1, 'zzz', 't')")
-    (store.source / "proj-000004" / "project_memory.json").write_text("{broken")
+    store.memory_path("proj-000004").write_text("{broken")
     shutil.copytree(store.source / "proj-000003", store.source / "dup")
     out = tmp_path / "out"
     assert audit_cli(store.source, store.db, out).returncode == 1

@@ -24,12 +24,12 @@ def test_partitions_add_up_to_the_whole():
     entity = REFERENCE.entity("session_narrative")
     fields = entity.compared_fields
     expected = {
-        (f"p{i}", s): (f"sum {i}/{s}", "d", "PLANNING") for i in range(20) for s in range(3)
+        (f"p{i}", s): (s + 1, f"sum {i}/{s}", "d", "PLANNING") for i in range(20) for s in range(3)
     }
     actual = dict(expected)
     del actual[("p3", 1)]
-    actual[("p7", 2)] = ("changed", "d", "PLANNING")
-    actual[("p9", 9)] = ("extra", "d", "PLANNING")
+    actual[("p7", 2)] = (3, "changed", "d", "PLANNING")
+    actual[("p9", 9)] = (10, "extra", "d", "PLANNING")
     whole = compare_entity(entity, fields, expected, actual)
     parts = [
         compare_entity(
@@ -70,7 +70,7 @@ def test_streaming_compare_equals_compare_over_materialized_rows(tmp_path):
     store.sql("DELETE FROM session_narrative WHERE id IN (2, 9)")
     store.sql("INSERT INTO domain_concepts (mission_id, concept, timestamp) VALUES (3, 'zz', 't')")
     store.sql("UPDATE trajectory SET blockers = '[1]' WHERE id = 4")
-    (store.source / "proj-000005" / "project_memory.json").write_text("{")
+    store.memory_path("proj-000005").write_text("{")
     (store.source / "proj-000006" / "project_manifest.json").write_text('{"kind": "Project"}')
     shutil.copytree(store.source / "proj-000007", store.source / "copy-of-7")
     memory = store.memory_path("proj-000002")
@@ -79,7 +79,7 @@ def test_streaming_compare_equals_compare_over_materialized_rows(tmp_path):
     store.sql("DROP TABLE domain_concerns")
     store.sql("ALTER TABLE t RENAME TO domain_concerns")
     store.sql(
-        "INSERT INTO domain_concerns SELECT id + 100, mission_id, concern, timestamp FROM domain_concerns WHERE id = 1"
+        "INSERT INTO domain_concerns SELECT id + 100, mission_id, concern, timestamp, position FROM domain_concerns WHERE id = 1"
     )
     streamed = audit(store.source, store.db, stream=True)
     built = audit(store.source, store.db, stream=False)
@@ -100,25 +100,25 @@ def test_frames_compare_like_rows():
     entity = REFERENCE.entity("session_narrative")
     fields = entity.compared_fields
     expected = {
-        (f"p{i}", s): (f"sum {i}/{s}", None if s == 2 else "d", "PLANNING")
+        (f"p{i}", s): (s + 1, f"sum {i}/{s}", None if s == 2 else "d", "PLANNING")
         for i in range(30)
         for s in range(3)
     }
     actual = dict(expected)
     del actual[("p3", 1)]
-    actual[("p7", 2)] = ("changed", None, "PLANNING")
-    actual[("p8", 0)] = ("sum 8/0", "d2", "PLANNING")
-    actual[("p9", 9)] = ("extra", "d", "PLANNING")
+    actual[("p7", 2)] = (3, "changed", None, "PLANNING")
+    actual[("p8", 0)] = (1, "sum 8/0", "d2", "PLANNING")
+    actual[("p9", 9)] = (10, "extra", "d", "PLANNING")
 
     def frame(rows):
         return pd.DataFrame(
             [(*k, *v) for k, v in rows.items()],
-            columns=["mission", "session_num", "summary", "date", "phase"],
+            columns=["mission", "position", "session_num", "summary", "date", "phase"],
         )
 
     by_rows = compare_entity(entity, fields, expected, actual)
     by_frames = compare_frames(
-        entity, fields, frame(expected), frame(actual), keys=["mission", "session_num"]
+        entity, fields, frame(expected), frame(actual), keys=["mission", "position"]
     )
     assert [f.to_dict() for f in by_frames.findings] == [f.to_dict() for f in by_rows.findings]
     assert by_frames.summary == by_rows.summary

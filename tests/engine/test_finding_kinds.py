@@ -10,6 +10,7 @@ import pytest
 
 from shadow_audit.config import Config
 from shadow_audit.engine.run import audit
+from tests.conftest import make_store
 
 
 def findings(store, **kw):
@@ -75,10 +76,10 @@ def test_missing_row(store):
     assert (f["kind"], f["entity"], f["key"], f["path"]) == (
         "missing_in_shadow",
         "session_narrative",
-        "proj-000003/2",
-        "narrative[].session",
+        "proj-000003/1",  # the list position is the key
+        "narrative[#]",
     )
-    assert f["source_value"]["summary"].startswith("Session 2")
+    assert f["source_value"]["session_num"] == 2
 
 
 def test_missing_document(store):
@@ -111,10 +112,10 @@ def test_extra_row(store):
 def test_orphan_child_row_is_extra(store):
     store.sql("PRAGMA foreign_keys = OFF")
     store.sql(
-        "INSERT INTO session_narrative (mission_id, session_num, summary, date, phase) VALUES (999, 1, 's', 'd', 'p')"
+        "INSERT INTO session_narrative (mission_id, position, session_num, summary, date, phase) VALUES (999, 0, 1, 's', 'd', 'p')"
     )
     f = only(findings(store)[1])
-    assert (f["kind"], f["key"]) == ("extra_in_shadow", "<orphan 999>/1")
+    assert (f["kind"], f["key"]) == ("extra_in_shadow", "<orphan 999>/0")
 
 
 def test_value_mismatch_in_a_column(store):
@@ -159,7 +160,7 @@ def test_value_mismatch_from_an_out_of_band_json_edit(store):
     assert (f["kind"], f["entity"], f["key"], f["field"], f["path"]) == (
         "value_mismatch",
         "session_narrative",
-        "proj-000001/1",
+        "proj-000001/0",
         "summary",
         "narrative[].summary",
     )
@@ -227,17 +228,34 @@ def test_duplicate_key_in_shadow(store):
     store.sql("DROP TABLE session_narrative")
     store.sql("ALTER TABLE t RENAME TO session_narrative")
     store.sql(
-        "INSERT INTO session_narrative SELECT id + 1000, mission_id, session_num, summary, date, phase FROM session_narrative WHERE id = 1"
+        "INSERT INTO session_narrative SELECT id + 1000, mission_id, position, session_num, summary, date, phase FROM session_narrative WHERE id = 1"
     )
     f = only(findings(store)[1])
     assert (f["kind"], f["entity"], f["key"]) == (
         "duplicate_key",
         "session_narrative",
-        "proj-000000/1",
+        "proj-000000/0",
     )
 
 
-def test_duplicate_child_key_inside_one_document(store):
+def test_repeated_session_number_is_no_duplicate_the_position_is_the_key(store):
+    """The reference numbers every session after the 50th 51: a repeated number is data."""
+    path = store.memory_path("proj-000000")
+    memory = orjson.loads(path.read_bytes())
+    memory["narrative"].append(dict(memory["narrative"][0], summary="again"))
+    path.write_bytes(orjson.dumps(memory))
+    f = only(findings(store)[1])
+    assert (f["kind"], f["entity"], f["key"], f["path"]) == (
+        "missing_in_shadow",
+        "session_narrative",
+        f"proj-000000/{len(memory['narrative']) - 1}",
+        "narrative[#]",
+    )
+
+
+def test_duplicate_child_key_inside_one_document_of_a_v2_database(tmp_path):
+    """A v2 database keys the narrative by session number: a repeated one is a duplicate."""
+    store = make_store(tmp_path, 2, reference_v2=True)
     path = store.memory_path("proj-000000")
     memory = orjson.loads(path.read_bytes())
     memory["narrative"].append(dict(memory["narrative"][0], summary="again"))

@@ -40,7 +40,7 @@ def check_files(root: Path, done: int) -> None:
     for p in range(PROJECTS):
         saves = [i for i in range(done + 2) if i % PROJECTS == p]
         allowed = {i // PROJECTS + 1 for i in saves[-2:]}
-        for name, index in (("project_manifest.json", 0), ("project_memory.json", 1)):
+        for name, index in (("project_manifest.json", 0), (".vibe/project_memory.json", 1)):
             path = root / "src" / f"proj-{p:06d}" / name
             if not path.exists():
                 assert all(i > done for i in saves), f"{path} lost after completed saves"

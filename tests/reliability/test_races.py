@@ -42,7 +42,9 @@ def test_racing_writers_lose_nothing_and_leave_no_stale_shadow(tmp_path):
     assert sum(applied.values()) == 2 * SAVES_EACH
     for p, n in applied.items():
         manifest = orjson.loads((src / f"proj-{p:06d}" / "project_manifest.json").read_bytes())
-        memory = orjson.loads((src / f"proj-{p:06d}" / "project_memory.json").read_bytes())
+        memory = orjson.loads(
+            (src / f"proj-{p:06d}" / ".vibe" / "project_memory.json").read_bytes()
+        )
         assert manifest["spec"]["vibe"]["counter"] == n  # no lost update
         assert memory["trajectory"]["current_focus"] == f"count {n}"
     result = audit(src, store.db)

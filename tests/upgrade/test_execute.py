@@ -39,6 +39,7 @@ def legacy_store(root: Path, *, refused: bool = False) -> dict[str, Any]:
     place(source, "proj-000001", m1)
     memory = grow_gad501(5, intents=False)
     del memory["user_intents"]
+    (source / "proj-000002" / ".vibe" / "project_memory.json").unlink()  # the writer's
     place(source, "proj-000002", memory, "project_memory.json")
     if refused:
         place(
@@ -140,7 +141,7 @@ def test_a_memory_in_dot_vibe_is_never_copied_to_a_second_place(tmp_path: Path) 
     s = legacy_store(tmp_path)
     legacy = s["source"] / "proj-000002" / "project_memory.json"
     dot_vibe = s["source"] / "proj-000002" / ".vibe" / "project_memory.json"
-    dot_vibe.parent.mkdir()
+    dot_vibe.parent.mkdir(exist_ok=True)
     legacy.rename(dot_vibe)
     report = upgrade(s["source"], execute=True, shadow=s["db"], before_images=s["out"])
     assert report.outcome is not None

@@ -67,6 +67,7 @@ class Config:
     gate: dict[str, Any] = dataclasses.field(default_factory=dict)
     cutover: dict[str, Any] = dataclasses.field(default_factory=dict)  # read by CutoverPolicy
     path: Path | None = None
+    settle: float | None = None  # [audit] settle: seconds a difference must hold to be drift
 
 
 def load_config(path: Path | str | None) -> Config:
@@ -108,7 +109,14 @@ def _build(raw: dict[str, Any], path: Path) -> Config:
         gate=dict(raw.get("gate", {})),
         cutover=dict(raw.get("cutover", {})),
         path=path,
+        settle=_settle(audit.get("settle")),
     )
+
+
+def _settle(raw: Any) -> float | None:
+    from shadow_audit.engine.recheck import check_settle
+
+    return None if raw is None else check_settle(raw)
 
 
 def _rule(index: int, raw: dict[str, Any]) -> IgnoreRule:

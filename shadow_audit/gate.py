@@ -36,6 +36,7 @@ class GatePolicy:
     max_ledger_failures: int = 0
     require_complete_coverage: bool = True
     allow_ignore_rules: bool = False
+    max_unstable: int = 0  # units that kept changing through the audit's settle time
     max_age_hours: float = 24.0
 
     @classmethod
@@ -160,13 +161,23 @@ def decide(
         )
         return GateDecision(decided, policy, tuple(reasons), subject, notes)
     latest = runs[0]
+    unstable = latest.counts.get("unstable", 0)
     reasons.append(
         GateReason(
             "findings",
-            latest.findings <= policy.max_findings,
-            f"latest run {latest.id} has {latest.findings} findings "
+            latest.findings - unstable <= policy.max_findings,
+            f"latest run {latest.id} has {latest.findings - unstable} findings "
             f"(allowed {policy.max_findings})",
             {"run": latest.id, "finished_at": latest.finished_at, "counts": latest.counts},
+        )
+    )
+    reasons.append(
+        GateReason(
+            "unstable",
+            unstable <= policy.max_unstable,
+            f"latest run {latest.id} has {unstable} units that kept changing while it "
+            f"re-checked them (allowed {policy.max_unstable})",
+            {"run": latest.id, "unstable": unstable},
         )
     )
     age = (now - _time(latest.finished_at)).total_seconds() / 3600

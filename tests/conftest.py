@@ -71,10 +71,13 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
 def audit_cli(
     source: Path, shadow: Path, out: Path, *args: str
 ) -> subprocess.CompletedProcess[str]:
-    """``shadow-audit audit --source S --shadow D --out O ARGS`` in a subprocess."""
+    """``shadow-audit audit --source S --shadow D --out O ARGS`` in a subprocess; with
+    ``--settle 0`` unless ARGS say otherwise (no writer runs: nothing to wait for)."""
+    settle = () if "--settle" in args else ("--settle", "0")
     return run_cli(
-        "audit", "--source", str(source), "--shadow", str(shadow), "--out", str(out), *args
-    )
+        "audit", "--source", str(source), "--shadow", str(shadow), "--out", str(out), *args,
+        *settle,
+    )  # fmt: skip
 
 
 @contextlib.contextmanager

@@ -154,6 +154,13 @@ def _print_result(result: AuditResult) -> None:
         print(f"  {f.kind:<18} {where}")
     if len(result.findings) > 10:
         print(f"  ... {len(result.findings) - 10} more in the report")
+    checked = result.recheck
+    if checked is not None and checked.units:
+        transient = sum(checked.transient.values())
+        print(
+            f"  re-check: {checked.units} units, {transient} transient differences, "
+            f"{checked.unstable_units} unstable (settle {checked.settle_seconds:g}s)"
+        )
     if result.ignored:
         print(f"  {len(result.ignored)} findings ignored by active rules (listed in the report)")
     if result.coverage.lost_paths:
@@ -187,13 +194,14 @@ def run_audit(
     history: Path | None,
     keep: int | None = None,
     workers: int | None = None,
+    settle: float | None = None,
 ) -> tuple[int, AuditResult]:
     """One scheduled-style run (library: ``publish_run``), printed. (exit code, result)"""
     from shadow_audit.report import publish_run
 
     run = publish_run(
         source, shadow, out=out, formats=formats, config=config_path, history=history,
-        keep=keep, workers=workers,
+        keep=keep, workers=workers, settle=settle,
     )  # fmt: skip
     code = _print_run(run)
     if run.result is None:
@@ -209,7 +217,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             args.source, args.shadow, out=args.out, formats=args.format.split(","),
             config=_config_path(args.config), keep=args.keep, max_findings=args.max_findings,
             history=None if args.no_history else args.history, workers=args.workers,
-            progress=tick, files=_file_policy(args),
+            progress=tick, files=_file_policy(args), settle=args.settle,
         )  # fmt: skip
     return _print_run(run)
 
@@ -403,6 +411,13 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument(
         "--workers", type=int, help="1: validate inline; 2: on a second core (default: by size)"
+    )
+    p.add_argument(
+        "--settle",
+        type=float,
+        metavar="SECONDS",
+        help="how long a difference must hold to be drift while writers that skip the lock "
+        "may be mid-save; waited at most once per run (default 5, or [audit] settle)",
     )
     _file_options(p)
     p.set_defaults(func=cmd_audit)

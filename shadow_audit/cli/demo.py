@@ -36,6 +36,7 @@ def run_demo(args: argparse.Namespace) -> int:
         return run_audit(
             source=store.source, shadow=store.shadow, out=store.reports,
             formats=["json", "md", "html", "junit", "prom"], config_path=None, history=history,
+            settle=0,  # nothing writes during the demo: no saves in flight to wait out
         )  # fmt: skip
 
     print("3. audit")

@@ -14,7 +14,11 @@ FINDING_KINDS = (
     "value_mismatch",
     "invalid_source",
     "duplicate_key",
+    "unstable",
 )
+# Kinds that say the stores differ; ``unstable`` (a unit that kept changing while the
+# re-check looked at it) is reported and bounded by the gate, but is not drift.
+DRIFT_KINDS = FINDING_KINDS[:5]
 FINDING_COLUMNS = (
     "kind",
     "entity",
@@ -130,6 +134,32 @@ class Coverage:
 
 
 @dataclass(frozen=True)
+class RecheckSummary:
+    """What the re-check of units with findings resolved: the load the audit ran under."""
+
+    units: int = 0  # units re-checked (had findings in the pass over both stores)
+    consistent: int = 0  # of those, equal on the locked read: a save was in flight
+    transient: dict[str, int] = field(default_factory=dict)  # findings resolved, per kind
+    drift_units: int = 0  # units whose difference held (reported as findings)
+    unstable_units: int = 0  # units that kept changing (reported as ``unstable``)
+    settle_seconds: float = 0.0
+    rounds: int = 0  # re-reads of the units still differing, all units together
+    waited_seconds: float = 0.0  # first locked read of a unit still differing -> last re-read
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "units": self.units,
+            "consistent": self.consistent,
+            "transient": {k: self.transient.get(k, 0) for k in DRIFT_KINDS},
+            "drift_units": self.drift_units,
+            "unstable_units": self.unstable_units,
+            "settle_seconds": self.settle_seconds,
+            "rounds": self.rounds,
+            "waited_seconds": round(self.waited_seconds, 4),
+        }
+
+
+@dataclass(frozen=True)
 class AuditResult:
     """Everything an audit found, ready to render or to analyse as DataFrames."""
 
@@ -144,11 +174,13 @@ class AuditResult:
     normalizers: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     documents: int = 0
+    recheck: RecheckSummary | None = None
     truth: Literal["json", "sqlite"] = "json"  # which store the findings take as the truth
 
     @property
     def status(self) -> Status:
-        return "RED" if self.findings or self.coverage.missing_tables else "GREEN"
+        drift = any(f.kind != "unstable" for f in self.findings)
+        return "RED" if drift or self.coverage.missing_tables else "GREEN"
 
     def counts(self) -> dict[str, int]:
         """Findings per kind (every kind present, zero when none)."""
@@ -184,4 +216,5 @@ class AuditResult:
             "ignored_findings": [i.to_dict() for i in self.ignored],
             "normalizers": dict(self.normalizers),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "recheck": self.recheck.to_dict() if self.recheck is not None else None,
         }

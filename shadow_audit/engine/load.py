@@ -87,6 +87,23 @@ def load_shadow(path: Path | str, mapping: DocumentMap) -> ShadowRows:
     return out
 
 
+def read_unit_rows(
+    conn: sqlite3.Connection,
+    mapping: DocumentMap,
+    fields: dict[str, tuple[Field, ...]],
+    key: Any,
+) -> ShadowRows:
+    """The rows of one document key, table by table, for the columns in ``fields`` (the
+    ones ``load_shadow`` found); inside the caller's read transaction."""
+    out = ShadowRows(fields=dict(fields))
+    for entity in mapping.entities:
+        if entity.table in fields:
+            out.rows[entity.table] = _read_table(
+                conn, mapping, entity, fields[entity.table], out, unit=(key,)
+            )
+    return out
+
+
 def _as_keyed(entity: Entity, present: set[str], out: ShadowRows) -> Entity:
     """The entity as the database keys it; a position key it lacks is listed in coverage
     and the rows are keyed by the legacy key (repeated ones then show as duplicates)."""
@@ -114,12 +131,16 @@ def _read_table(
     entity: Entity,
     fields: tuple[Field, ...],
     out: ShadowRows,
+    unit: tuple[Any] | None = None,
 ) -> Rows:
+    """All rows of a table, or with ``unit`` only those of that one document key."""
     t = quote(entity.table)
     values = [f"c.{quote(f.column)}" for f in fields]
     if entity.is_root:
         keys = [f"c.{quote(entity.key_column or '')}"]
         sql = f"SELECT {', '.join(keys + values)} FROM {t} c"
+        if unit is not None:
+            sql += f" WHERE {keys[0]} = ?"
     else:
         parent = mapping.entity(entity.parent or "")
         link = f"c.{quote(entity.link_column or '')}"
@@ -130,8 +151,10 @@ def _read_table(
             f"SELECT {', '.join(keys + values)} FROM {t} c LEFT JOIN {quote(parent.table)} p "
             f"ON {link} = p.{quote(entity.parent_column)}"
         )
+        if unit is not None:
+            sql += f" WHERE p.{quote(parent.key_column or '')} = ?"
     n = len(keys)
-    fetched = conn.execute(sql).fetchall()
+    fetched = conn.execute(sql, unit or ()).fetchall()
     with gc_paused():
         rows = {(r[0],): r[1:] for r in fetched} if n == 1 else {r[:n]: r[n:] for r in fetched}
     if len(rows) != len(fetched):

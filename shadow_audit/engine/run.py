@@ -16,8 +16,10 @@ from shadow_audit.engine.findings import (
     EntitySummary,
     Finding,
     IgnoredFinding,
+    RecheckSummary,
 )
 from shadow_audit.engine.load import ShadowRows, gc_paused, load_shadow
+from shadow_audit.engine.recheck import LIBRARY_SETTLE, check_settle, recheck_findings
 from shadow_audit.engine.roles import swap_roles, truth_of
 from shadow_audit.engine.source import Progress, SourceRows, SourceScan
 from shadow_audit.mapping import DocumentMap
@@ -29,6 +31,7 @@ _KIND_ORDER = {
     "missing_in_shadow": 2,
     "extra_in_shadow": 3,
     "value_mismatch": 4,
+    "unstable": 5,
 }
 
 
@@ -45,10 +48,37 @@ def audit(
     today: date | None = None,
     workers: int | None = None,
     stream: bool = True,
+    settle: float | None = None,
+    recheck: bool = True,
     files: FilePolicy | None = None,
 ) -> AuditResult:
-    """Is the shadow telling the truth? Every document, every row, every field."""
+    """Is the shadow telling the truth? Every document, every row, every field.
+
+    Args:
+        source: the folder of documents (the truth).
+        shadow: the SQLite database (opened read-only).
+        config: mapping, tolerances, ignore rules (default: the built-in profile).
+        progress: called with 1 after each unit of the pass.
+        today: the date ignore rules expire against (default: today, UTC).
+        workers: 1 validates inline, 2 on a second core (default: by size).
+        stream: compare each document's rows as they are read.
+        settle: seconds a difference must hold, with the unit's documents unchanged, to
+            be drift while writers that skip the lock may be mid-save (default: the
+            config's ``[audit] settle``, else 0: the locked re-check only; the CLI's is 5).
+        recheck: re-check units with findings on a consistent view (``engine.recheck``);
+            False reports the pass over both stores as it is.
+        files: how source files are opened (size cap, symlinks); default FilePolicy().
+
+    Returns:
+        The findings, per-table summary, coverage and what the re-check resolved.
+
+    Raises:
+        UsageError: ``settle`` is not a number of seconds >= 0.
+        SourceError: the source folder cannot be read.
+        DatabaseError: the database is missing or not SQLite.
+    """
     config = config or Config()
+    settle = check_settle(next(s for s in (settle, config.settle, LIBRARY_SETTLE) if s is not None))
     started = _stamp()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -56,7 +86,7 @@ def audit(
     # again and again; reference counting frees them when _collect returns, before the
     # collector is back on.
     with gc_paused():
-        findings, summary, normalizers, coverage, documents = _collect(
+        findings, summary, normalizers, coverage, documents, checked = _collect(
             source,
             shadow,
             config,
@@ -64,6 +94,7 @@ def audit(
             workers=workers,
             timings=timings,
             stream=stream,
+            settle=settle if recheck else None,
             files=files,
         )
     truth = truth_of(shadow)
@@ -83,6 +114,7 @@ def audit(
         normalizers=dict(normalizers),
         timings=timings,
         documents=documents,
+        recheck=checked,
         truth=truth,
     )
 
@@ -96,8 +128,11 @@ def _collect(
     workers: int | None,
     timings: dict[str, float],
     stream: bool = True,
+    settle: float | None = None,
     files: FilePolicy | None = None,
-) -> tuple[list[Finding], dict[str, EntitySummary], Counter[str], Coverage, int]:
+) -> tuple[
+    list[Finding], dict[str, EntitySummary], Counter[str], Coverage, int, RecheckSummary | None
+]:
     """Load both stores and compare them; only the small results leave this function."""
     mapping = config.mapping
     t = time.perf_counter()
@@ -115,6 +150,17 @@ def _collect(
     t = time.perf_counter()
     findings, summary, normalizers = _compare_all(mapping, expected, actual)
     timings["compare"] = time.perf_counter() - t
+    checked = None
+    if settle is not None:  # settle None: no re-check
+        t = time.perf_counter()
+        outcome = recheck_findings(
+            findings, summary, source=source, shadow=shadow, mapping=mapping,
+            fields=actual.fields, units=expected.units, validate=config.validate, settle=settle,
+            files=files,
+        )  # fmt: skip
+        findings, summary, checked = outcome.findings, outcome.summary, outcome.counts
+        findings.sort(key=lambda f: (_KIND_ORDER.get(f.kind, 9), f.entity, f.key, f.field or ""))
+        timings["recheck"] = time.perf_counter() - t
     lost, kept = split_unmapped(expected.unmapped, mapping, actual.fields)
     coverage = Coverage(
         unmapped_paths=lost,
@@ -122,7 +168,7 @@ def _collect(
         missing_columns=tuple(actual.missing_columns),
         missing_tables=tuple(actual.missing_tables),
     )
-    return findings, summary, normalizers, coverage, expected.documents
+    return findings, summary, normalizers, coverage, expected.documents, checked
 
 
 def _compare_all(

@@ -53,6 +53,7 @@ class SourceRows:
     excluded: dict[str, set[Any]] = field(default_factory=dict)
     unmapped: dict[tuple[str, str], int] = field(default_factory=dict)
     documents: int = 0
+    units: dict[Any, str] = field(default_factory=dict)  # document key -> its primary's path
 
 
 def check_schemas(
@@ -170,6 +171,21 @@ class SourceScan:
         return loader.finish()
 
 
+def read_unit(
+    primary: str,
+    mapping: DocumentMap,
+    fields: dict[str, tuple[Field, ...]],
+    *,
+    reader: SafeReader,
+    validate: bool = True,
+) -> SourceRows:
+    """One unit's documents read, validated and projected exactly as the full pass does it;
+    ``reader`` reads each file (by the pass's file policy; it may also note what it read)."""
+    loader = _Loader(mapping, fields, validate=validate, reader=reader)
+    loader.unit(primary)
+    return loader.finish()
+
+
 def load_source(
     source: Path | str,
     mapping: DocumentMap,
@@ -228,6 +244,7 @@ class _Loader:
         mapping = self.mapping
         self.out.documents += 1
         doc, key = self._read(primary, mapping.primary, None)
+        self.out.units.setdefault(key, primary)
         if doc is None:
             return
         if key in self.owner:

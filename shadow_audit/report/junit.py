@@ -78,6 +78,15 @@ def render_junit(result: AuditResult, context: ReportContext | None = None) -> s
     ]
     if source_dups:
         _case(suite, "shadow_audit.source", "duplicate_key", source_dups)
+    unstable = [f for f in result.findings if f.kind == "unstable"]
+    if unstable:  # not drift, the run stays GREEN: a skipped case lists the units
+        case = ET.SubElement(
+            suite, "testcase", classname="shadow_audit.recheck", name="unstable", time="0"
+        )
+        keys = ", ".join(f.key for f in unstable[:SHOWN])
+        more = f" (+{len(unstable) - SHOWN} more)" if len(unstable) > SHOWN else ""
+        message = f"{len(unstable)} units kept changing while re-checked: {keys}{more}"
+        ET.SubElement(case, "skipped", message=xml_text(message))
     coverage = ET.SubElement(
         suite, "testcase", classname="shadow_audit.coverage", name="complete", time="0"
     )

@@ -88,6 +88,7 @@ def publish_run(
     json_findings: int = JSON_FINDINGS,
     workers: int | None = None,
     progress: Progress | None = None,
+    settle: float | None = None,
     files: FilePolicy | None = None,
 ) -> PublishedRun:
     """Audit ``source`` against ``shadow`` and publish the run's reports under ``out``.
@@ -108,6 +109,8 @@ def publish_run(
             findings.jsonl.gz beside it.
         workers: passed to ``audit``.
         progress: called with the number of documents read, as they are read.
+        settle: passed to ``audit`` (default: the config's ``[audit] settle``, else 5 s:
+            a scheduled run waits out writers that skip the lock).
         files: which source files may be opened (size cap, symlinks); passed to ``audit``.
 
     Returns:
@@ -120,6 +123,7 @@ def publish_run(
     """
     from filelock import FileLock, Timeout
 
+    from shadow_audit.engine.recheck import DEFAULT_SETTLE
     from shadow_audit.engine.run import audit  # pandas and deepdiff: only when auditing
 
     wanted = check_options(formats, keep=keep, max_findings=max_findings)
@@ -141,7 +145,12 @@ def publish_run(
             "this run is skipped",
         )
     try:
-        result = audit(source, shadow, config=cfg, progress=progress, workers=workers, files=files)
+        if settle is None:
+            settle = DEFAULT_SETTLE if cfg.settle is None else cfg.settle
+        result = audit(
+            source, shadow, config=cfg, progress=progress, workers=workers, files=files,
+            settle=settle,
+        )  # fmt: skip
         context = ReportContext(max_findings=max_findings, json_findings=json_findings)
         run_id, delta = None, None
         if history is not None:

@@ -23,6 +23,7 @@ PRIORITY = {
     "duplicate_key": 2,
     "missing_in_shadow": 3,
     "extra_in_shadow": 4,
+    "unstable": 5,  # not drift: a unit that kept changing while the audit re-checked it
 }
 _ONE_SIDED = {"extra_in_shadow": "only in the shadow", "missing_in_shadow": "only in the source"}
 _SIDE_KIND = {side: kind for kind, side in _ONE_SIDED.items()}

@@ -168,8 +168,13 @@ class JsonStore:
         """A lock per unit across processes, held around both writes of a save."""
         primary = self.path_for(unit, self.mapping.primary.name)
         primary.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(primary.parent / f".{primary.name}.lock"), timeout=timeout):
+        with FileLock(str(lock_path(primary)), timeout=timeout):
             yield
+
+
+def lock_path(primary: Path) -> Path:
+    """The file the per-unit lock of the unit whose primary document is ``primary`` uses."""
+    return primary.parent / f".{primary.name}.lock"
 
 
 def _unit_name(path: Path, root: Path, pattern: str) -> str:

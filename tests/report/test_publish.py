@@ -68,7 +68,9 @@ def test_publish_run_is_the_whole_workflow_in_one_call(store, tmp_path):
     out, history = tmp_path / "reports", tmp_path / "history.db"
     first = publish_run(store.source, store.db, out=out, formats=["md"], history=history)
     store.sql("UPDATE missions SET owner = 'x' WHERE id = 1")
-    run = publish_run(store.source, store.db, out=out, formats=["md", "html"], history=history)
+    run = publish_run(
+        store.source, store.db, out=out, formats=["md", "html"], history=history, settle=0
+    )
     assert first.exit_code == 0 and run.exit_code == 1 and run.skipped is None
     assert run.result is not None and run.result.status == "RED"
     assert run.run_id == 2 and run.delta is not None and run.delta.previous_run == 1

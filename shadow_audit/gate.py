@@ -299,7 +299,10 @@ def judge(
         subject = dataclasses.replace(subject, source=ours[0].source_path)
         ours = [r for r in ours if subject.matches(r)]
     notes: list[str] = []
-    if len(ours) < len(every):
+    if not every:
+        found = "is empty" if book.path.exists() else "does not exist"
+        notes.append(f"history {book.path} {found}: audits record their runs there (--history)")
+    elif len(ours) < len(every):
         notes.append(
             f"{len(every) - len(ours)} of {len(every)} runs in {book.path} audited another "
             "shadow or source (or predate identities) and are not counted"

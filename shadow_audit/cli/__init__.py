@@ -343,7 +343,7 @@ def _file_options(p: argparse.ArgumentParser) -> None:
     """Which source files are opened (regular files only, always)."""
     p.add_argument(
         "--max-document-mb", type=_megabytes, default=64.0,
-        help="larger documents are reported, not read (default 64)",
+        help="larger documents are reported, not read",
     )  # fmt: skip
     p.add_argument(
         "--follow-symlinks", action="store_true",
@@ -457,7 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shadow", type=file_path, required=True, help="SQLite file to repair")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="print the plan only (the default)")
-    mode.add_argument("--execute", action="store_true", help="apply the plan in one transaction")
+    mode.add_argument(
+        "--execute", action="store_true", help="apply the plan in batches, re-checking each unit"
+    )
     p.add_argument(
         "--migrate", action="store_true", help="first bring the schema to the mapping's DDL"
     )

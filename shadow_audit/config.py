@@ -78,6 +78,7 @@ class IgnoreRule:
         return today <= self.expires
 
     def to_dict(self) -> dict[str, Any]:
+        """Return this IgnoreRule as plain data (JSON-ready)."""
         return {
             "entity": self.entity,
             "path": self.path,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
+
+from shadow_audit.clock import utc_stamp
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class LedgerEntry:
     message: str
 
     def to_dict(self) -> dict[str, str]:
+        """Return this LedgerEntry as plain data (JSON-ready)."""
         return {
             "time": self.time,
             "key": self.key,
@@ -39,6 +41,14 @@ class LedgerContents:
 
 
 def default_ledger_path(database: Path | str) -> Path:
+    """Return where a shadow's failure ledger lives: beside it, ``<db>.failures.jsonl``.
+
+    Args:
+        database: the shadow's SQLite file.
+
+    Returns:
+        The ledger's path.
+    """
     db = Path(database)
     return db.with_name(db.name + ".failures.jsonl")
 
@@ -50,8 +60,21 @@ class FailureLedger:
         self.path = Path(path)
 
     def record(self, *, key: str, document_hash: str, error: BaseException) -> LedgerEntry:
+        """Append one failure of the shadow write, flushed to disk before returning.
+
+        Args:
+            key: the unit's document key.
+            document_hash: the ``document_hash`` of what was being written.
+            error: the exception the shadow write raised.
+
+        Returns:
+            The entry as written.
+
+        Raises:
+            OSError: the ledger file cannot be written.
+        """
         entry = LedgerEntry(
-            time=datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            time=utc_stamp(),
             key=key,
             document_hash=document_hash,
             error_class=type(error).__name__,

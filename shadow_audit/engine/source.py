@@ -277,13 +277,11 @@ class _Loader:
                 self._project(companion, key, spec)
             for stray in found[1:]:
                 self.out.problems.append(
-                    Finding(
-                        kind="invalid_source",
-                        entity=spec.name,
-                        key=str(key),
-                        path=stray,
-                        document=spec.name,
-                        detail=[
+                    _invalid_source(
+                        spec,
+                        key,
+                        stray,
+                        [
                             f"two {spec.name} documents in one unit: {found[0]} is the one "
                             f"read, {stray} is not; merge them into the first and remove it"
                         ],
@@ -390,16 +388,7 @@ class _Loader:
     def finish(self) -> SourceRows:
         out = self.out
         for path, (spec, key, reasons) in sorted(self.bad.items()):
-            out.problems.append(
-                Finding(
-                    kind="invalid_source",
-                    entity=spec.name,
-                    key=str(key),
-                    path=path,
-                    document=spec.name,
-                    detail=reasons,
-                )
-            )
+            out.problems.append(_invalid_source(spec, key, path, reasons))
             # left out of the comparison: its rows (under the key it names, else its
             # folder's name) are neither missing nor extra
             tables = (
@@ -418,3 +407,15 @@ class _Loader:
             excluded = out.excluded.get(table, set()) | shadow_excluded.get(table, set())
             out.classified[table] = stream.finish(excluded)
         return out
+
+
+def _invalid_source(spec: DocumentSpec, key: Any, path: str, reasons: list[str]) -> Finding:
+    """The finding for a source document the audit cannot use, with its reasons."""
+    return Finding(
+        kind="invalid_source",
+        entity=spec.name,
+        key=str(key),
+        path=path,
+        document=spec.name,
+        detail=reasons,
+    )

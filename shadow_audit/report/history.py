@@ -86,6 +86,7 @@ class Run:
     shadow_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
+        """Return this Run as plain data (JSON-ready)."""
         return {
             "id": self.id,
             "started_at": self.started_at,
@@ -114,6 +115,8 @@ class Delta:
     resolved: tuple[tuple[Identity, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        """Return this Delta as plain data (JSON-ready)."""
+
         def rows(items: tuple[tuple[Identity, str], ...]) -> list[dict[str, str]]:
             return [
                 {"kind": k, "entity": e, "key": key, "field": f, "first_seen": seen}

@@ -258,15 +258,7 @@ def _intents(doc: dict[str, Any], notes: list[Note]) -> list[dict[str, Any]]:
                     {"session": number, "intent": intent, "confidence": UPGRADED_CONFIDENCE}
                 )
                 notes.append(Note("moved", pointer(*src), pointer(*at, "intent"), "renamed"))
-                notes.append(
-                    Note(
-                        "set",
-                        None,
-                        pointer(*at, "confidence"),
-                        "none recorded; the lower of the reference's labels",
-                        UPGRADED_CONFIDENCE,
-                    )
-                )
+                notes.append(_confidence_set(at))
             elif (
                 isinstance(intent, dict)
                 and set(intent) <= {"intent", "confidence"}
@@ -278,15 +270,7 @@ def _intents(doc: dict[str, Any], notes: list[Note]) -> list[dict[str, Any]]:
                 )
                 notes.append(Note("moved", pointer(*src), pointer(*at), "renamed"))
                 if "confidence" not in intent:
-                    notes.append(
-                        Note(
-                            "set",
-                            None,
-                            pointer(*at, "confidence"),
-                            "none recorded; the lower of the reference's labels",
-                            UPGRADED_CONFIDENCE,
-                        )
-                    )
+                    notes.append(_confidence_set(at))
             else:
                 notes.append(
                     Note(
@@ -358,3 +342,14 @@ def gad501_memory(document: dict[str, Any], context: StepContext) -> Result:
 MEMORY_STEPS = (
     Step("gad501-memory", 1, "memory", "GAD-501 memory -> ProjectMemoryManager 1.0", gad501_memory),
 )
+
+
+def _confidence_set(at: tuple[Any, ...]) -> Note:
+    """The note for an intent given the default confidence, at ``intent_history`` index ``at``."""
+    return Note(
+        "set",
+        None,
+        pointer(*at, "confidence"),
+        "none recorded; the lower of the reference's labels",
+        UPGRADED_CONFIDENCE,
+    )

@@ -64,6 +64,7 @@ class IgnoreRule:
 
     @property
     def name(self) -> str:
+        """The rule as one line: ``kind:entity:path:key``."""
         return f"{self.kind}:{self.entity}:{self.path}:{self.key}"
 
     def active(self, today: date) -> bool:

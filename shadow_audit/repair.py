@@ -85,10 +85,12 @@ class RepairPlan:
 
     @property
     def empty(self) -> bool:
+        """Whether the plan changes nothing."""
         return not self.actions
 
     @property
     def units(self) -> int:
+        """How many units the plan touches: those it re-syncs and those it deletes."""
         return len(self.sync) + len(self.delete)
 
 
@@ -155,7 +157,15 @@ def _doc_key(key: str, known: set[str]) -> str:
 
 
 def fingerprint(store: JsonStore, unit: str) -> Fingerprint:
-    """(inode, mtime, size) of each of the unit's documents, None for one that is absent.
+    """Return (inode, mtime, size) of each of the unit's documents, ``None`` for an absent one.
+
+    Args:
+        store: the JSON store.
+        unit: the unit's folder name.
+
+    Returns:
+        One mark per document of the mapping, primary first; a different fingerprint at
+        execution means the unit changed after the plan.
 
     Raises:
         UsageError: ``unit`` is not a safe folder name.

@@ -3,7 +3,9 @@ parameter (Google style) whenever it takes any beyond ``self``/``cls``."""
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import pkgutil
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,11 +18,34 @@ SECTION = re.compile(r"^(Args|Returns|Yields|Raises|Example|Examples|Note|Notes)
 ARG = re.compile(r"^\s+\**(\w+)(?:\s*\([^)]*\))?:", re.M)
 
 
-def public_callables() -> Iterator[tuple[str, Callable[..., Any], bool]]:
-    """(qualified name, function, takes self or cls) for ``sa.__all__`` and the public
-    methods and properties of its classes, including those they inherit from the package."""
-    for name in sa.__all__:
-        obj = getattr(sa, name)  # resolves the lazy name
+# The faces document themselves through --help and pytest's option help.
+FACES = ("shadow_audit.cli", "shadow_audit.pytest_plugin")
+
+
+def package_names() -> dict[str, Any]:
+    """Every public function and class defined in a module of the package (not the faces)."""
+    found: dict[str, Any] = {}
+    for info in pkgutil.walk_packages(sa.__path__, "shadow_audit."):
+        if info.name.startswith(FACES) or any(p.startswith("_") for p in info.name.split(".")):
+            continue
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
+                continue
+            if inspect.isfunction(obj) or inspect.isclass(obj):
+                found[f"{module.__name__}.{name}"] = obj
+    return found
+
+
+def public_callables(
+    names: dict[str, Any] | None = None,
+) -> Iterator[tuple[str, Callable[..., Any], bool]]:
+    """(qualified name, function, takes self or cls) for ``sa.__all__`` (or ``names``) and
+    the public methods and properties of its classes, including those they inherit from
+    the package."""
+    if names is None:
+        names = {name: getattr(sa, name) for name in sa.__all__}  # resolves the lazy names
+    for name, obj in names.items():
         if inspect.isfunction(obj):
             yield name, obj, False
         elif inspect.isclass(obj):
@@ -86,6 +111,15 @@ def test_the_walk_covers_the_public_api():
 
 def test_every_public_function_and_method_documents_its_parameters():
     problems = [p for name, fn, bound in public_callables() for p in problems_of(name, fn, bound)]
+    assert problems == []
+
+
+def test_so_does_every_public_name_of_every_module():
+    names = package_names()
+    assert "shadow_audit.repair.fingerprint" in names
+    assert "shadow_audit.stores.json_store.JsonStore" in names
+    walked = public_callables(names)
+    problems = [p for name, fn, bound in walked for p in problems_of(name, fn, bound)]
     assert problems == []
 
 

@@ -25,7 +25,14 @@ DERIVATIONS: dict[str, Derivation] = {}
 
 
 def derivation(name: str) -> Callable[[Derivation], Derivation]:
-    """Register a named derivation; config files can only name registered ones."""
+    """Register a named derivation; config files can only name registered ones.
+
+    Args:
+        name: the name config files use.
+
+    Returns:
+        A decorator that registers the function and returns it unchanged.
+    """
 
     def register(fn: Derivation) -> Derivation:
         DERIVATIONS[name] = fn

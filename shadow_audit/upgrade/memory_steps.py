@@ -50,7 +50,14 @@ Result = tuple[dict[str, Any], list[Note]]
 
 
 def is_gad501(document: dict[str, Any]) -> bool:
-    """Whether any part of ``document`` still has the GAD-501 shape."""
+    """Whether any part of ``document`` still has the GAD-501 shape.
+
+    Args:
+        document: a memory document.
+
+    Returns:
+        True when a GAD-501 section is still there.
+    """
     domain, trajectory = document.get("domain"), document.get("trajectory")
     return (
         isinstance(document.get("narrative"), dict)
@@ -286,6 +293,14 @@ def gad501_memory(document: dict[str, Any], context: StepContext) -> Result:
 
     ``project_id``, when absent, becomes the unit's folder name, as the reference's
     ``_infer_project_id`` does (manifests carry no top-level ``project_id``).
+
+    Args:
+        document: the memory as found.
+        context: the unit (its folder name) and the options of the run.
+
+    Returns:
+        The document (a changed copy, or the same object when nothing applies) and a
+        note for every change or refusal.
     """
     if not is_gad501(document):
         return document, []

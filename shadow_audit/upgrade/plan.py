@@ -41,14 +41,17 @@ class UpgradePlan:
 
     @property
     def to_write(self) -> list[PlannedDocument]:
+        """The documents the upgrade changes."""
         return [d for d in self.documents if d.upgrade.changed]
 
     @property
     def refused(self) -> list[PlannedDocument]:
+        """The documents a step refused."""
         return [d for d in self.documents if d.upgrade.refused]
 
     @property
     def current(self) -> list[PlannedDocument]:
+        """The documents already current: neither changed nor refused."""
         return [d for d in self.documents if not d.upgrade.changed and not d.upgrade.refused]
 
 

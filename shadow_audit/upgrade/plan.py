@@ -133,8 +133,8 @@ def plan_upgrade(source: Path | str, *, assume_timezone: str | None = None) -> U
         The plan; nothing is written.
 
     Raises:
-        SourceError: the folder or a document cannot be read or is not JSON (nothing
-            is planned past a document whose shape cannot be known).
+        SourceError: the folder holds no documents, or a document cannot be read or is
+            not JSON (nothing is planned past a document whose shape cannot be known).
         UsageError: ``assume_timezone`` is neither a zone nor an offset.
     """
     zone = parse_timezone(assume_timezone) if assume_timezone is not None else None
@@ -148,6 +148,8 @@ def plan_upgrade(source: Path | str, *, assume_timezone: str | None = None) -> U
             document = _read(path)
             upgrade = upgrade_document(document, spec.schema or spec.name, context=context)
             planned.append(PlannedDocument(unit.name, spec.name, path, upgrade))
+    if not planned:
+        raise SourceError(f"{source}: no documents found (looked for {REFERENCE.primary.pattern})")
     return UpgradePlan(Path(source), zone.name if zone else None, tuple(planned))
 
 

@@ -103,7 +103,8 @@ class DualWriter:
 
         Args:
             manifest: the primary document.
-            workspace: its unit's folder name (default: the document's key).
+            workspace: its unit's folder name (default: the folder already holding the
+                document's key, else the key).
 
         Returns:
             Where the JSON went and what happened to the shadow write.
@@ -158,7 +159,8 @@ class DualWriter:
         Args:
             manifest: the primary document.
             memory: its companion, if any.
-            workspace: the unit's folder name (default: the manifest's key).
+            workspace: the unit's folder name (default: the folder already holding the
+                manifest's key, else the key).
 
         Returns:
             Where the JSON went and what happened to the shadow write.
@@ -185,7 +187,8 @@ class DualWriter:
 
         Args:
             documents: {document name: document} of one unit.
-            workspace: the unit's folder name (default: the primary document's key).
+            workspace: the unit's folder name (default: the folder already holding the
+                primary document's key, else the key).
             shadow: also write the shadow.
             root_id: attach child rows to this root row instead of the key's.
 
@@ -256,7 +259,7 @@ class DualWriter:
             raise InvalidDocumentError(
                 where, issues or [f"{key!r} is not a safe folder name for its unit"]
             )
-        unit = check_safe_name(workspace or key, "workspace")
+        unit = check_safe_name(workspace or self.store.unit_of(key), "workspace")
         if self.validation == "enforce":
             check_safe_name(key, f"{next(iter(documents))} key")
         return key, unit, issues

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from filelock import FileLock
 
-from shadow_audit.errors import SourceError, UsageError
+from shadow_audit.errors import ShadowAuditError, SourceError, UsageError
 from shadow_audit.mapping import DocumentMap, DocumentSpec
 from shadow_audit.profiles import REFERENCE
 from shadow_audit.stores.files import read_document
@@ -157,6 +157,7 @@ class JsonStore:
     def __init__(self, root: Path | str, mapping: DocumentMap = REFERENCE) -> None:
         self.root = Path(root)
         self.mapping = mapping
+        self._units_by_key: dict[str, str] = {}
 
     def units(self) -> list[SourceUnit]:
         """Return every primary document, sorted by path.
@@ -175,6 +176,48 @@ class JsonStore:
             raise SourceError(f"source folder {self.root}: {exc.strerror}") from exc
         stem = self.mapping.primary.pattern
         return [SourceUnit(name=_unit_name(p, self.root, stem), primary=p) for p in paths]
+
+    def unit_of(self, key: str) -> str:
+        """The folder name of the unit whose primary document has ``key``.
+
+        The reference system names folders its own way (``agency_toolkit`` holding the
+        project ``agency-toolkit-001``), so a save or a load by key must find that folder,
+        not make a second one. A folder named ``key`` is taken as it is; otherwise the
+        primary documents are read once into an index, read again when a key is missing
+        from it, and a hit is checked against its file.
+
+        Args:
+            key: the document key.
+
+        Returns:
+            The existing unit's folder name, or ``key`` for a unit not written yet.
+        """
+        try:
+            if self.path_for(key, self.mapping.primary.name).is_file():
+                return key
+        except UsageError:  # not a folder name: only an existing unit can hold it
+            pass
+        unit = self._units_by_key.get(key)
+        if unit is not None and self._holds_key(unit, key):
+            return unit
+        self._units_by_key = {}
+        if not self.root.is_dir():  # the first save makes the store
+            return key
+        for found in self.units():
+            held = self._key_in(found.primary)
+            if held is not None:
+                self._units_by_key.setdefault(held, found.name)
+        return self._units_by_key.get(key, key)
+
+    def _holds_key(self, unit: str, key: str) -> bool:
+        return self._key_in(self.path_for(unit, self.mapping.primary.name)) == key
+
+    def _key_in(self, primary: Path) -> str | None:
+        try:
+            found = self.mapping.primary.key_of(self.read(primary))
+        except (ShadowAuditError, OSError):
+            return None
+        return found if isinstance(found, str) else None
 
     def path_for(self, unit: str, document: str) -> Path:
         """Where document ``document`` of unit ``unit`` lives: for a companion, the first

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+from pathlib import Path
 
 import orjson
 import pytest
 
 from shadow_audit.backfill import backfill
-from shadow_audit.stores.json_store import JsonStore
+from shadow_audit.errors import ShadowAuditError
+from shadow_audit.profiles import REFERENCE
+from shadow_audit.stores.json_store import JsonStore, locate
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from shadow_audit.synth import make_projects
+from shadow_audit.validation import validate_document
 from tests.conftest import run_cli
+from tests.reference_growth import write_reference_store
 
 TABLES = ["missions", "session_narrative", "domain_concepts", "domain_concerns", "trajectory"]
 
@@ -137,3 +143,141 @@ def test_cli_skip_messages_name_the_file_once_and_count_each_outcome(tmp_path):
         f"backfill: 3 units into {tmp_path / 's.db'}: 0 imported, 2 unchanged, "
         "1 imported without an invalid companion document; 1 document skipped"
     )
+
+
+# --- the batched, parallel backfill equals importing each unit with the writer ----------
+
+FILL = "<import time>"  # fill columns hold the moment of the import: equal when both are set
+
+
+def dump(db, *, raw: bool = False) -> dict[str, list[tuple]]:
+    """Every table of the database (sqlite_sequence and the identity table included), with
+    the fill columns (import time) made comparable unless ``raw``."""
+    fills = {(e.table, f.column) for e in REFERENCE.entities for f in e.fields if f.fill}
+    fills = set() if raw else fills
+    conn = sqlite3.connect(db)
+    try:
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        out = {}
+        for name in sorted(names):
+            cols = [r[1] for r in conn.execute(f'PRAGMA table_info("{name}")')]
+            rows = conn.execute(f'SELECT * FROM "{name}" ORDER BY rowid').fetchall()
+            out[name] = [
+                tuple(
+                    FILL if (name, c) in fills and v is not None else v
+                    for c, v in zip(cols, row, strict=True)
+                )
+                for row in rows
+            ]
+        return out
+    finally:
+        conn.close()
+
+
+def import_unit_by_unit(source, db) -> set[str]:
+    """The reference: each unit read, checked by jsonschema, and written with
+    ``SqliteShadow.write`` in a transaction of its own; returns the paths skipped."""
+    store, shadow = JsonStore(source), SqliteShadow(db)
+    skipped: set[str] = set()
+    seen: set[str] = set()
+    for unit in store.units():
+        try:
+            manifest = store.read(unit.primary)
+        except ShadowAuditError:
+            skipped.add(str(unit.primary))
+            continue
+        if validate_document(manifest, "manifest"):
+            skipped.add(str(unit.primary))
+            continue
+        docs = {"manifest": manifest}
+        places = locate(unit.folder, REFERENCE.companions[0])
+        skipped.update(places[1:])
+        if places:
+            try:
+                memory = store.read(Path(places[0]))
+                if validate_document(memory, "memory"):
+                    skipped.add(places[0])
+                else:
+                    docs["memory"] = memory
+            except ShadowAuditError:
+                skipped.add(places[0])
+        key = manifest["metadata"]["projectId"]
+        if key in seen:
+            skipped.add(str(unit.primary))
+            continue
+        seen.add(key)
+        with shadow.transaction() as conn:
+            shadow.write(conn, key, docs)
+    return skipped
+
+
+def reference_store_with_bad_documents(source) -> None:
+    """Grown the reference way (memories past 50 sessions included), then broken in each
+    way a backfill must survive."""
+    sessions = [0, 3, 60, 12, 5, 55, 1, 8, 2, 7, 0, 4, 9, 51, 6, 3, 2, 10, 1, 5]
+    write_reference_store(source, sessions, seed=23)
+    manifest = source / "workspace_001" / "project_manifest.json"
+    doc = orjson.loads(manifest.read_bytes())
+    doc["status"]["projectPhase"] = "DONE"
+    manifest.write_bytes(orjson.dumps(doc))
+    memory = source / "workspace_003" / ".vibe" / "project_memory.json"
+    doc = orjson.loads(memory.read_bytes())
+    doc["narrative"][0]["session"] = "one"
+    memory.write_bytes(orjson.dumps(doc))
+    (source / "workspace_004" / ".vibe" / "project_memory.json").write_text('{"narrative": ')
+    (source / "workspace_007" / "project_manifest.json").write_text('{"apiVersion": ')
+    second = source / "workspace_009" / ".vibe" / "project_memory.json"
+    (source / "workspace_009" / "project_memory.json").write_bytes(second.read_bytes())
+    twin = source / "workspace_999"
+    twin.mkdir()
+    (twin / "project_manifest.json").write_bytes(
+        (source / "workspace_002" / "project_manifest.json").read_bytes()
+    )
+
+
+def edit_store(source) -> None:
+    """Changes between two runs: an edited summary, a concept gone, a memory gone, a
+    manifest phase moved, a broken manifest mended."""
+    path = source / "workspace_002" / ".vibe" / "project_memory.json"
+    doc = orjson.loads(path.read_bytes())
+    doc["narrative"][-1]["summary"] += " (edited)"
+    doc["domain"]["concepts"] = doc["domain"]["concepts"][1:]
+    path.write_bytes(orjson.dumps(doc))
+    (source / "workspace_005" / ".vibe" / "project_memory.json").unlink()
+    path = source / "workspace_006" / "project_manifest.json"
+    doc = orjson.loads(path.read_bytes())
+    doc["status"]["projectPhase"] = "TESTING"
+    path.write_bytes(orjson.dumps(doc))
+    path = source / "workspace_001" / "project_manifest.json"
+    doc = orjson.loads(path.read_bytes())
+    doc["status"]["projectPhase"] = "CODING"
+    path.write_bytes(orjson.dumps(doc))
+
+
+@pytest.mark.parametrize(("workers", "batch"), [(2, 3), (1, 500)])
+def test_batched_backfill_writes_exactly_what_the_writer_writes_unit_by_unit(
+    tmp_path, workers, batch
+):
+    source = tmp_path / "src"
+    reference_store_with_bad_documents(source)
+    SqliteShadow(tmp_path / "base.db")
+    shutil.copy(tmp_path / "base.db", tmp_path / "ref.db")
+    shutil.copy(tmp_path / "base.db", tmp_path / "fast.db")
+
+    expected_skips = import_unit_by_unit(source, tmp_path / "ref.db")
+    result = backfill(source, tmp_path / "fast.db", workers=workers, batch=batch)
+    assert {s.path for s in result.skipped} == expected_skips
+    assert len(expected_skips) == 6  # 2 manifests, 2 memories, a second memory, a twin
+    assert (result.units, result.imported, result.partial) == (21, 15, 3)
+    assert dump(tmp_path / "fast.db") == dump(tmp_path / "ref.db")
+
+    edit_store(source)  # the second run meets rows to update, delete and insert
+    import_unit_by_unit(source, tmp_path / "ref.db")
+    again = backfill(source, tmp_path / "fast.db", workers=workers, batch=batch)
+    assert (again.imported, again.unchanged, again.partial) == (3, 13, 3)
+    assert dump(tmp_path / "fast.db") == dump(tmp_path / "ref.db")
+
+    before = dump(tmp_path / "fast.db", raw=True)
+    third = backfill(source, tmp_path / "fast.db", workers=workers, batch=batch)
+    assert (third.imported, third.unchanged, third.partial) == (0, 16, 3)
+    assert dump(tmp_path / "fast.db", raw=True) == before  # import times and ids included

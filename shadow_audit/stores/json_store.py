@@ -18,7 +18,7 @@ from filelock import FileLock
 from shadow_audit.errors import SourceError, UsageError
 from shadow_audit.mapping import DocumentMap, DocumentSpec
 from shadow_audit.profiles import REFERENCE
-from shadow_audit.stores.files import read_document
+from shadow_audit.stores.files import SafeReader, read_document
 from shadow_audit.validation import parse_json
 
 log = logging.getLogger(__name__)
@@ -148,9 +148,10 @@ class JsonStore:
                 return Path(found[0]) if found else primary.parent / companion.pattern
         raise UsageError(f"mapping {self.mapping.name} has no document {document!r}")
 
-    def read(self, path: Path) -> Any:
+    def read(self, path: Path, *, reader: SafeReader | None = None) -> Any:
+        """Parse one document, read safely (``reader``: one kept for many reads)."""
         try:
-            data = read_document(path, root=self.root)
+            data = reader.read(path) if reader else read_document(path, root=self.root)
         except OSError as exc:
             raise SourceError(f"{path}: cannot read: {exc.strerror or exc}") from exc
         return parse_json(data, str(path))

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -281,3 +285,55 @@ def test_batched_backfill_writes_exactly_what_the_writer_writes_unit_by_unit(
     third = backfill(source, tmp_path / "fast.db", workers=workers, batch=batch)
     assert (third.imported, third.unchanged, third.partial) == (0, 16, 3)
     assert dump(tmp_path / "fast.db", raw=True) == before  # import times and ids included
+
+
+KILLED = """
+import sys
+from shadow_audit.backfill import backfill
+backfill(sys.argv[1], sys.argv[2], workers=2, batch=10)
+"""
+
+
+def test_a_backfill_killed_mid_run_leaves_whole_batches_and_a_rerun_completes_it(tmp_path):
+    projects = make_projects(1200, seed=3, sessions=3, concepts=3, concerns=2)
+    source = tmp_path / "src"
+    for manifest, memory in projects:  # plain files: the store as it was before dual write
+        folder = source / manifest["metadata"]["projectId"] / ".vibe"
+        folder.mkdir(parents=True)
+        (folder.parent / "project_manifest.json").write_bytes(orjson.dumps(manifest))
+        (folder / "project_memory.json").write_bytes(orjson.dumps(memory))
+    SqliteShadow(tmp_path / "killed.db")
+    shutil.copy(tmp_path / "killed.db", tmp_path / "clean.db")  # the same identity row
+    backfill(source, tmp_path / "clean.db")
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED, str(source), str(tmp_path / "killed.db")]
+    )
+    deadline = time.monotonic() + 60
+    while missions(tmp_path / "killed.db") < 10 and child.poll() is None:
+        assert time.monotonic() < deadline, "the backfill wrote nothing in 60 s"
+        time.sleep(0.001)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+
+    conn = sqlite3.connect(tmp_path / "killed.db")
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        written = conn.execute("SELECT count(*) FROM missions").fetchone()[0]
+        assert 10 <= written < 1200 and written % 10 == 0  # whole batches, not all of them
+        assert conn.execute("SELECT count(*) FROM trajectory").fetchone()[0] == written
+    finally:
+        conn.close()
+    resumed = backfill(source, tmp_path / "killed.db")
+    assert (resumed.imported, resumed.unchanged) == (1200 - written, written)
+    assert dump(tmp_path / "killed.db") == dump(tmp_path / "clean.db")
+
+
+def missions(db) -> int:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT count(*) FROM missions").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet, or busy
+        return 0
+    finally:
+        conn.close()

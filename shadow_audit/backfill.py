@@ -126,6 +126,7 @@ class UnitReader:
         self.store = store
         self.layouts = tuple(layouts)
         self.files = SafeReader(store.root)
+        self._places = [p for spec in store.mapping.companions for p in spec.locations]
         self._projectors: dict[str, list[tuple[str, Projector]]] = {}
         for table in self.layouts:
             entity = table.entity
@@ -135,10 +136,8 @@ class UnitReader:
     def signature(self, unit: SourceUnit) -> tuple[Any, ...]:
         """What a change to any of the unit's files changes: inode, size, mtime, ctime of
         the primary and of every place a companion may be."""
-        places = [unit.primary]
-        for spec in self.store.mapping.companions:
-            places += [unit.folder / location for location in spec.locations]
-        return tuple(_stamp(p) for p in places)
+        folder = os.path.dirname(unit.primary)
+        return (_stamp(unit.primary), *(_stamp(os.path.join(folder, p)) for p in self._places))
 
     def read(self, unit: SourceUnit) -> UnitRead:
         """Read, validate and project one unit (its signature is taken first).
@@ -162,7 +161,7 @@ class UnitReader:
         return UnitRead(key, signature, rows, tuple(problems))
 
 
-def _stamp(path: Path) -> tuple[int, ...] | None:
+def _stamp(path: str | Path) -> tuple[int, ...] | None:
     try:
         st = os.stat(path)
     except OSError:

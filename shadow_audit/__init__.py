@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from shadow_audit.parity import assert_parity
     from shadow_audit.profiles import DEFAULT_DB_PATH, REFERENCE
     from shadow_audit.repair import plan_repair, repair
+    from shadow_audit.store import Store, open_store
     from shadow_audit.stores.json_store import JsonStore
     from shadow_audit.stores.sqlite_shadow import SqliteShadow, connect_readonly
     from shadow_audit.validation import ValidationIssue, validate_document
@@ -53,6 +54,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "decide_gate": ("shadow_audit.gate", "judge"),
     "plan_repair": ("shadow_audit.repair", "plan_repair"),
     "repair": ("shadow_audit.repair", "repair"),
+    # the application's store in every cutover phase
+    "open_store": ("shadow_audit.store", "open_store"),
+    "Store": ("shadow_audit.store", "Store"),
     # the writer side
     "DualWriter": ("shadow_audit.dualwrite", "DualWriter"),
     "SaveResult": ("shadow_audit.dualwrite", "SaveResult"),
@@ -103,6 +107,7 @@ __all__ = [
     "ShadowAuditError",
     "SourceError",
     "SqliteShadow",
+    "Store",
     "UsageError",
     "ValidationIssue",
     "assert_parity",
@@ -113,6 +118,7 @@ __all__ = [
     "decide_gate",
     "frames",
     "load_config",
+    "open_store",
     "plan_repair",
     "repair",
     "validate_document",

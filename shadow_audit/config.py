@@ -23,7 +23,7 @@ from shadow_audit.profiles import REFERENCE
 PROFILES = {"reference": REFERENCE}
 _FIELD_KEYS = {f.name for f in dataclasses.fields(Field)}
 _ENTITY_KEYS = {f.name for f in dataclasses.fields(Entity)} - {"fields"}
-TABLES = ("audit", "source", "entity", "tolerances", "ignore", "gate")
+TABLES = ("audit", "source", "entity", "tolerances", "ignore", "gate", "cutover")
 AUDIT_KEYS = ("profile", "validate", "settle")
 SOURCE_KEYS = ("name", "primary", "companions")
 RULE_KEYS = ("entity", "path", "kind", "key", "reason", "expires")
@@ -39,8 +39,12 @@ GATE_KEYS = (
     "max_age_hours",
     "max_unstable",
 )
+# The fields of shadow_audit.store.CutoverPolicy, which checks their values (a test keeps the
+# two equal).
+CUTOVER_KEYS = ("read_sample", "min_verified_reads", "min_days_primary")
 
 __all__ = [
+    "CUTOVER_KEYS",
     "GATE_KEYS",
     "PROFILES",
     "Config",
@@ -96,6 +100,7 @@ class Config:
     ignore: tuple[IgnoreRule, ...] = ()
     validate: bool = True
     gate: dict[str, Any] = dataclasses.field(default_factory=dict)
+    cutover: dict[str, Any] = dataclasses.field(default_factory=dict)  # read by CutoverPolicy
     path: Path | None = None
     settle: float | None = None  # [audit] settle: seconds a difference must hold to be drift
 
@@ -147,6 +152,7 @@ def _build(raw: dict[str, Any], path: Path) -> Config:
     _known(raw, "", TABLES)
     audit = _known(raw.get("audit", {}), "audit", AUDIT_KEYS)
     gate = _known(raw.get("gate", {}), "gate", GATE_KEYS)
+    cutover = _known(raw.get("cutover", {}), "cutover", CUTOVER_KEYS)
     if "source" in raw:
         _known(raw["source"], "source", SOURCE_KEYS)
     ignore = raw.get("ignore", [])
@@ -168,6 +174,7 @@ def _build(raw: dict[str, Any], path: Path) -> Config:
         ignore=rules,
         validate=bool(audit.get("validate", True)),
         gate=dict(gate),
+        cutover=dict(cutover),
         path=path,
         settle=_settle(audit.get("settle")),
     )

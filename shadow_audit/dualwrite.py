@@ -301,4 +301,4 @@ class DualWriter:
 
 
 def _is_safe(name: str) -> bool:
-    return bool(SAFE_NAME.match(name)) and ".." not in name
+    return bool(SAFE_NAME.fullmatch(name)) and ".." not in name

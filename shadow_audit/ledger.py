@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -38,6 +39,22 @@ class LedgerContents:
     torn: int
 
 
+def append_json_line(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line with one ``write`` on an O_APPEND descriptor, fsynced; a line a
+    dying writer left unfinished is ended first, so ours stays whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = orjson.dumps(record, default=str) + b"\n"
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def default_ledger_path(database: Path | str) -> Path:
     db = Path(database)
     return db.with_name(db.name + ".failures.jsonl")
@@ -57,17 +74,7 @@ class FailureLedger:
             error_class=type(error).__name__,
             message=" ".join(str(error).split()) or type(error).__name__,
         )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = orjson.dumps(entry.to_dict()) + b"\n"
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                line = b"\n" + line  # a writer died mid-line: end that line, keep ours whole
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_json_line(self.path, entry.to_dict())
         return entry
 
     def read(self) -> LedgerContents:

@@ -9,7 +9,6 @@ relative path from wherever the kernel runs (a notebook's kernel starts in its o
 from __future__ import annotations
 
 import json
-import sqlite3
 from contextlib import closing
 from dataclasses import dataclass, field
 from html import escape
@@ -27,7 +26,7 @@ from shadow_audit.report.history import History
 from shadow_audit.report.json_report import read_findings
 from shadow_audit.stores.json_store import JsonStore, SourceUnit
 from shadow_audit.stores.json_store import locate as companion_paths
-from shadow_audit.stores.rows import unit_rows
+from shadow_audit.stores.rows import read_unit_rows
 from shadow_audit.stores.sqlite_shadow import connect_readonly
 
 
@@ -227,31 +226,6 @@ def _unit_for(store: JsonStore, key: str) -> SourceUnit | None:
         except SourceError:
             continue
     return None
-
-
-def read_unit_rows(
-    conn: sqlite3.Connection, mapping: DocumentMap, key: str
-) -> dict[str, list[tuple[Any, dict[str, Any]]]]:
-    """Every row the shadow holds for one document key, per table, as ``build_documents``
-    takes them: (child key, {column: value}).
-
-    Args:
-        conn: an open connection.
-        mapping: the map of the tables.
-        key: the document key.
-
-    Returns:
-        The rows of ``stores.rows.unit_rows`` with each child row's key beside it.
-    """
-    stored = unit_rows(conn, mapping, key)
-    return {
-        e.table: [
-            (r[e.key_column] if e.key_column and not e.is_root else None, r)
-            for r in stored[e.table]
-        ]
-        for e in mapping.entities
-        if e.table in stored
-    }
 
 
 def explain(

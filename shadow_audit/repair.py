@@ -436,6 +436,13 @@ def repair(
     config = config or Config()
     if not Path(shadow).is_file():
         raise DatabaseError(f"database {shadow}: no such file")
+    from shadow_audit.engine.roles import truth_of
+
+    if truth_of(shadow) == "sqlite":  # JSON is the copy now: never overwrite the truth from it
+        raise UsageError(
+            f"database {shadow}: SQLite is the truth (sqlite-primary on); the JSON copy is "
+            "repaired from it (shadow_audit.export.repair_json, or shadow-audit repair)"
+        )
     db = SqliteShadow(shadow, config.mapping, create=False)
     migrated = tuple(db.migrate()) if migrate and execute else None
     store = JsonStore(source, config.mapping)

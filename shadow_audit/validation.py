@@ -23,7 +23,7 @@ _SCHEMA_FILES = {
     "memory": "project_memory.schema.json",
     "audit_report": "audit_report.schema.json",
 }
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 
 format_checker = FormatChecker()
 
@@ -33,7 +33,7 @@ def is_rfc3339_datetime(value: object) -> bool:
     """RFC 3339 date-time with a mandatory offset; non-strings pass (type checks them)."""
     if not isinstance(value, str):
         return True
-    if not _RFC3339.match(value):
+    if not _RFC3339.fullmatch(value):
         return False
     try:
         datetime.fromisoformat(value.upper().replace("Z", "+00:00"))

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from shadow_audit.config import GATE_KEYS, load_config
+from shadow_audit.config import CUTOVER_KEYS, GATE_KEYS, load_config
 from shadow_audit.errors import ConfigError
 from shadow_audit.gate import GatePolicy
+from shadow_audit.store import CutoverPolicy
 from tests.conftest import audit_cli, run_cli
 
 
@@ -65,6 +66,7 @@ def test_ignore_rule_in_config_lists_apart_and_expired_rule_does_not(tmp_path, s
          "unknown key ignore[0].reasons"),
         ('[ignore]\nentity = "*"\n', "ignore: write each rule as [[ignore]]"),
         ('gate = 3\n', "gate: must be a table, not int"),
+        ("[cutover]\nread_samples = 0.5\n", "unknown key cutover.read_samples (known: read_sample, "),
         ('[source]\nprimary = { name = "d", pattern = "*.json" }\nnmae = "x"\n[[entity]]\n'
          'table = "t"\ndocument = "d"\nkey_column = "k"\n', "unknown key source.nmae"),
     ],
@@ -97,7 +99,7 @@ def test_a_misspelled_table_is_exit_2_in_every_command_that_reads_a_config(
     assert run.returncode == 2
     assert run.stderr == (
         f"shadow-audit: config {config}: unknown table [gates] "
-        "(known: audit, source, entity, tolerances, ignore, gate)\n"
+        "(known: audit, source, entity, tolerances, ignore, gate, cutover)\n"
     )
     assert not (tmp_path / "o").exists()
 
@@ -126,6 +128,10 @@ def test_unknown_table_is_a_config_error_in_the_library_too(tmp_path):
 
 def test_gate_keys_are_the_gate_policy_fields():
     assert set(GATE_KEYS) == {f.name for f in dataclasses.fields(GatePolicy)}
+
+
+def test_cutover_keys_are_the_cutover_policy_fields():
+    assert set(CUTOVER_KEYS) == {f.name for f in dataclasses.fields(CutoverPolicy)}
 
 
 def test_config_does_not_import_the_audit_layer():

@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from shadow_audit.backfill import backfill
 from shadow_audit.engine.run import audit
 from shadow_audit.mapping import build_documents, iter_rows
-from shadow_audit.notebook import read_unit_rows
 from shadow_audit.profiles import REFERENCE, REFERENCE_V2_DDL
 from shadow_audit.stores.json_store import JsonStore
+from shadow_audit.stores.rows import read_unit_rows
 from shadow_audit.stores.sqlite_shadow import SqliteShadow, connect_readonly
 from tests.conftest import audit_cli, run_cli
 from tests.reference_growth import Clock, grow, write_reference_store

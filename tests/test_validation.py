@@ -53,6 +53,7 @@ def test_all_errors_are_returned_with_pointers(project):
         "yesterday",
         "2025-11-20T25:00:00Z",
         "2025-11-20 09:06:31Z",
+        "2025-11-20T09:06:31Z\n",
     ],
 )
 def test_date_time_format_is_enforced(project, stamp):
@@ -70,7 +71,8 @@ def test_date_time_with_offset_is_accepted(project, stamp):
 
 
 @pytest.mark.parametrize(
-    "pid", ["../etc", "a/b", "a\\b", ".hidden", "..", "x..y", "tab\there", "", "new\nline", "é"]
+    "pid",
+    ["../etc", "a/b", "a\\b", ".hidden", "..", "x..y", "tab\there", "", "new\nline", "é", "proj\n"],
 )
 def test_unsafe_project_ids_are_rejected(project, pid):
     manifest, _ = project(0)
@@ -144,3 +146,22 @@ def test_reference_fixtures_agree_with_the_reference_verdicts(vibe_fixtures: Pat
         assert is_valid(doc, "manifest") is expected_valid, path.name
         seen += 1
     assert seen == len(FIXTURE_VERDICTS)
+
+
+@pytest.mark.parametrize(
+    ("pointer", "value"),
+    [
+        ("/apiVersion", "agency.os/v1alpha1\n"),
+        ("/artifacts/code/mainRepository/lastCommit", "abcdef1\n"),
+    ],
+)
+def test_patterns_end_where_the_value_ends(project, pointer, value):
+    """'$' also matches before a final newline in Python's regular expressions."""
+    manifest, _ = project(0)
+    parts = pointer.strip("/").split("/")
+    target = manifest
+    for part in parts[:-1]:
+        target = target.setdefault(part, {})
+    target[parts[-1]] = value
+    assert pointer in {i.pointer for i in validate_document(manifest, "manifest")}
+    assert not is_valid(manifest, "manifest")

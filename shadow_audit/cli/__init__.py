@@ -240,8 +240,12 @@ def run_repair(
     migrate: bool, force: bool, show: int = 50,
 ) -> int:  # fmt: skip
     """``repair``: one call to the library, its plan printed before anything changes."""
+    from shadow_audit.cli.cutover import repair_json_copy, sqlite_is_truth
     from shadow_audit.config import load_config
     from shadow_audit.repair import RepairPlan, repair
+
+    if sqlite_is_truth(shadow):  # sqlite-primary on: the JSON copy is made equal to SQLite
+        return repair_json_copy(source, shadow, config=load_config(config_path), execute=execute)
 
     def print_plan(plan: RepairPlan) -> None:
         if migrate and not execute:
@@ -295,11 +299,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """``demo``: the one-minute tour (``shadow_audit.cli.demo``).
 
     Args:
-        args: ``dir``, ``projects``, ``seed``.
+        args: ``dir``, ``projects``, ``seed``, ``cutover`` (the Phase 2 journey instead).
 
     Returns:
         0 when the tour showed what it should, 1 otherwise.
     """
+    if args.cutover:
+        from shadow_audit.cli.demo_cutover import run_cutover_demo
+
+        return run_cutover_demo(directory=Path(args.dir), projects=args.projects, seed=args.seed)
     from shadow_audit.cli.demo import run_demo
 
     return run_demo(directory=Path(args.dir), projects=args.projects, seed=args.seed)
@@ -470,6 +478,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--projects", type=positive_int, default=25, help="projects to generate (at least 5)"
     )
     p.add_argument("--seed", type=int, default=7, help="random seed")
+    p.add_argument(
+        "--cutover", action="store_true", help="the Phase 2 journey instead: gate, cutover, drill"
+    )
+
+    from shadow_audit.cli.cutover import register as register_cutover
+
+    register_cutover(sub, _command)
     return parser
 
 

@@ -197,6 +197,7 @@ class AuditResult:
     timings: dict[str, float] = field(default_factory=dict)
     documents: int = 0
     recheck: RecheckSummary | None = None
+    truth: Literal["json", "sqlite"] = "json"  # which store the findings take as the truth
 
     @property
     def status(self) -> Status:
@@ -245,6 +246,7 @@ class AuditResult:
         """
         return {
             "status": self.status,
+            "truth": self.truth,
             "source": self.source,
             "shadow": self.shadow,
             "started_at": self.started_at,

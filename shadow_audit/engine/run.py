@@ -20,6 +20,7 @@ from shadow_audit.engine.findings import (
 from shadow_audit.engine.ignore import apply_rules as _apply_rules
 from shadow_audit.engine.load import ShadowRows, gc_paused, load_shadow
 from shadow_audit.engine.recheck import LIBRARY_SETTLE, check_settle, recheck_findings
+from shadow_audit.engine.roles import swap_roles, truth_of
 from shadow_audit.engine.source import SourceRows, SourceScan
 from shadow_audit.mapping import DocumentMap
 from shadow_audit.progress import Progress, begin_phase
@@ -97,6 +98,9 @@ def audit(
             settle=settle if recheck else None,
             files=files,
         )
+    truth = truth_of(shadow)
+    if truth == "sqlite":  # sqlite-primary on: SQLite is the truth, JSON the copy
+        findings, summary = swap_roles(findings, summary)
     active, ignored = _apply_rules(findings, config.ignore, today or today_utc())
     timings["total"] = time.perf_counter() - t0
     return AuditResult(
@@ -112,6 +116,7 @@ def audit(
         timings=timings,
         documents=documents,
         recheck=checked,
+        truth=truth,
     )
 
 

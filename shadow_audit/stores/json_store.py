@@ -22,12 +22,12 @@ from shadow_audit.stores.files import SafeReader, read_document
 from shadow_audit.validation import parse_json
 
 log = logging.getLogger(__name__)
-SAFE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
+SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")  # whole name: fullmatch
 
 
 def check_safe_name(name: str, what: str) -> str:
     """A name that is safe as one folder component: no separators, no '..', no leading dot."""
-    if not isinstance(name, str) or not SAFE_NAME.match(name) or ".." in name:
+    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name) or ".." in name:
         raise UsageError(f"{what} {name!r} is not a safe name (letters, digits, '.', '_', '-')")
     return name
 

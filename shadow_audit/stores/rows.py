@@ -40,3 +40,29 @@ def unit_rows(
         ).fetchall()
         rows[e.table] = [dict(zip(cols, r, strict=True)) for r in got]
     return rows
+
+
+def read_unit_rows(
+    conn: sqlite3.Connection, mapping: DocumentMap, key: str
+) -> dict[str, list[tuple[Any, dict[str, Any]]]]:
+    """Every row the shadow holds for one document key, per table, as ``build_documents``
+    takes them: (child key, {column: value}).
+
+    Args:
+        conn: an open connection.
+        mapping: the map of the tables.
+        key: the document key.
+
+    Returns:
+        The rows of ``unit_rows`` with each child row's key beside it (the shape
+        ``build_documents`` takes); empty when the key has no root row.
+    """
+    stored = unit_rows(conn, mapping, key)
+    return {
+        e.table: [
+            (r.get(e.key_column) if e.key_column and not e.is_root else None, r)
+            for r in stored[e.table]
+        ]
+        for e in mapping.entities
+        if e.table in stored
+    }

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from shadow_audit.errors import UsageError
 
 Action = Literal["moved", "converted", "dropped", "set", "refused"]
-_OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
+_OFFSET = re.compile(r"([+-])(\d{2}):?(\d{2})")
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def parse_timezone(text: str) -> AssumedTimezone:
     """
     if text in ("Z", "z", "UTC"):
         return AssumedTimezone(name=text, zone=UTC)
-    match = _OFFSET.match(text)
+    match = _OFFSET.fullmatch(text)
     if match:
         sign, hours, minutes = match.groups()
         if int(hours) < 24 and int(minutes) < 60:

@@ -118,3 +118,15 @@ def test_field_needs_exactly_one_source():
         Field(column="c")
     with pytest.raises(ConfigError, match="unknown derivation"):
         Field(column="c", derive="nope")
+
+
+@pytest.mark.parametrize("name", ["missions\n", "proj\n", "a b", ""])
+def test_identifiers_and_safe_names_end_where_they_end(name):
+    from shadow_audit.errors import ConfigError, UsageError
+    from shadow_audit.mapping import check_identifier
+    from shadow_audit.stores.json_store import check_safe_name
+
+    with pytest.raises(ConfigError):
+        check_identifier(name, "table")
+    with pytest.raises(UsageError):
+        check_safe_name(name, "workspace")

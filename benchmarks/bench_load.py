@@ -1,0 +1,119 @@
+"""Benchmark ``Store.load`` per phase: p50 and p99 of one load, side by side in one process.
+
+    python benchmarks/bench_load.py                  # N=10,000 projects, 2,000 loads a phase
+    python benchmarks/bench_load.py --projects 100000
+
+Builds N projects (the bench_audit shape: ~20 sessions, 10 concepts, 5 concerns) in both
+stores, then loads random keys through ``open_store`` in each phase, interleaved in rounds:
+
+  json          phase shadow: the JSON files are read and parsed
+  sqlite        phase sqlite-primary: the key's rows are read and rebuilt into documents
+  read-verify   phase read-verify at read_sample = 1.0: JSON served, SQLite rebuilt + compared
+
+Target (issue 10): SQLite p99 <= 2 ms and SQLite p50 <= 2x the JSON read. The store is cached
+under --dir and reused when N and the seed match.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+from shadow_audit.config import Config
+from shadow_audit.store import open_store
+from shadow_audit.stores.phases import Phase, record_transition
+from shadow_audit.stores.sqlite_shadow import SqliteShadow
+from shadow_audit.synth import make_project
+
+
+def build(root: Path, n: int, seed: int) -> tuple[Path, Path]:
+    source, db = root / "workspaces", root / "shadow.db"
+    stamp = root / f".built-{n}-{seed}"
+    if stamp.exists():
+        return source, db
+    if root.exists():
+        shutil.rmtree(root)
+    source.mkdir(parents=True)
+    shadow = SqliteShadow(db)
+    rng = random.Random(seed)
+    t = time.perf_counter()
+    with shadow.connection() as conn:
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute("BEGIN")
+        for i in range(n):
+            manifest, memory = make_project(i, rng)
+            key = manifest["metadata"]["projectId"]
+            folder = source / key
+            folder.mkdir()
+            for name, doc in (("project_manifest.json", manifest), ("project_memory.json", memory)):
+                (folder / name).write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+            shadow.write(conn, key, {"manifest": manifest, "memory": memory})
+        conn.execute("COMMIT")
+    stamp.write_text("built\n")
+    print(f"built N={n} in {time.perf_counter() - t:.1f}s", file=sys.stderr)
+    return source, db
+
+
+def set_phase(db: Path, phase: Phase) -> None:
+    with SqliteShadow(db, create=False).transaction() as conn:
+        record_transition(conn, to_phase=phase, at="2026-01-01T00:00:00Z", evidence={})
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--projects", type=int, default=10_000)
+    parser.add_argument("--loads", type=int, default=2_000, help="loads per phase")
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--dir", default="/tmp/shadow-audit-bench-load")
+    args = parser.parse_args()
+    root = Path(args.dir) / f"n{args.projects}"
+    source, db = build(root, args.projects, args.seed)
+    rng = random.Random(args.seed)
+    times: dict[str, list[float]] = {"json": [], "sqlite": [], "read-verify": []}
+    phases: dict[str, Phase] = {
+        "json": "shadow",
+        "sqlite": "sqlite-primary",
+        "read-verify": "read-verify",
+    }
+    config = Config(cutover={"read_sample": 1.0})
+    per_round = args.loads // args.rounds
+    for _ in range(args.rounds):
+        for label, phase in phases.items():
+            set_phase(db, phase)
+            store = open_store(source, db, config=config, seed=args.seed)
+            keys = [f"proj-{rng.randrange(args.projects):06d}" for _ in range(per_round)]
+            store.load(keys[0])  # connection opened, caches warm
+            for key in keys:
+                t = time.perf_counter()
+                store.load(key)
+                times[label].append((time.perf_counter() - t) * 1000)
+            store.close()
+    set_phase(db, "shadow")
+    json_p50 = statistics.median(times["json"])
+    print(f"N={args.projects}, {per_round * args.rounds} loads per phase, times in ms")
+    print(f"{'phase':<13}{'p50':>8}{'p99':>8}{'p50 / json':>12}")
+    for label, values in times.items():
+        p50, p99 = statistics.median(values), pct(values, 0.99)
+        print(f"{label:<13}{p50:>8.3f}{p99:>8.3f}{p50 / json_p50:>11.2f}x")
+    sqlite_p50, sqlite_p99 = statistics.median(times["sqlite"]), pct(times["sqlite"], 0.99)
+    print(
+        f"target: sqlite p99 <= 2 ms ({'met' if sqlite_p99 <= 2 else 'NOT met'}), "
+        f"sqlite p50 <= 2x json ({'met' if sqlite_p50 <= 2 * json_p50 else 'NOT met'})"
+    )
+
+
+if __name__ == "__main__":
+    main()

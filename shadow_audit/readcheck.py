@@ -1,0 +1,99 @@
+"""Verified reads (phase read-verify): one document's JSON against its SQLite rows, compared
+the way the audit compares, with both sides' latencies kept in ``<db>.reads.jsonl``."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from collections.abc import Mapping as MappingABC
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from shadow_audit.mapping import DocumentMap, iter_rows
+
+if TYPE_CHECKING:
+    from shadow_audit.engine.findings import Finding
+
+
+@dataclass(frozen=True)
+class ReadCheck:
+    """One verified read: equal or not, the findings, and both sides' latencies."""
+
+    time: str
+    key: str
+    matched: bool
+    json_ms: float
+    sqlite_ms: float | None
+    findings: tuple[dict[str, Any], ...] = ()
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "findings": list(self.findings)}
+
+
+def reads_log_path(database: Path | str) -> Path:
+    """Where the verified reads of a shadow database are recorded."""
+    db = Path(database)
+    return db.with_name(db.name + ".reads.jsonl")
+
+
+def read_checks(path: Path | str) -> list[ReadCheck]:
+    """Every complete record of a reads log (lines cut short by a dying process are skipped)."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return []
+    out: list[ReadCheck] = []
+    for line in data.split(b"\n"):
+        if not line:
+            continue
+        try:
+            raw = orjson.loads(line)
+            out.append(ReadCheck(**{**raw, "findings": tuple(raw.get("findings", ()))}))
+        except (orjson.JSONDecodeError, TypeError):
+            continue
+    return out
+
+
+def verify_rows(
+    mapping: DocumentMap,
+    key: str,
+    documents: MappingABC[str, Any],
+    rows: MappingABC[str, list[tuple[Any, dict[str, Any]]]],
+    *,
+    columns: Callable[[str], set[str]],
+) -> list[Finding]:
+    """The audit's comparison for one document key: the JSON documents projected through the
+    mapping against the rows SQLite holds (``read_unit_rows``), same normalizers, same kinds.
+
+    Args:
+        mapping: the document map.
+        key: the document key.
+        documents: {name: document} as read from JSON.
+        rows: the key's rows per table.
+        columns: the columns a table has in the database (absent ones are not compared).
+
+    Returns:
+        The findings; empty when the two agree.
+    """
+    from shadow_audit.engine.compare import compare_entity
+
+    findings: list[Finding] = []
+    for e in mapping.entities:
+        present = columns(e.table)
+        fields = tuple(f for f in e.compared_fields if f.column in present)
+        single = e.is_root or not e.key_column
+        doc = documents.get(e.document)
+        expected = {
+            ((key,) if single else (key, child)): values
+            for child, values in (iter_rows(e, doc, fields) if doc is not None else ())
+        }
+        actual = {
+            ((key,) if single else (key, child)): tuple(row.get(f.column) for f in fields)
+            for child, row in rows.get(e.table, [])
+        }
+        findings += compare_entity(e, fields, expected, actual).findings
+    return findings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import sqlite3
@@ -337,3 +338,30 @@ def missions(db) -> int:
         return 0
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_workers_read_through_the_safe_reader(tmp_path, workers):
+    """A FIFO memory, a manifest linked out of the source and a workspace folder linked
+    out are each skipped with one reason (no hang, nothing outside read); the rest go in."""
+    projects = make_projects(4, seed=9, sessions=2)
+    store = write_json_only(tmp_path / "src", projects)
+    fifo = store.path_for("proj-000000", "memory")
+    fifo.unlink()
+    os.mkfifo(fifo)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    manifest = store.path_for("proj-000001", "manifest")
+    (outside / "m.json").write_bytes(manifest.read_bytes())
+    manifest.unlink()
+    manifest.symlink_to(outside / "m.json")
+    folder = tmp_path / "src" / "proj-000002"
+    folder.rename(outside / "proj-000002")
+    folder.symlink_to(outside / "proj-000002")
+    result = backfill(store, tmp_path / "s.db", workers=workers, batch=1)
+    reasons = {s.path: s.reasons for s in result.skipped}
+    assert set(reasons) == {str(fifo), str(manifest), str(folder / "project_manifest.json")}
+    assert reasons[str(fifo)] == ("is a FIFO, not a regular file; not read",)
+    assert "outside the source folder; not followed" in reasons[str(manifest)][0]
+    assert "outside the source folder" in reasons[str(folder / "project_manifest.json")][0]
+    assert (result.imported, result.partial) == (1, 1)

@@ -365,3 +365,26 @@ def test_the_workers_read_through_the_safe_reader(tmp_path, workers):
     assert "outside the source folder; not followed" in reasons[str(manifest)][0]
     assert "outside the source folder" in reasons[str(folder / "project_manifest.json")][0]
     assert (result.imported, result.partial) == (1, 1)
+
+
+def test_a_unit_saved_after_it_was_read_is_read_again_inside_the_transaction(tmp_path):
+    """The older version never wins: the writer saves JSON before SQLite, so a save made
+    between the worker's read and the batch's transaction is seen there and written."""
+    from shadow_audit.backfill import UnitReader, _Tally, _write_batch
+    from shadow_audit.stores.bulk import table_layouts
+
+    projects = make_projects(2, seed=4, sessions=2)
+    store = write_json_only(tmp_path / "src", projects)
+    shadow = SqliteShadow(tmp_path / "s.db")
+    with shadow.connection() as conn:
+        reader = UnitReader(store, table_layouts(shadow, conn))
+        units = store.units()
+        stale = [(unit, reader.read(unit)) for unit in units]
+        manifest, _ = projects[1]
+        manifest["status"]["message"] = "saved while the backfill ran"
+        store.write(store.path_for("proj-000001", "manifest"), manifest)
+        tally = _Tally()
+        _write_batch(shadow, conn, reader, stale, tally)
+    assert (tally.imported, tally.skipped) == (2, [])
+    got = contents(tmp_path / "s.db")["missions"]
+    assert any("saved while the backfill ran" in map(str, row) for row in got)

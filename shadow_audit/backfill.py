@@ -134,8 +134,15 @@ class UnitReader:
             self._projectors.setdefault(entity.document, []).append((entity.table, projector))
 
     def signature(self, unit: SourceUnit) -> tuple[Any, ...]:
-        """What a change to any of the unit's files changes: inode, size, mtime, ctime of
-        the primary and of every place a companion may be."""
+        """What a change to any of the unit's files changes.
+
+        Args:
+            unit: the unit.
+
+        Returns:
+            Inode, size, mtime and ctime (None: absent) of the primary and of every
+            place a companion may be.
+        """
         folder = os.path.dirname(unit.primary)
         return (_stamp(unit.primary), *(_stamp(os.path.join(folder, p)) for p in self._places))
 

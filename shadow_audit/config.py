@@ -68,6 +68,7 @@ class IgnoreRule:
 
     @property
     def name(self) -> str:
+        """The rule as one line: ``kind:entity:path:key``."""
         return f"{self.kind}:{self.entity}:{self.path}:{self.key}"
 
     def active(self, today: date) -> bool:
@@ -82,6 +83,7 @@ class IgnoreRule:
         return today <= self.expires
 
     def to_dict(self) -> dict[str, Any]:
+        """Return this IgnoreRule as plain data (JSON-ready)."""
         return {
             "entity": self.entity,
             "path": self.path,

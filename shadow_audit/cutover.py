@@ -64,13 +64,16 @@ class StepDecision:
 
     @property
     def ready(self) -> bool:
+        """Whether every check passed."""
         return all(r.passed for r in self.reasons)
 
     @property
     def verdict(self) -> str:
+        """``"READY"`` or ``"NOT READY"``."""
         return "READY" if self.ready else "NOT READY"
 
     def to_dict(self) -> dict[str, Any]:
+        """Return this StepDecision as plain data (JSON-ready)."""
         return {
             "step": f"{self.from_phase} -> {self.to_phase}",
             "verdict": self.verdict,

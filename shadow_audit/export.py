@@ -36,6 +36,7 @@ class ExportResult:
     unchanged: int
 
     def to_dict(self) -> dict[str, int]:
+        """Return this ExportResult as plain data (JSON-ready)."""
         return dataclasses.asdict(self)
 
 

@@ -31,17 +31,32 @@ class ReadCheck:
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """Return this ReadCheck as plain data (JSON-ready)."""
         return {**dataclasses.asdict(self), "findings": list(self.findings)}
 
 
 def reads_log_path(database: Path | str) -> Path:
-    """Where the verified reads of a shadow database are recorded."""
+    """Where the verified reads of a shadow database are recorded.
+
+    Args:
+        database: the shadow's SQLite file.
+
+    Returns:
+        The log's path, beside the database.
+    """
     db = Path(database)
     return db.with_name(db.name + ".reads.jsonl")
 
 
 def read_checks(path: Path | str) -> list[ReadCheck]:
-    """Every complete record of a reads log (lines cut short by a dying process are skipped)."""
+    """Every complete record of a reads log (lines cut short by a dying process are skipped).
+
+    Args:
+        path: the reads log.
+
+    Returns:
+        The records, oldest first; none when the log does not exist.
+    """
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:

@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from shadow_audit.clock import utc_stamp
 from shadow_audit.errors import DatabaseError
 from shadow_audit.mapping import Entity, Field, Row, quote
-from shadow_audit.stores.sqlite_shadow import SqliteShadow, now_utc
+from shadow_audit.stores.sqlite_shadow import SqliteShadow
 
 UnitRows = tuple[str, MappingABC[str, Sequence[Row]]]  # (key, {table: rows of its documents})
 IN_CHUNK = 500  # parameters per ``IN (...)`` lookup
@@ -85,7 +86,7 @@ def import_units(
     changed = [False] * len(units)
     root = next(t for t in layouts if t.entity.is_root)
     ids = _import_roots(conn, root, units, changed)
-    stamp = now_utc()
+    stamp = utc_stamp()
     for table in layouts:
         if not table.entity.is_root:
             parent = shadow.mapping.entity(table.entity.parent or "")

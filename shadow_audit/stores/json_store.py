@@ -26,25 +26,59 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")  # whole name: ful
 
 
 def check_safe_name(name: str, what: str) -> str:
-    """A name that is safe as one folder component: no separators, no '..', no leading dot."""
+    """Return ``name`` when it is safe as one folder component.
+
+    Safe: letters, digits, ``.``, ``_``, ``-``; no separators, no ``..``, no leading dot.
+
+    Args:
+        name: the name to check.
+        what: what the name is, for the message (``"workspace"``).
+
+    Returns:
+        ``name`` unchanged.
+
+    Raises:
+        UsageError: the name is not safe.
+    """
     if not isinstance(name, str) or not SAFE_NAME.fullmatch(name) or ".." in name:
         raise UsageError(f"{what} {name!r} is not a safe name (letters, digits, '.', '_', '-')")
     return name
 
 
 def dump_document(document: Any) -> bytes:
+    """Return a document as the store writes it: JSON indented by two, with a final newline.
+
+    Args:
+        document: any JSON-ready value.
+
+    Returns:
+        The bytes to write.
+    """
     return orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
 
 
 def no_wider_than(source: Path | str) -> int:
-    """Permission bits for files derived from ``source`` (reports, history): never wider
-    than the source folder's own, and never executable."""
+    """Return permission bits for files derived from ``source`` (reports, history).
+
+    They are never wider than the source's own (and the umask's), and never executable.
+
+    Args:
+        source: the source folder (or file).
+
+    Returns:
+        The mode bits, such as ``0o640``.
+    """
     umask = os.umask(0)
     os.umask(umask)
     return Path(source).stat().st_mode & 0o666 & ~umask
 
 
 def fsync_dir(path: Path) -> None:
+    """Flush a folder's entries to disk, so a rename or a new file in it survives a crash.
+
+    Args:
+        path: the folder.
+    """
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -55,9 +89,13 @@ def fsync_dir(path: Path) -> None:
 def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
     """Write ``data`` so that ``path`` holds either the old or the new bytes, never a mix.
 
-    Temporary file in the same folder, flush + fsync, ``os.replace``, fsync the
-    folder. ``mode`` sets the permission bits; by default an existing file's are
-    kept and a new file gets the umask's.
+    Temporary file in the same folder, flush + fsync, ``os.replace``, fsync the folder.
+
+    Args:
+        path: the file to write.
+        data: its new bytes.
+        mode: the permission bits; by default an existing file's are kept and a new
+            file gets the umask's.
     """
     folder = path.parent
     if mode is None and path.exists():
@@ -82,8 +120,16 @@ def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
 
 
 def locate(folder: str | Path, spec: DocumentSpec) -> list[str]:
-    """The places in a unit's folder where a companion document exists, the place it is
-    written first (more than one is a problem its caller reports)."""
+    """Return the places in a unit's folder where a companion document exists.
+
+    Args:
+        folder: the unit's folder.
+        spec: the companion's description.
+
+    Returns:
+        The paths that exist, the place it is written first; more than one is a
+        problem its caller reports.
+    """
     found = []
     for location in spec.locations:
         path = os.path.join(folder, location)
@@ -101,6 +147,7 @@ class SourceUnit:
 
     @property
     def folder(self) -> Path:
+        """The unit's folder: the one holding its primary document."""
         return self.primary.parent
 
 
@@ -112,7 +159,14 @@ class JsonStore:
         self.mapping = mapping
 
     def units(self) -> list[SourceUnit]:
-        """Every primary document, sorted by path; fails if the root is unreadable."""
+        """Return every primary document, sorted by path.
+
+        Returns:
+            One unit per primary document under the root.
+
+        Raises:
+            SourceError: the root is not a readable folder.
+        """
         if not self.root.is_dir():
             raise SourceError(f"source folder {self.root}: not a readable folder")
         try:
@@ -149,7 +203,18 @@ class JsonStore:
         raise UsageError(f"mapping {self.mapping.name} has no document {document!r}")
 
     def read(self, path: Path, *, reader: SafeReader | None = None) -> Any:
-        """Parse one document, read safely (``reader``: one kept for many reads)."""
+        """Read and parse one document of this store.
+
+        Args:
+            path: the document's file (inside the store's root).
+            reader: a safe reader kept for many reads (default: one for this read).
+
+        Returns:
+            The parsed document.
+
+        Raises:
+            SourceError: the file cannot be read, breaks the file policy, or is not JSON.
+        """
         try:
             data = reader.read(path) if reader else read_document(path, root=self.root)
         except OSError as exc:
@@ -157,7 +222,15 @@ class JsonStore:
         return parse_json(data, str(path))
 
     def write(self, path: Path, document: Any) -> None:
-        """Atomic write; creates the unit's folder when new."""
+        """Write a document atomically; creates the unit's folder when new.
+
+        Args:
+            path: the document's file (see ``path_for``).
+            document: the document to write.
+
+        Raises:
+            OSError: the write failed (nothing partial is left at ``path``).
+        """
         folder = path.parent
         if not folder.is_dir():
             folder.mkdir(parents=True, exist_ok=True)
@@ -166,7 +239,19 @@ class JsonStore:
 
     @contextlib.contextmanager
     def lock(self, unit: str, *, timeout: float = 30.0) -> Iterator[None]:
-        """A lock per unit across processes, held around both writes of a save."""
+        """Hold the unit's lock, across processes, around both writes of a save.
+
+        Args:
+            unit: the unit's folder name.
+            timeout: seconds to wait for the lock.
+
+        Yields:
+            Nothing; the lock is held until the block ends.
+
+        Raises:
+            UsageError: an unsafe unit name.
+            filelock.Timeout: another process held the lock for ``timeout`` seconds.
+        """
         primary = self.path_for(unit, self.mapping.primary.name)
         primary.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(lock_path(primary)), timeout=timeout):
@@ -174,7 +259,14 @@ class JsonStore:
 
 
 def lock_path(primary: Path) -> Path:
-    """The file the per-unit lock of the unit whose primary document is ``primary`` uses."""
+    """Return the file that the lock of the unit whose primary document is ``primary`` uses.
+
+    Args:
+        primary: the unit's primary document.
+
+    Returns:
+        A hidden file beside it.
+    """
     return primary.parent / f".{primary.name}.lock"
 
 

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import orjson
 import pytest
 
 from shadow_audit.backfill import backfill
-from shadow_audit.stores.json_store import JsonStore
+from shadow_audit.errors import ShadowAuditError
+from shadow_audit.profiles import REFERENCE
+from shadow_audit.stores.json_store import JsonStore, locate
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from shadow_audit.synth import make_projects
+from shadow_audit.validation import validate_document
 from tests.conftest import run_cli
+from tests.reference_growth import write_reference_store
 
 TABLES = ["missions", "session_narrative", "domain_concepts", "domain_concerns", "trajectory"]
 
@@ -137,3 +148,243 @@ def test_cli_skip_messages_name_the_file_once_and_count_each_outcome(tmp_path):
         f"backfill: 3 units into {tmp_path / 's.db'}: 0 imported, 2 unchanged, "
         "1 imported without an invalid companion document; 1 document skipped"
     )
+
+
+# --- the batched, parallel backfill equals importing each unit with the writer ----------
+
+FILL = "<import time>"  # fill columns hold the moment of the import: equal when both are set
+
+
+def dump(db, *, raw: bool = False) -> dict[str, list[tuple]]:
+    """Every table of the database (sqlite_sequence and the identity table included), with
+    the fill columns (import time) made comparable unless ``raw``."""
+    fills = {(e.table, f.column) for e in REFERENCE.entities for f in e.fields if f.fill}
+    fills = set() if raw else fills
+    conn = sqlite3.connect(db)
+    try:
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        out = {}
+        for name in sorted(names):
+            cols = [r[1] for r in conn.execute(f'PRAGMA table_info("{name}")')]
+            rows = conn.execute(f'SELECT * FROM "{name}" ORDER BY rowid').fetchall()
+            out[name] = [
+                tuple(
+                    FILL if (name, c) in fills and v is not None else v
+                    for c, v in zip(cols, row, strict=True)
+                )
+                for row in rows
+            ]
+        return out
+    finally:
+        conn.close()
+
+
+def import_unit_by_unit(source, db) -> set[str]:
+    """The reference: each unit read, checked by jsonschema, and written with
+    ``SqliteShadow.write`` in a transaction of its own; returns the paths skipped."""
+    store, shadow = JsonStore(source), SqliteShadow(db)
+    skipped: set[str] = set()
+    seen: set[str] = set()
+    for unit in store.units():
+        try:
+            manifest = store.read(unit.primary)
+        except ShadowAuditError:
+            skipped.add(str(unit.primary))
+            continue
+        if validate_document(manifest, "manifest"):
+            skipped.add(str(unit.primary))
+            continue
+        docs = {"manifest": manifest}
+        places = locate(unit.folder, REFERENCE.companions[0])
+        skipped.update(places[1:])
+        if places:
+            try:
+                memory = store.read(Path(places[0]))
+                if validate_document(memory, "memory"):
+                    skipped.add(places[0])
+                else:
+                    docs["memory"] = memory
+            except ShadowAuditError:
+                skipped.add(places[0])
+        key = manifest["metadata"]["projectId"]
+        if key in seen:
+            skipped.add(str(unit.primary))
+            continue
+        seen.add(key)
+        with shadow.transaction() as conn:
+            shadow.write(conn, key, docs)
+    return skipped
+
+
+def reference_store_with_bad_documents(source) -> None:
+    """Grown the reference way (memories past 50 sessions included), then broken in each
+    way a backfill must survive."""
+    sessions = [0, 3, 60, 12, 5, 55, 1, 8, 2, 7, 0, 4, 9, 51, 6, 3, 2, 10, 1, 5]
+    write_reference_store(source, sessions, seed=23)
+    manifest = source / "workspace_001" / "project_manifest.json"
+    doc = orjson.loads(manifest.read_bytes())
+    doc["status"]["projectPhase"] = "DONE"
+    manifest.write_bytes(orjson.dumps(doc))
+    memory = source / "workspace_003" / ".vibe" / "project_memory.json"
+    doc = orjson.loads(memory.read_bytes())
+    doc["narrative"][0]["session"] = "one"
+    memory.write_bytes(orjson.dumps(doc))
+    (source / "workspace_004" / ".vibe" / "project_memory.json").write_text('{"narrative": ')
+    (source / "workspace_007" / "project_manifest.json").write_text('{"apiVersion": ')
+    second = source / "workspace_009" / ".vibe" / "project_memory.json"
+    (source / "workspace_009" / "project_memory.json").write_bytes(second.read_bytes())
+    twin = source / "workspace_999"
+    twin.mkdir()
+    (twin / "project_manifest.json").write_bytes(
+        (source / "workspace_002" / "project_manifest.json").read_bytes()
+    )
+
+
+def edit_store(source) -> None:
+    """Changes between two runs: an edited summary, a concept gone, a memory gone, a
+    manifest phase moved, a broken manifest mended."""
+    path = source / "workspace_002" / ".vibe" / "project_memory.json"
+    doc = orjson.loads(path.read_bytes())
+    doc["narrative"][-1]["summary"] += " (edited)"
+    doc["domain"]["concepts"] = doc["domain"]["concepts"][1:]
+    path.write_bytes(orjson.dumps(doc))
+    (source / "workspace_005" / ".vibe" / "project_memory.json").unlink()
+    path = source / "workspace_006" / "project_manifest.json"
+    doc = orjson.loads(path.read_bytes())
+    doc["status"]["projectPhase"] = "TESTING"
+    path.write_bytes(orjson.dumps(doc))
+    path = source / "workspace_001" / "project_manifest.json"
+    doc = orjson.loads(path.read_bytes())
+    doc["status"]["projectPhase"] = "CODING"
+    path.write_bytes(orjson.dumps(doc))
+
+
+@pytest.mark.parametrize(("workers", "batch"), [(2, 3), (1, 500)])
+def test_batched_backfill_writes_exactly_what_the_writer_writes_unit_by_unit(
+    tmp_path, workers, batch
+):
+    source = tmp_path / "src"
+    reference_store_with_bad_documents(source)
+    SqliteShadow(tmp_path / "base.db")
+    shutil.copy(tmp_path / "base.db", tmp_path / "ref.db")
+    shutil.copy(tmp_path / "base.db", tmp_path / "fast.db")
+
+    expected_skips = import_unit_by_unit(source, tmp_path / "ref.db")
+    result = backfill(source, tmp_path / "fast.db", workers=workers, batch=batch)
+    assert {s.path for s in result.skipped} == expected_skips
+    assert len(expected_skips) == 6  # 2 manifests, 2 memories, a second memory, a twin
+    assert (result.units, result.imported, result.partial) == (21, 15, 3)
+    assert dump(tmp_path / "fast.db") == dump(tmp_path / "ref.db")
+
+    edit_store(source)  # the second run meets rows to update, delete and insert
+    import_unit_by_unit(source, tmp_path / "ref.db")
+    again = backfill(source, tmp_path / "fast.db", workers=workers, batch=batch)
+    assert (again.imported, again.unchanged, again.partial) == (3, 13, 3)
+    assert dump(tmp_path / "fast.db") == dump(tmp_path / "ref.db")
+
+    before = dump(tmp_path / "fast.db", raw=True)
+    third = backfill(source, tmp_path / "fast.db", workers=workers, batch=batch)
+    assert (third.imported, third.unchanged, third.partial) == (0, 16, 3)
+    assert dump(tmp_path / "fast.db", raw=True) == before  # import times and ids included
+
+
+KILLED = """
+import sys
+from shadow_audit.backfill import backfill
+backfill(sys.argv[1], sys.argv[2], workers=2, batch=10)
+"""
+
+
+def test_a_backfill_killed_mid_run_leaves_whole_batches_and_a_rerun_completes_it(tmp_path):
+    projects = make_projects(1200, seed=3, sessions=3, concepts=3, concerns=2)
+    source = tmp_path / "src"
+    for manifest, memory in projects:  # plain files: the store as it was before dual write
+        folder = source / manifest["metadata"]["projectId"] / ".vibe"
+        folder.mkdir(parents=True)
+        (folder.parent / "project_manifest.json").write_bytes(orjson.dumps(manifest))
+        (folder / "project_memory.json").write_bytes(orjson.dumps(memory))
+    SqliteShadow(tmp_path / "killed.db")
+    shutil.copy(tmp_path / "killed.db", tmp_path / "clean.db")  # the same identity row
+    backfill(source, tmp_path / "clean.db")
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED, str(source), str(tmp_path / "killed.db")]
+    )
+    deadline = time.monotonic() + 60
+    while missions(tmp_path / "killed.db") < 10 and child.poll() is None:
+        assert time.monotonic() < deadline, "the backfill wrote nothing in 60 s"
+        time.sleep(0.001)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+
+    conn = sqlite3.connect(tmp_path / "killed.db")
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        written = conn.execute("SELECT count(*) FROM missions").fetchone()[0]
+        assert 10 <= written < 1200 and written % 10 == 0  # whole batches, not all of them
+        assert conn.execute("SELECT count(*) FROM trajectory").fetchone()[0] == written
+    finally:
+        conn.close()
+    resumed = backfill(source, tmp_path / "killed.db")
+    assert (resumed.imported, resumed.unchanged) == (1200 - written, written)
+    assert dump(tmp_path / "killed.db") == dump(tmp_path / "clean.db")
+
+
+def missions(db) -> int:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT count(*) FROM missions").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet, or busy
+        return 0
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_workers_read_through_the_safe_reader(tmp_path, workers):
+    """A FIFO memory, a manifest linked out of the source and a workspace folder linked
+    out are each skipped with one reason (no hang, nothing outside read); the rest go in."""
+    projects = make_projects(4, seed=9, sessions=2)
+    store = write_json_only(tmp_path / "src", projects)
+    fifo = store.path_for("proj-000000", "memory")
+    fifo.unlink()
+    os.mkfifo(fifo)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    manifest = store.path_for("proj-000001", "manifest")
+    (outside / "m.json").write_bytes(manifest.read_bytes())
+    manifest.unlink()
+    manifest.symlink_to(outside / "m.json")
+    folder = tmp_path / "src" / "proj-000002"
+    folder.rename(outside / "proj-000002")
+    folder.symlink_to(outside / "proj-000002")
+    result = backfill(store, tmp_path / "s.db", workers=workers, batch=1)
+    reasons = {s.path: s.reasons for s in result.skipped}
+    assert set(reasons) == {str(fifo), str(manifest), str(folder / "project_manifest.json")}
+    assert reasons[str(fifo)] == ("is a FIFO, not a regular file; not read",)
+    assert "outside the source folder; not followed" in reasons[str(manifest)][0]
+    assert "outside the source folder" in reasons[str(folder / "project_manifest.json")][0]
+    assert (result.imported, result.partial) == (1, 1)
+
+
+def test_a_unit_saved_after_it_was_read_is_read_again_inside_the_transaction(tmp_path):
+    """The older version never wins: the writer saves JSON before SQLite, so a save made
+    between the worker's read and the batch's transaction is seen there and written."""
+    from shadow_audit.backfill import UnitReader, _Tally, _write_batch
+    from shadow_audit.stores.bulk import table_layouts
+
+    projects = make_projects(2, seed=4, sessions=2)
+    store = write_json_only(tmp_path / "src", projects)
+    shadow = SqliteShadow(tmp_path / "s.db")
+    with shadow.connection() as conn:
+        reader = UnitReader(store, table_layouts(shadow, conn))
+        units = store.units()
+        stale = [(unit, reader.read(unit)) for unit in units]
+        manifest, _ = projects[1]
+        manifest["status"]["message"] = "saved while the backfill ran"
+        store.write(store.path_for("proj-000001", "manifest"), manifest)
+        tally = _Tally()
+        _write_batch(shadow, conn, reader, stale, tally)
+    assert (tally.imported, tally.skipped) == (2, [])
+    got = contents(tmp_path / "s.db")["missions"]
+    assert any("saved while the backfill ran" in map(str, row) for row in got)

@@ -18,7 +18,7 @@ from filelock import FileLock
 from shadow_audit.errors import ShadowAuditError, SourceError, UsageError
 from shadow_audit.mapping import DocumentMap, DocumentSpec
 from shadow_audit.profiles import REFERENCE
-from shadow_audit.stores.files import read_document
+from shadow_audit.stores.files import SafeReader, read_document
 from shadow_audit.validation import parse_json
 
 log = logging.getLogger(__name__)
@@ -256,11 +256,12 @@ class JsonStore:
                 return Path(found[0]) if found else primary.parent / companion.pattern
         raise UsageError(f"mapping {self.mapping.name} has no document {document!r}")
 
-    def read(self, path: Path) -> Any:
+    def read(self, path: Path, *, reader: SafeReader | None = None) -> Any:
         """Read and parse one document of this store.
 
         Args:
             path: the document's file (inside the store's root).
+            reader: a safe reader kept for many reads (default: one for this read).
 
         Returns:
             The parsed document.
@@ -269,7 +270,7 @@ class JsonStore:
             SourceError: the file cannot be read, breaks the file policy, or is not JSON.
         """
         try:
-            data = read_document(path, root=self.root)
+            data = reader.read(path) if reader else read_document(path, root=self.root)
         except OSError as exc:
             raise SourceError(f"{path}: cannot read: {exc.strerror or exc}") from exc
         return parse_json(data, str(path))

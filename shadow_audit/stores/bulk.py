@@ -1,0 +1,203 @@
+"""Many units into the shadow at once: the rows ``SqliteShadow.write`` would write, in bulk.
+
+The backfill projects units elsewhere (on other cores) and hands their rows here;
+one transaction then writes a whole batch with a few statements per table. The
+tables end exactly as ``write`` would leave them unit by unit: the same rows, the
+same ids (each table's inserts happen in unit order, and AUTOINCREMENT numbers
+each table on its own), unchanged rows left alone, so a second run writes nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping as MappingABC
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from shadow_audit.clock import utc_stamp
+from shadow_audit.errors import DatabaseError
+from shadow_audit.mapping import Entity, Field, Row, quote
+from shadow_audit.stores.sqlite_shadow import SqliteShadow
+
+UnitRows = tuple[str, MappingABC[str, Sequence[Row]]]  # (key, {table: rows of its documents})
+IN_CHUNK = 500  # parameters per ``IN (...)`` lookup
+_ABSENT = object()
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    """How the database holds one table: the entity as it is keyed there, the projected
+    fields it has columns for, and its fill columns (import time)."""
+
+    entity: Entity
+    fields: tuple[Field, ...]
+    fills: tuple[Field, ...]
+
+
+def table_layouts(shadow: SqliteShadow, conn: sqlite3.Connection) -> tuple[TableLayout, ...]:
+    """Each table of the shadow's mapping as the database holds it (as ``write`` projects).
+
+    Args:
+        shadow: the shadow.
+        conn: an open connection to it.
+
+    Returns:
+        One ``TableLayout`` per entity, in the mapping's order.
+    """
+    tables = []
+    for entity in shadow.mapping.entities:
+        held = entity if entity.is_root else shadow.as_stored(conn, entity)
+        present = shadow.columns(conn, held.table)
+        fields = tuple(f for f in held.projected_fields if f.column in present)
+        fills = () if entity.is_root else tuple(f for f in held.fields if f.fill)
+        tables.append(TableLayout(held, fields, tuple(f for f in fills if f.column in present)))
+    return tuple(tables)
+
+
+def import_units(
+    shadow: SqliteShadow,
+    conn: sqlite3.Connection,
+    *,
+    layouts: Sequence[TableLayout],
+    units: Sequence[UnitRows],
+) -> list[bool]:
+    """Write many units' projected rows inside an open transaction.
+
+    A table is written for a unit only when its rows are given (its document was read),
+    as ``write`` does with ``complete=False``.
+
+    Args:
+        shadow: the shadow (its mapping names parents and links).
+        conn: a connection inside an open write transaction.
+        layouts: ``table_layouts(shadow, conn)``; the rows were projected with their fields.
+        units: (key, {table: [(child key, stored values)]}), keys distinct.
+
+    Returns:
+        Per unit, whether any of its rows was inserted, updated or deleted.
+
+    Raises:
+        DatabaseError: a child row has no root row to belong to.
+        ValueError: two units have the same key.
+    """
+    keys = [key for key, _ in units]
+    if len(set(keys)) != len(keys):
+        raise ValueError("import_units: the units' keys are not distinct")
+    changed = [False] * len(units)
+    root = next(t for t in layouts if t.entity.is_root)
+    ids = _import_roots(conn, root, units, changed)
+    stamp = utc_stamp()
+    for table in layouts:
+        if not table.entity.is_root:
+            parent = shadow.mapping.entity(table.entity.parent or "")
+            _import_children(conn, table, parent, units, ids, changed, stamp)
+    return changed
+
+
+def _lookup(
+    conn: sqlite3.Connection, select: str, column: str, values: list[Any]
+) -> Sequence[tuple[Any, ...]]:
+    """``select`` with ``WHERE column IN (values)``, in chunks."""
+    found: list[tuple[Any, ...]] = []
+    for at in range(0, len(values), IN_CHUNK):
+        part = values[at : at + IN_CHUNK]
+        found += conn.execute(f"{select} WHERE {column} IN ({', '.join('?' * len(part))})", part)
+    return found
+
+
+def _import_roots(
+    conn: sqlite3.Connection, table: TableLayout, units: Sequence[UnitRows], changed: list[bool]
+) -> list[Any]:
+    """Insert, update or leave alone each root row, in unit order; return the ids."""
+    root = table.entity
+    t, kc = quote(root.table), quote(root.key_column or "")
+    cols = [quote(f.column) for f in table.fields]
+    select = f"SELECT {', '.join([kc, 'id', *cols])} FROM {t}"
+    found = {row[0]: (row[1], tuple(row[2:])) for row in _lookup(conn, select, kc, _keys(units))}
+    marks = ", ".join("?" * (len(cols) + 1))
+    insert = f"INSERT INTO {t} ({', '.join([kc, *cols])}) VALUES ({marks})"
+    update = f"UPDATE {t} SET {', '.join(f'{c} = ?' for c in cols)} WHERE id = ?"
+    ids: list[Any] = []
+    for i, (key, rows) in enumerate(units):
+        have = found.get(key)
+        given = rows.get(root.table)
+        if given is None:
+            ids.append(None if have is None else have[0])
+        elif have is None:
+            ids.append(int(conn.execute(insert, (key, *given[0][1])).lastrowid or 0))
+            changed[i] = True
+        else:
+            if have[1] != given[0][1]:
+                conn.execute(update, (*given[0][1], have[0]))
+                changed[i] = True
+            ids.append(have[0])
+    return ids
+
+
+def _keys(units: Sequence[UnitRows]) -> list[str]:
+    """The units' keys, in order."""
+    return [key for key, _ in units]
+
+
+def _import_children(
+    conn: sqlite3.Connection,
+    table: TableLayout,
+    parent: Entity,
+    units: Sequence[UnitRows],
+    ids: list[Any],
+    changed: list[bool],
+    stamp: str,
+) -> None:
+    """Bring one child table to exactly the units' rows: delete, update, insert in bulk."""
+    entity = table.entity
+    links: list[tuple[int, Any]] = []
+    for i, (key, rows) in enumerate(units):
+        if entity.table not in rows:
+            continue
+        link = key if entity.parent_column != "id" else ids[i] if parent.is_root else None
+        if link is None:
+            raise DatabaseError(f"table {entity.table}: no {parent.table} row for {key!r}")
+        links.append((i, link))
+    if not links:
+        return
+    t, lc = quote(entity.table), quote(entity.link_column or "")
+    kc = quote(entity.key_column) if entity.key_column else None
+    value_cols = [quote(f.column) for f in table.fields]
+    fill_cols = [quote(f.column) for f in table.fills]
+    existing: dict[Any, dict[Any, tuple[Any, ...]]] = {}
+    select = f"SELECT {', '.join([lc, kc or 'NULL', *value_cols])} FROM {t}"
+    for row in _lookup(conn, select, lc, [link for _, link in links]):
+        existing.setdefault(row[0], {})[row[1]] = tuple(row[2:])
+    fills = [stamp] * len(fill_cols)
+    deletes: list[tuple[Any, ...]] = []
+    updates: list[tuple[Any, ...]] = []
+    inserts: list[tuple[Any, ...]] = []
+    for i, link in links:
+        wanted = dict(units[i][1][entity.table])
+        have = existing.get(link)
+        if have is None:
+            if wanted:
+                inserts += [(link, *_k(kc, k), *v, *fills) for k, v in wanted.items()]
+                changed[i] = True
+            continue
+        before = len(deletes) + len(updates) + len(inserts)
+        deletes += [(link, *_k(kc, gone)) for gone in have.keys() - wanted.keys()]
+        for child_key, values in wanted.items():
+            old = have.get(child_key, _ABSENT)
+            if old is _ABSENT:
+                inserts.append((link, *_k(kc, child_key), *values, *fills))
+            elif old != values:
+                updates.append((*values, *fills, link, *_k(kc, child_key)))
+        if len(deletes) + len(updates) + len(inserts) != before:
+            changed[i] = True
+    key_where = f" AND {kc} = ?" if kc else ""
+    conn.executemany(f"DELETE FROM {t} WHERE {lc} = ?{key_where}", deletes)
+    sets = ", ".join(f"{c} = ?" for c in [*value_cols, *fill_cols])
+    conn.executemany(f"UPDATE {t} SET {sets} WHERE {lc} = ?{key_where}", updates)
+    names = [lc, *([kc] if kc else []), *value_cols, *fill_cols]
+    marks = ", ".join("?" * len(names))
+    conn.executemany(f"INSERT INTO {t} ({', '.join(names)}) VALUES ({marks})", inserts)
+
+
+def _k(key_column: str | None, child_key: Any) -> tuple[Any, ...]:
+    return (child_key,) if key_column else ()

@@ -379,3 +379,21 @@ def test_demo_points_to_the_red_run_and_the_green_one(tmp_path):
     assert orjson.loads((red.parent / "report.json").read_bytes())["status"] == "RED"
     assert orjson.loads((green.parent / "report.json").read_bytes())["status"] == "GREEN"
     assert red.is_file() and green.is_file()
+
+
+def test_a_reader_that_goes_away_is_an_io_error_not_a_bug(tmp_path):
+    """`shadow-audit ... | head -1`: the closed pipe is exit 2 with one line, no traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shadow_audit.cli", "demo", "--dir", str(tmp_path / "d")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # the reader goes away after the first line
+    err = proc.stderr.read()
+    assert proc.wait(timeout=300) == 2, err
+    assert "Traceback" not in err and "internal error" not in err
+    assert "broken pipe" in err

@@ -488,6 +488,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``shadow-audit`` with ``argv`` (default: the process's arguments).
 
@@ -508,6 +517,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         _err("interrupted")
+        return EXIT_ERROR
+    except BrokenPipeError:  # the reader went away (`| head`): an I/O error, not a bug
+        _silence_stdout()
+        _err("output closed by the reader (broken pipe)")
         return EXIT_ERROR
     except Exception as exc:  # a bug: never exit 1, which means RED
         traceback.print_exc()

@@ -217,9 +217,13 @@ def publish(
         target = base / path.name
         _link_latest(path, target, mode)
         latest.append(target)
-    if "json" in formats and (run_dir / FINDINGS_FILE) not in files:
-        with contextlib.suppress(FileNotFoundError):
-            (base / FINDINGS_FILE).unlink()  # a stale one would contradict report.json
+    # A latest copy this run did not write belongs to an older run and would contradict this
+    # one (a GREEN report.html beside a RED report.json): the latest folder is one run's.
+    written = {path.name for path in files}
+    for name in (*(name for name, _ in FORMATS.values()), FINDINGS_FILE):
+        if name not in written:
+            with contextlib.suppress(FileNotFoundError):
+                (base / name).unlink()
     pruned = prune(base / RUNS, keep) if keep is not None else []
     return Published(run_dir, tuple(files), tuple(latest), tuple(pruned))
 

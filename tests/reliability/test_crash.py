@@ -69,7 +69,12 @@ def test_writer_survives_sigkill_at_random_moments(tmp_path):
             assert line, proc.stderr.read()
             done, got = int(line), got + 1
         proc.send_signal(signal.SIGKILL)
-        rest, _ = proc.communicate()
+        proc.wait()
+        # Read through the text wrapper, not communicate(): readline() may already hold the
+        # lines of later saves in its buffer, and communicate() reads the pipe beneath it.
+        rest = proc.stdout.read()
+        proc.stdout.close()
+        proc.stderr.close()
         kills += 1
         for line in rest.splitlines():  # saves completed between our read and the kill
             done = int(line)

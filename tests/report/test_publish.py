@@ -11,6 +11,7 @@ import os
 import stat
 from pathlib import Path
 
+import orjson
 import pytest
 from jsonschema import Draft202012Validator
 
@@ -84,6 +85,23 @@ def test_publish_run_is_the_whole_workflow_in_one_call(store, tmp_path):
     for latest in run.published.latest:
         assert latest.read_bytes() == (run.published.run_dir / latest.name).read_bytes()
     assert [r.id for r in History(history).runs()] == [2, 1]
+
+
+def test_the_latest_folder_never_mixes_runs(store, tmp_path):
+    """A GREEN run in json and html, then a RED run in json only: report.html must not stay
+    behind saying GREEN beside a RED report.json."""
+    out, history = tmp_path / "reports", tmp_path / "history.db"
+    publish_run(store.source, store.db, out=out, formats=["json", "html"], history=history)
+    assert (out / "report.html").exists()
+    store.sql("UPDATE missions SET owner = 'x' WHERE id = 1")
+    run = publish_run(store.source, store.db, out=out, formats=["json"], history=history, settle=0)
+    assert run.exit_code == 1
+    assert orjson.loads((out / "report.json").read_bytes())["status"] == "RED"
+    assert not (out / "report.html").exists()
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "report.json",
+        "runs",
+    ]
 
 
 def test_run_folders_and_latest_copies_are_no_wider_than_the_source(store, tmp_path):

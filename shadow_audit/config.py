@@ -12,6 +12,7 @@ import math
 import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,7 @@ class IgnoreRule:
 
     @property
     def name(self) -> str:
+        """The rule as one line: ``kind:entity:path:key``."""
         return f"{self.kind}:{self.entity}:{self.path}:{self.key}"
 
     def active(self, today: date) -> bool:
@@ -82,6 +84,7 @@ class IgnoreRule:
         return today <= self.expires
 
     def to_dict(self) -> dict[str, Any]:
+        """Return this IgnoreRule as plain data (JSON-ready)."""
         return {
             "entity": self.entity,
             "path": self.path,
@@ -169,6 +172,7 @@ def _build(raw: dict[str, Any], path: Path) -> Config:
         mapping = PROFILES[name]
     mapping = apply_tolerances(mapping, raw.get("tolerances", {}))
     rules = tuple(_rule(i, r) for i, r in enumerate(ignore))
+    _check_rule_entities(rules, mapping)
     return Config(
         mapping=mapping,
         ignore=rules,
@@ -209,6 +213,18 @@ def _rule(index: int, raw: dict[str, Any]) -> IgnoreRule:
         reason=str(raw["reason"]),
         expires=expires,
     )
+
+
+def _check_rule_entities(rules: tuple[IgnoreRule, ...], mapping: DocumentMap) -> None:
+    """A rule's entity names a table or a document kind of the map (or is a pattern that
+    matches one): a misspelled entity would silently ignore nothing."""
+    names = [e.table for e in mapping.entities] + [d.name for d in mapping.documents()]
+    for index, rule in enumerate(rules):
+        if not any(fnmatchcase(name, rule.entity) for name in names):
+            raise ConfigError(
+                f"ignore[{index}].entity: {rule.entity!r} names no table or document "
+                f"(known: {', '.join(names)})"
+            )
 
 
 def apply_tolerances(mapping: DocumentMap, raw: dict[str, Any]) -> DocumentMap:

@@ -64,13 +64,16 @@ class StepDecision:
 
     @property
     def ready(self) -> bool:
+        """Whether every check passed."""
         return all(r.passed for r in self.reasons)
 
     @property
     def verdict(self) -> str:
+        """``"READY"`` or ``"NOT READY"``."""
         return "READY" if self.ready else "NOT READY"
 
     def to_dict(self) -> dict[str, Any]:
+        """Return this StepDecision as plain data (JSON-ready)."""
         return {
             "step": f"{self.from_phase} -> {self.to_phase}",
             "verdict": self.verdict,
@@ -383,7 +386,11 @@ def rollback(
 
 
 def export_json(
-    shadow: Path | str, out: Path | str, *, config: Config | None = None
+    shadow: Path | str,
+    out: Path | str,
+    *,
+    config: Config | None = None,
+    overwrite: bool = False,
 ) -> ExportResult:
     """The JSON archive of everything SQLite holds, written atomically under ``out``.
 
@@ -391,13 +398,15 @@ def export_json(
         shadow: the SQLite file (opened read-only).
         out: the folder to write (created when missing).
         config: the mapping.
+        overwrite: replace files that hold other documents (by default the export refuses,
+            writing nothing, so that pointing it at the JSON truth cannot destroy edits).
 
     Returns:
         The counts.
 
     Raises:
         DatabaseError: the database is missing or not SQLite.
-        ExportError: a file could not be written.
+        ExportError: a file could not be written, or would be replaced without ``overwrite``.
     """
     config = config or Config()
     target = Path(out)
@@ -406,4 +415,6 @@ def export_json(
     except OSError as exc:
         raise UsageError(f"--out {target}: cannot create: {exc.strerror}") from exc
     with closing(connect_readonly(shadow)) as conn:
-        return export_documents(conn, config.mapping, JsonStore(target, config.mapping))
+        return export_documents(
+            conn, config.mapping, JsonStore(target, config.mapping), overwrite=overwrite
+        )

@@ -61,7 +61,14 @@ class Incident:
 
 
 def fresh_folder(root: Path) -> None:
-    """Make ``root`` empty: a previous demo folder is replaced, anything else is refused."""
+    """Make ``root`` empty: a previous demo folder is replaced, anything else is refused.
+
+    Args:
+        root: the demo folder.
+
+    Raises:
+        UsageError: ``root`` holds something that is not a previous demo.
+    """
     if root.exists():
         if not (root / MARKER).exists() and any(root.iterdir()):
             raise UsageError(f"demo folder {root}: exists and is not a demo folder; pick --dir")
@@ -77,6 +84,18 @@ def build_demo_store(
 
     With ``reference_schema`` the database starts as the reference system's schema v2
     (no columns for several paths, narrow CHECKs), the database a team migrating has.
+
+    Args:
+        root: the demo folder (emptied first; see ``fresh_folder``).
+        projects: how many projects to write.
+        seed: the generator's seed.
+        reference_schema: start from the reference system's schema v2.
+
+    Returns:
+        Where the demo put things: source, shadow, ledger, reports.
+
+    Raises:
+        UsageError: ``root`` holds something that is not a previous demo.
     """
     base = Path(root)
     fresh_folder(base)
@@ -103,7 +122,17 @@ def build_demo_store(
 
 
 def inject_incidents(store: DemoStore) -> list[Incident]:
-    """Reproduce, one project each, the reference system's failure modes (DESIGN.md §1)."""
+    """Reproduce, one project each, the reference system's failure modes (DESIGN.md §1).
+
+    Args:
+        store: a store from ``build_demo_store``.
+
+    Returns:
+        What was done to which project.
+
+    Raises:
+        UsageError: fewer than 5 projects.
+    """
     if store.projects < 5:
         raise UsageError("the demo needs at least 5 projects to show every failure mode")
     writer = store.writer()

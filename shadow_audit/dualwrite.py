@@ -20,7 +20,7 @@ import orjson
 
 from shadow_audit.errors import InvalidDocumentError, UsageError
 from shadow_audit.ledger import FailureLedger, LedgerEntry, default_ledger_path
-from shadow_audit.mapping import DocumentSpec, canonical_json, get_path, quote, split_path
+from shadow_audit.mapping import DocumentSpec, canonical_json, quote
 from shadow_audit.stores.json_store import SAFE_NAME, JsonStore, check_safe_name
 from shadow_audit.stores.sqlite_shadow import SqliteShadow, connect_readonly
 from shadow_audit.validation import is_valid, validate_document
@@ -29,6 +29,14 @@ log = logging.getLogger(__name__)
 
 
 def document_hash(document: Any) -> str:
+    """Return the SHA-256 of a document's canonical JSON, as the failure ledger records it.
+
+    Args:
+        document: any JSON-ready value.
+
+    Returns:
+        The hex digest; equal documents (any key order) hash alike.
+    """
     return hashlib.sha256(canonical_json(document).encode()).hexdigest()
 
 
@@ -56,6 +64,16 @@ class DualWriter:
     go to the failure ledger (one ``InvalidDocumentError`` entry with every reason),
     and the shadow gets whatever it can hold. ``validation="enforce"``: such a
     document is written nowhere and ``InvalidDocumentError`` names the field.
+
+    Args:
+        store: the JSON store (the control).
+        shadow: the SQLite shadow (the candidate); it must share the store's mapping.
+        ledger: where the shadow's failures go (default: beside the shadow file).
+        lock_timeout: seconds to wait for a unit's lock.
+        validation: ``"observe"`` or ``"enforce"``.
+
+    Raises:
+        UsageError: the stores have different mappings, or an unknown validation mode.
     """
 
     def __init__(
@@ -81,7 +99,21 @@ class DualWriter:
     def save_manifest(
         self, manifest: MappingABC[str, Any], *, workspace: str | None = None
     ) -> SaveResult:
-        """Validate and save a primary document, then its root row in the shadow."""
+        """Validate and save a primary document, then its root row in the shadow.
+
+        Args:
+            manifest: the primary document.
+            workspace: its unit's folder name (default: the folder already holding the
+                document's key, else the key).
+
+        Returns:
+            Where the JSON went and what happened to the shadow write.
+
+        Raises:
+            InvalidDocumentError: ``enforce`` mode and the document breaks its schema.
+            UsageError: no safe unit folder for the document.
+            OSError: the JSON write failed (the control's failure propagates).
+        """
         return self.save({self.mapping.primary.name: manifest}, workspace=workspace)
 
     def save_memory(
@@ -122,7 +154,22 @@ class DualWriter:
         *,
         workspace: str | None = None,
     ) -> SaveResult:
-        """Save a manifest and its memory together: both JSON files, then one shadow transaction."""
+        """Save a manifest and its memory together: both JSON files, then one shadow transaction.
+
+        Args:
+            manifest: the primary document.
+            memory: its companion, if any.
+            workspace: the unit's folder name (default: the folder already holding the
+                manifest's key, else the key).
+
+        Returns:
+            Where the JSON went and what happened to the shadow write.
+
+        Raises:
+            InvalidDocumentError: ``enforce`` mode and a document breaks its schema.
+            UsageError: no safe unit folder for the documents.
+            OSError: the JSON write failed (the control's failure propagates).
+        """
         docs = {self.mapping.primary.name: manifest}
         if memory is not None:
             docs[self.mapping.companions[0].name] = memory
@@ -140,7 +187,8 @@ class DualWriter:
 
         Args:
             documents: {document name: document} of one unit.
-            workspace: the unit's folder name (default: the primary document's key).
+            workspace: the unit's folder name (default: the folder already holding the
+                primary document's key, else the key).
             shadow: also write the shadow.
             root_id: attach child rows to this root row instead of the key's.
 
@@ -164,8 +212,21 @@ class DualWriter:
         unit: str,
         change: Callable[[dict[str, Any]], MappingABC[str, MappingABC[str, Any]]],
     ) -> SaveResult:
-        """Read-modify-write under the unit's lock: ``change`` gets the unit's documents
-        ({name: document}) as they are on disk and returns the documents to save."""
+        """Read-modify-write one unit under its lock.
+
+        Args:
+            unit: the unit's folder name.
+            change: gets the unit's documents ({name: document}) as they are on disk and
+                returns the documents to save.
+
+        Returns:
+            Where the JSON went and what happened to the shadow write.
+
+        Raises:
+            UsageError: ``unit`` is not a safe folder name.
+            InvalidDocumentError: ``enforce`` mode and a changed document breaks its schema.
+            OSError: the JSON write failed (the control's failure propagates).
+        """
         check_safe_name(unit, "workspace")
         with self.store.lock(unit, timeout=self.lock_timeout):
             current = {}
@@ -198,7 +259,7 @@ class DualWriter:
             raise InvalidDocumentError(
                 where, issues or [f"{key!r} is not a safe folder name for its unit"]
             )
-        unit = check_safe_name(workspace or key, "workspace")
+        unit = check_safe_name(workspace or self.store.unit_of(key), "workspace")
         if self.validation == "enforce":
             check_safe_name(key, f"{next(iter(documents))} key")
         return key, unit, issues
@@ -240,7 +301,7 @@ class DualWriter:
         primary = self.mapping.primary
         path = primary.key_path or ""
         if primary.name in documents:
-            value = get_path(documents[primary.name], split_path(path))
+            value = primary.key_of(documents[primary.name])
             if isinstance(value, str) and value:
                 return value
             if workspace is not None and self.validation == "observe":
@@ -253,7 +314,7 @@ class DualWriter:
         file = self.store.path_for(workspace, primary.name)
         if not file.exists():
             return ""
-        value = get_path(self.store.read(file), split_path(path))
+        value = primary.key_of(self.store.read(file))
         return value if isinstance(value, str) else ""
 
     def _unit_of_mission(self, mission_id: int | None) -> str:

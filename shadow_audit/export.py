@@ -36,6 +36,7 @@ class ExportResult:
     unchanged: int
 
     def to_dict(self) -> dict[str, int]:
+        """Return this ExportResult as plain data (JSON-ready)."""
         return dataclasses.asdict(self)
 
 
@@ -45,6 +46,7 @@ def export_documents(
     out: JsonStore,
     *,
     keys: Collection[str] | None = None,
+    overwrite: bool = True,
 ) -> ExportResult:
     """Write every document SQLite holds as JSON files (atomic), rebuilt by the mapping.
 
@@ -55,12 +57,15 @@ def export_documents(
         mapping: the document map.
         out: the JSON store to write (its layout: ``<key>/project_manifest.json`` ...).
         keys: only these document keys (default: every key in the database).
+        overwrite: replace files that hold another document; when False, nothing is
+            written if any file would be replaced.
 
     Returns:
         The counts.
 
     Raises:
-        ExportError: any document could not be written (the first failure is named).
+        ExportError: any document could not be written (the first failure is named), or
+            ``overwrite`` is False and some file holds another document.
     """
     root = mapping.root
     stored = [
@@ -70,6 +75,8 @@ def export_documents(
         )
     ]
     keys = stored if keys is None else [k for k in stored if k in set(keys)]
+    if not overwrite:
+        _refuse_to_replace(conn, mapping, out, keys)
     written = unchanged = 0
     failures: list[str] = []
     for key in keys:
@@ -88,6 +95,24 @@ def export_documents(
         more = f" (+{len(failures) - 1} more)" if len(failures) > 1 else ""
         raise ExportError(f"export to {out.root}: {failures[0]}{more}")
     return ExportResult(keys=len(keys), written=written, unchanged=unchanged)
+
+
+def _refuse_to_replace(
+    conn: sqlite3.Connection, mapping: DocumentMap, out: JsonStore, keys: list[str]
+) -> None:
+    """Raise before anything is written when a file under ``out`` holds another document."""
+    differ = []
+    for key in keys:
+        for name, doc in build_documents(mapping, key, read_unit_rows(conn, mapping, key)).items():
+            path = out.path_for(key, name)
+            if path.exists() and not _holds(path, dump_document(doc), doc):
+                differ.append(path)
+    if differ:
+        more = f" and {len(differ) - 1} more" if len(differ) > 1 else ""
+        raise ExportError(
+            f"export to {out.root}: refused, nothing written: {differ[0]}{more} hold other "
+            "documents than SQLite (an archive goes to a new folder; --overwrite replaces them)"
+        )
 
 
 def _holds(path: Path, data: bytes, doc: Any) -> bool:

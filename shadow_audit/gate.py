@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from shadow_audit.clock import utc_now
 from shadow_audit.errors import ConfigError, UsageError
 from shadow_audit.ledger import FailureLedger, LedgerEntry, default_ledger_path
 from shadow_audit.report.history import DEFAULT_HISTORY, History, Run, resolved
@@ -41,6 +42,17 @@ class GatePolicy:
 
     @classmethod
     def from_config(cls, raw: dict[str, Any]) -> GatePolicy:
+        """Build the policy from the ``[gate]`` table of a config file.
+
+        Args:
+            raw: the table as TOML gives it; missing keys keep their (strict) defaults.
+
+        Returns:
+            The policy.
+
+        Raises:
+            ConfigError: an unknown key, or a value of the wrong type or below zero.
+        """
         known = {f.name: f.type for f in dataclasses.fields(cls)}
         unknown = sorted(set(raw) - set(known))
         if unknown:
@@ -57,6 +69,7 @@ class GatePolicy:
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
+        """Return this GatePolicy as plain data (JSON-ready)."""
         return dataclasses.asdict(self)
 
 
@@ -70,6 +83,7 @@ class GateReason:
     evidence: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
+        """Return this GateReason as plain data (JSON-ready)."""
         return dataclasses.asdict(self)
 
 
@@ -82,7 +96,14 @@ class GateSubject:
     source: str = ""
 
     def matches(self, run: Run) -> bool:
-        """Did ``run`` audit this very database against this source?"""
+        """Return whether ``run`` audited this very database against this source.
+
+        Args:
+            run: a run from the history.
+
+        Returns:
+            True when the shadow's path and identity match, and the source too when one is set.
+        """
         return (
             run.shadow_path == self.shadow
             and run.shadow_id == self.shadow_id
@@ -90,6 +111,7 @@ class GateSubject:
         )
 
     def to_dict(self) -> dict[str, str]:
+        """Return this GateSubject as plain data (JSON-ready)."""
         return dataclasses.asdict(self)
 
 
@@ -105,13 +127,16 @@ class GateDecision:
 
     @property
     def ready(self) -> bool:
+        """Whether every check passed."""
         return all(r.passed for r in self.reasons)
 
     @property
     def verdict(self) -> str:
+        """``"READY"`` or ``"NOT READY"``."""
         return "READY" if self.ready else "NOT READY"
 
     def to_dict(self) -> dict[str, Any]:
+        """Return this GateDecision as plain data (JSON-ready)."""
         return {
             "verdict": self.verdict,
             "ready": self.ready,
@@ -152,7 +177,7 @@ def decide(
     Returns:
         The decision, every check with its evidence.
     """
-    now = now or datetime.now(UTC)
+    now = now or utc_now()
     decided = now.isoformat(timespec="seconds")
     reasons: list[GateReason] = []
     if not runs:
@@ -299,7 +324,10 @@ def judge(
         subject = dataclasses.replace(subject, source=ours[0].source_path)
         ours = [r for r in ours if subject.matches(r)]
     notes: list[str] = []
-    if len(ours) < len(every):
+    if not every:
+        found = "is empty" if book.path.exists() else "does not exist"
+        notes.append(f"history {book.path} {found}: audits record their runs there (--history)")
+    elif len(ours) < len(every):
         notes.append(
             f"{len(every) - len(ours)} of {len(every)} runs in {book.path} audited another "
             "shadow or source (or predate identities) and are not counted"
@@ -321,7 +349,14 @@ def judge(
 
 
 def render_gate_markdown(decision: GateDecision) -> str:
-    """The decision as Markdown: verdict, what was judged, one table row per check."""
+    """Render the decision as Markdown: verdict, what was judged, one table row per check.
+
+    Args:
+        decision: the gate's decision.
+
+    Returns:
+        The Markdown text.
+    """
     icon = "✅" if decision.ready else "⛔"
     s = decision.subject
     lines = [f"# {icon} cutover gate: {decision.verdict}", "", f"decided {decision.decided_at}"]

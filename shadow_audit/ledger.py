@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from shadow_audit.clock import utc_stamp
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class LedgerEntry:
     message: str
 
     def to_dict(self) -> dict[str, str]:
+        """Return this LedgerEntry as plain data (JSON-ready)."""
         return {
             "time": self.time,
             "key": self.key,
@@ -41,7 +43,15 @@ class LedgerContents:
 
 def append_json_line(path: Path, record: dict[str, Any]) -> None:
     """Append one JSON line with one ``write`` on an O_APPEND descriptor, fsynced; a line a
-    dying writer left unfinished is ended first, so ours stays whole."""
+    dying writer left unfinished is ended first, so ours stays whole.
+
+    Args:
+        path: the JSON-lines file (created with mode 0600 when new).
+        record: the record to append.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     line = orjson.dumps(record, default=str) + b"\n"
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
@@ -56,6 +66,14 @@ def append_json_line(path: Path, record: dict[str, Any]) -> None:
 
 
 def default_ledger_path(database: Path | str) -> Path:
+    """Return where a shadow's failure ledger lives: beside it, ``<db>.failures.jsonl``.
+
+    Args:
+        database: the shadow's SQLite file.
+
+    Returns:
+        The ledger's path.
+    """
     db = Path(database)
     return db.with_name(db.name + ".failures.jsonl")
 
@@ -67,8 +85,21 @@ class FailureLedger:
         self.path = Path(path)
 
     def record(self, *, key: str, document_hash: str, error: BaseException) -> LedgerEntry:
+        """Append one failure of the shadow write, flushed to disk before returning.
+
+        Args:
+            key: the unit's document key.
+            document_hash: the ``document_hash`` of what was being written.
+            error: the exception the shadow write raised.
+
+        Returns:
+            The entry as written.
+
+        Raises:
+            OSError: the ledger file cannot be written.
+        """
         entry = LedgerEntry(
-            time=datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            time=utc_stamp(),
             key=key,
             document_hash=document_hash,
             error_class=type(error).__name__,

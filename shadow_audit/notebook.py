@@ -45,14 +45,23 @@ class Report:
 
     @property
     def status(self) -> str:
+        """The report's status: ``"GREEN"`` or ``"RED"``."""
         return str(self.data["status"])
 
     @property
     def counts(self) -> dict[str, int]:
+        """Finding counts by kind, as the report gives them."""
         return dict(self.data["counts"])
 
     def breakdown(self, *by: str) -> pd.DataFrame:
-        """Findings counted by the given columns (default kind, entity, field)."""
+        """Return the findings counted by the given columns.
+
+        Args:
+            by: finding columns to group by (default ``kind``, ``entity``, ``field``).
+
+        Returns:
+            One row per group with a ``findings`` count, largest first.
+        """
         cols = list(by) or ["kind", "entity", "field"]
         if self.findings.empty:
             return pd.DataFrame(columns=[*cols, "findings"])
@@ -66,10 +75,25 @@ class Report:
         )
 
     def top_paths(self, n: int = 10) -> pd.DataFrame:
+        """Return the document paths with the most findings.
+
+        Args:
+            n: how many.
+
+        Returns:
+            ``breakdown("entity", "path")``, its first ``n`` rows.
+        """
         return self.breakdown("entity", "path").head(n)
 
     def ignore_candidates(self, min_count: int = 2) -> pd.DataFrame:
-        """Patterns that many findings share: candidates for an ignore rule (with an expiry!)."""
+        """Return patterns many findings share: candidates for an ignore rule (with an expiry!).
+
+        Args:
+            min_count: the fewest findings a pattern needs.
+
+        Returns:
+            One row per (kind, entity, path) with at least ``min_count`` findings.
+        """
         groups = self.breakdown("kind", "entity", "path")
         groups = groups[groups["findings"] >= min_count].reset_index(drop=True)
         groups["rule"] = [
@@ -91,7 +115,17 @@ class Report:
 
 
 def load_report(path: str | Path) -> Report:
-    """A report.json (or the folder holding one)."""
+    """Load a report.json (or the folder holding one), with every finding, as DataFrames.
+
+    Args:
+        path: the report file or its folder.
+
+    Returns:
+        The report.
+
+    Raises:
+        SourceError: the file cannot be read or is not JSON.
+    """
     p = Path(path)
     if p.is_dir():
         p = p / "report.json"
@@ -121,6 +155,14 @@ class HistoryView:
 
 
 def load_history(path: str | Path) -> HistoryView:
+    """Load every recorded run, oldest first, with its findings by kind (``n_<kind>``).
+
+    Args:
+        path: the history database.
+
+    Returns:
+        The runs as a DataFrame.
+    """
     runs = History(path).runs()
     rows = [{**r.to_dict(), **{f"n_{k}": v for k, v in r.counts.items()}} for r in reversed(runs)]
     frame = pd.DataFrame(rows)

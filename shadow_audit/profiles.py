@@ -90,7 +90,14 @@ CREATE TABLE trajectory (
 
 @derivation("mission_status")
 def mission_status(document: MappingABC[str, Any]) -> str:
-    """``completed`` once ``status.completedAt`` is set or the phase is PRODUCTION."""
+    """``completed`` once ``status.completedAt`` is set or the phase is PRODUCTION.
+
+    Args:
+        document: the manifest.
+
+    Returns:
+        ``"completed"`` or ``"in_progress"``.
+    """
     status = document.get("status") or {}
     done = status.get("completedAt") or status.get("projectPhase") == "PRODUCTION"
     return "completed" if done else "in_progress"

@@ -24,7 +24,13 @@ class PhasedProgress(Protocol):
         """Advance the current phase by ``n``."""
 
     def phase(self, name: str, *, total: int | None, unit: str) -> None:
-        """Start phase ``name`` of ``total`` steps of ``unit`` (None: unknown)."""
+        """Start phase ``name``.
+
+        Args:
+            name: the phase (``"scan"``, ``"validate"``, ...).
+            total: how many steps it has (``None``: unknown).
+            unit: what a step is (``"documents"``, ``"tables"``).
+        """
 
 
 def begin_phase(

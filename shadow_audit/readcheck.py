@@ -36,11 +36,19 @@ class ReadCheck:
     skipped: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """Return this ReadCheck as plain data (JSON-ready)."""
         return {**dataclasses.asdict(self), "findings": list(self.findings)}
 
 
 def reads_log_path(database: Path | str) -> Path:
-    """Where the verified reads of a shadow database are recorded."""
+    """Where the verified reads of a shadow database are recorded.
+
+    Args:
+        database: the shadow's SQLite file.
+
+    Returns:
+        The log's path, beside the database.
+    """
     db = Path(database)
     return db.with_name(db.name + ".reads.jsonl")
 
@@ -54,7 +62,7 @@ def read_checks(path: Path | str, *, include_skipped: bool = False) -> list[Read
             the unit's lock stayed busy (by default only verifications count).
 
     Returns:
-        The records, oldest first.
+        The records, oldest first; none when the log does not exist.
     """
     try:
         data = Path(path).read_bytes()

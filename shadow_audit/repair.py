@@ -23,11 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from shadow_audit.clock import utc_stamp
 from shadow_audit.engine.findings import AuditResult
 from shadow_audit.errors import DatabaseError, ShadowAuditError, UsageError
-from shadow_audit.mapping import get_path, quote, split_path
+from shadow_audit.mapping import quote
 from shadow_audit.stores.json_store import JsonStore, check_safe_name, no_wider_than
-from shadow_audit.stores.sqlite_shadow import SqliteShadow, table_columns
+from shadow_audit.stores.rows import unit_rows
+from shadow_audit.stores.sqlite_shadow import SqliteShadow
+from shadow_audit.text import plural
 from shadow_audit.validation import validate_document
 
 if TYPE_CHECKING:
@@ -82,10 +85,12 @@ class RepairPlan:
 
     @property
     def empty(self) -> bool:
+        """Whether the plan changes nothing."""
         return not self.actions
 
     @property
     def units(self) -> int:
+        """How many units the plan touches: those it re-syncs and those it deletes."""
         return len(self.sync) + len(self.delete)
 
 
@@ -134,11 +139,14 @@ class RepairOutcome:
         if self.status == "GREEN" or self.execution is None or not self.invalid_sources:
             return None
         rest = sum(1 for f in (self.after or self.before).findings if f.kind != "invalid_source")
-        return (
-            f"{self.invalid_sources} source documents are invalid: repair copies valid JSON "
-            "only; fix them (shadow-audit validate) and repair again"
-            + (f"; {rest} other findings remain" if rest else "")
+        invalid = self.invalid_sources
+        why = (
+            f"{plural(invalid, 'source document')} {'is' if invalid == 1 else 'are'} invalid: "
+            "repair copies valid JSON only; fix them (shadow-audit validate) and repair again"
         )
+        if rest:
+            why += f"; {plural(rest, 'other finding')} {'remains' if rest == 1 else 'remain'}"
+        return why
 
 
 def _doc_key(key: str, known: set[str]) -> str:
@@ -149,7 +157,15 @@ def _doc_key(key: str, known: set[str]) -> str:
 
 
 def fingerprint(store: JsonStore, unit: str) -> Fingerprint:
-    """(inode, mtime, size) of each of the unit's documents, None for one that is absent.
+    """Return (inode, mtime, size) of each of the unit's documents, ``None`` for an absent one.
+
+    Args:
+        store: the JSON store.
+        unit: the unit's folder name.
+
+    Returns:
+        One mark per document of the mapping, primary first; a different fingerprint at
+        execution means the unit changed after the plan.
 
     Raises:
         UsageError: ``unit`` is not a safe folder name.
@@ -179,7 +195,7 @@ def plan_repair(result: AuditResult, store: JsonStore) -> RepairPlan:
     units: dict[str, str] = {}
     for unit in store.units():
         with contextlib.suppress(ShadowAuditError):
-            key = get_path(store.read(unit.primary), split_path(mapping.primary.key_path or ""))
+            key = mapping.primary.key_of(store.read(unit.primary))
             if isinstance(key, str):
                 units.setdefault(key, unit.name)
     actions: list[RepairAction] = []
@@ -213,29 +229,8 @@ def plan_repair(result: AuditResult, store: JsonStore) -> RepairPlan:
 
 def _snapshot(shadow: SqliteShadow, conn: Any, keys: list[str]) -> dict[str, Any]:
     """Every row of these units, per table, before anything changes."""
-    root = shadow.mapping.root
-    images: dict[str, Any] = {}
-    for key in keys:
-        row = conn.execute(
-            f"SELECT * FROM {quote(root.table)} WHERE {quote(root.key_column or '')} = ?", (key,)
-        ).fetchone()
-        if row is None:
-            continue
-        parent_id = row[0]
-        tables: dict[str, Any] = {
-            root.table: [dict(zip(table_columns(conn, root.table), row, strict=True))]
-        }
-        for e in shadow.mapping.entities:
-            if e.is_root:
-                continue
-            link = parent_id if e.parent_column == "id" else key
-            cols = table_columns(conn, e.table)
-            rows = conn.execute(
-                f"SELECT * FROM {quote(e.table)} WHERE {quote(e.link_column or '')} = ?", (link,)
-            ).fetchall()
-            tables[e.table] = [dict(zip(cols, r, strict=True)) for r in rows]
-        images[key] = tables
-    return images
+    images = {key: unit_rows(conn, shadow.mapping, key) for key in keys}
+    return {key: tables for key, tables in images.items() if tables}
 
 
 @dataclass
@@ -257,7 +252,7 @@ class _Run:
         with self.shadow.transaction(conn):
             images = _snapshot(self.shadow, conn, [key for key, _, _ in work])
             lines = [
-                orjson.dumps({"key": key, "taken_at": _now(), "tables": tables})
+                orjson.dumps({"key": key, "taken_at": utc_stamp(), "tables": tables})
                 for key, tables in images.items()
             ]
             if lines:
@@ -301,16 +296,12 @@ class _Run:
             if issues:
                 return f"source invalid now: {path}: {issues[0]}"
             docs[spec.name] = doc
-        found = get_path(docs.get(mapping.primary.name), split_path(mapping.primary.key_path or ""))
+        found = mapping.primary.key_of(docs.get(mapping.primary.name))
         if found != key:
             return f"its key is now {found!r}, not {key!r}; left for the next audit"
         self.shadow.write(conn, key, docs, complete=True)
         self.synced.append(key)
         return None
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 def execute_repair(
@@ -342,8 +333,9 @@ def execute_repair(
     """
     if plan.invalid_sources and plan.delete and not force:
         raise UsageError(
-            f"refusing to delete {len(plan.delete)} units from the shadow while "
-            f"{plan.invalid_sources} source documents are invalid (their keys may be among "
+            f"refusing to delete {plural(len(plan.delete), 'unit')} from the shadow while "
+            f"{plural(plan.invalid_sources, 'source document')} "
+            f"{'is' if plan.invalid_sources == 1 else 'are'} invalid (their keys may be among "
             "them); fix the sources or pass --force"
         )
     if batch < 1:

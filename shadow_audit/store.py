@@ -100,6 +100,7 @@ class CutoverPolicy:
         return cls(**raw)
 
     def to_dict(self) -> dict[str, Any]:
+        """Return this CutoverPolicy as plain data (JSON-ready)."""
         return dataclasses.asdict(self)
 
 
@@ -115,19 +116,38 @@ class Saved:
 
 
 def phase_marker_path(database: Path | str) -> Path:
-    """The file that remembers a SQLite-truth phase if the database itself goes missing."""
+    """The file that remembers a SQLite-truth phase if the database itself goes missing.
+
+    Args:
+        database: the SQLite file.
+
+    Returns:
+        The marker's path, beside the database.
+    """
     db = Path(database)
     return db.with_name(db.name + ".phase")
 
 
 def turnstile_path(database: Path | str) -> Path:
-    """The lock a phase move holds so that new saves wait behind it."""
+    """The lock a phase move holds so that new saves wait behind it.
+
+    Args:
+        database: the SQLite file.
+
+    Returns:
+        The lock file's path, beside the database.
+    """
     db = Path(database)
     return db.with_name(db.name + ".turnstile")
 
 
 def write_phase_marker(database: Path | str, phase: str) -> None:
-    """Record the phase next to the database (atomic), for when the database is gone."""
+    """Record the phase next to the database (atomic), for when the database is gone.
+
+    Args:
+        database: the SQLite file.
+        phase: the phase to remember.
+    """
     atomic_write(phase_marker_path(database), f"{phase}\n".encode())
 
 

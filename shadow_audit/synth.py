@@ -37,7 +37,18 @@ def _ts(moment: datetime) -> str:
 def make_project(
     index: int, rng: random.Random, *, sessions: int = 20, concepts: int = 10, concerns: int = 5
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """One valid manifest and its memory; sizes are about the given counts."""
+    """One valid manifest and its memory; sizes are about the given counts.
+
+    Args:
+        index: the project's number (its id is ``proj-<index>``).
+        rng: the random generator.
+        sessions: about this many narrative sessions.
+        concepts: about this many domain concepts.
+        concerns: about this many domain concerns.
+
+    Returns:
+        ``(manifest, memory)``.
+    """
     pid = f"proj-{index:06d}"
     created = START + timedelta(hours=rng.randrange(0, 24 * 300))
     updated = created + timedelta(hours=rng.randrange(1, 24 * 20))
@@ -194,6 +205,15 @@ def grow_memory(
 def make_projects(
     n: int, *, seed: int = 0, **sizes: int
 ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """``n`` projects (manifest, memory) from one seed; sizes as ``make_project`` takes them."""
+    """``n`` projects (manifest, memory) from one seed; sizes as ``make_project`` takes them.
+
+    Args:
+        n: how many projects.
+        seed: the generator's seed.
+        sizes: ``sessions``, ``concepts``, ``concerns`` as ``make_project`` takes them.
+
+    Returns:
+        ``[(manifest, memory), ...]``.
+    """
     rng = random.Random(seed)  # noqa: S311 - test data, not secrets
     return [make_project(i, rng, **sizes) for i in range(n)]

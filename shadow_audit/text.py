@@ -32,3 +32,16 @@ def visible(text: str) -> str:
         and ``\\uXXXX`` in place of the characters a terminal would act on.
     """
     return _INVISIBLE.sub(_show, text)
+
+
+def plural(n: int, word: str) -> str:
+    """Return the count with its noun, singular for one: ``"1 file"``, ``"2 files"``.
+
+    Args:
+        n: the count.
+        word: the noun in the singular; the plural adds ``s``.
+
+    Returns:
+        For example ``"0 findings"``, ``"1 finding"``.
+    """
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

@@ -30,7 +30,14 @@ format_checker = FormatChecker()
 
 @format_checker.checks("date-time")
 def is_rfc3339_datetime(value: object) -> bool:
-    """RFC 3339 date-time with a mandatory offset; non-strings pass (type checks them)."""
+    """Check an RFC 3339 date-time with a mandatory offset, as the ``date-time`` format.
+
+    Args:
+        value: the instance; non-strings pass (the schema's type checks them).
+
+    Returns:
+        Whether the value is acceptable.
+    """
     if not isinstance(value, str):
         return True
     if not _RFC3339.fullmatch(value):
@@ -54,11 +61,19 @@ class ValidationIssue:
         return f"{self.pointer or '/'}: {self.message}"
 
     def to_dict(self) -> dict[str, str]:
+        """Return this ValidationIssue as plain data (JSON-ready)."""
         return {"pointer": self.pointer, "message": self.message, "schema_path": self.schema_path}
 
 
 def to_pointer(parts: Any) -> str:
-    """A JSON Pointer (RFC 6901) for a sequence of keys and indexes."""
+    """Return a JSON Pointer (RFC 6901) for a sequence of keys and indexes.
+
+    Args:
+        parts: the keys and indexes, outermost first.
+
+    Returns:
+        The pointer, ``""`` for the whole document.
+    """
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
@@ -72,7 +87,17 @@ def schema_dir() -> Path:
 
 @cache
 def load_schema(name: str) -> dict[str, Any]:
-    """Load a shipped schema by kind ("manifest", "memory", "audit_report") or file path."""
+    """Load a shipped schema by kind (``"manifest"``, ``"memory"``, ``"audit_report"``) or path.
+
+    Args:
+        name: a kind, or the path of a ``.json`` schema file.
+
+    Returns:
+        The schema.
+
+    Raises:
+        SourceError: the schema file cannot be read or is not JSON.
+    """
     path = Path(name) if name.endswith(".json") else schema_dir() / _SCHEMA_FILES[name]
     try:
         schema: dict[str, Any] = orjson.loads(path.read_bytes())
@@ -85,6 +110,18 @@ def load_schema(name: str) -> dict[str, Any]:
 
 @cache
 def validator_for(name: str) -> Draft202012Validator:
+    """Return the jsonschema validator (Draft 2020-12, with formats) for a schema, cached.
+
+    Args:
+        name: as for ``load_schema``.
+
+    Returns:
+        The validator.
+
+    Raises:
+        SourceError: the schema cannot be loaded.
+        jsonschema.SchemaError: the schema itself is invalid.
+    """
     schema = load_schema(name)
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema, format_checker=format_checker)
@@ -98,11 +135,18 @@ def _fast_validator(name: str) -> Any:
 
 
 def is_valid(document: Any, kind: str) -> bool:
-    """A fast yes/no (compiled schema); ``validate_document`` gives the reasons.
+    """Return a fast yes/no (compiled schema); ``validate_document`` gives the reasons.
 
     The compiled validator comes from a trusted, shipped or configured schema,
     never from document data. On a "no" the caller asks jsonschema for every
     error, which stays the authority on what is wrong.
+
+    Args:
+        document: the parsed document.
+        kind: as for ``load_schema``.
+
+    Returns:
+        Whether the document is valid (a document nested too deeply is not).
     """
     try:
         _fast_validator(kind)(document)
@@ -114,7 +158,18 @@ def is_valid(document: Any, kind: str) -> bool:
 
 
 def validate_document(document: Any, kind: str) -> list[ValidationIssue]:
-    """All violations of the schema for ``kind``, sorted by position in the document."""
+    """Return all violations of the schema for ``kind``, sorted by position in the document.
+
+    Args:
+        document: the parsed document.
+        kind: as for ``load_schema``.
+
+    Returns:
+        The violations; empty when the document is valid.
+
+    Raises:
+        SourceError: the schema cannot be loaded.
+    """
     errors = sorted(
         validator_for(kind).iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path]
     )
@@ -144,14 +199,31 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def parse_strict(data: bytes) -> Any:
-    """Parse refusing duplicate keys (stdlib json with a pairs hook; slower than orjson)."""
+    """Parse JSON refusing duplicate keys (stdlib json with a pairs hook; slower than orjson).
+
+    Args:
+        data: the document's bytes.
+
+    Returns:
+        The parsed document.
+
+    Raises:
+        DuplicateKeyError: an object names one member twice.
+        ValueError: the bytes are not JSON.
+    """
     return json.loads(data, object_pairs_hook=_unique_pairs)
 
 
 def document_problems(data: bytes, schema: str | None) -> list[str] | None:
-    """Duplicate keys and schema violations of a document's bytes.
+    """Return the duplicate keys and schema violations of a document's bytes.
 
-    None when the bytes do not parse at all (the caller reports that, with line and column).
+    Args:
+        data: the document's bytes.
+        schema: a kind or schema path (see ``load_schema``); ``None`` checks keys only.
+
+    Returns:
+        One message per problem, empty when there is none; ``None`` when the bytes do
+        not parse at all (the caller reports that, with line and column).
     """
     try:
         doc = parse_strict(data)
@@ -170,7 +242,17 @@ def document_problems(data: bytes, schema: str | None) -> list[str] | None:
 
 
 def kind_from_filename(path: Path) -> str:
-    """Tell a manifest from a memory by file name."""
+    """Tell a manifest from a memory by file name.
+
+    Args:
+        path: the document's file.
+
+    Returns:
+        ``"manifest"`` or ``"memory"``.
+
+    Raises:
+        UsageError: the name says neither.
+    """
     name = path.name
     if name.endswith("manifest.json"):
         return "manifest"
@@ -180,7 +262,18 @@ def kind_from_filename(path: Path) -> str:
 
 
 def parse_json(data: bytes, where: str) -> Any:
-    """Parse JSON bytes; a failure names the file, line and column."""
+    """Parse JSON bytes; a failure names the file, line and column.
+
+    Args:
+        data: the document's bytes.
+        where: the file, for the message.
+
+    Returns:
+        The parsed document.
+
+    Raises:
+        SourceError: the bytes are not valid JSON.
+    """
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:

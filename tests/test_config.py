@@ -67,6 +67,8 @@ def test_ignore_rule_in_config_lists_apart_and_expired_rule_does_not(tmp_path, s
         ('[ignore]\nentity = "*"\n', "ignore: write each rule as [[ignore]]"),
         ('gate = 3\n', "gate: must be a table, not int"),
         ("[cutover]\nread_samples = 0.5\n", "unknown key cutover.read_samples (known: read_sample, "),
+        ('[[ignore]]\nentity = "sesion_narrative"\nreason = "r"\nexpires = 2999-01-01\n',
+         "ignore[0].entity: 'sesion_narrative' names no table or document (known: missions, "),
         ('[source]\nprimary = { name = "d", pattern = "*.json" }\nnmae = "x"\n[[entity]]\n'
          'table = "t"\ndocument = "d"\nkey_column = "k"\n', "unknown key source.nmae"),
     ],

@@ -308,6 +308,27 @@ def test_export_writes_the_json_archive_from_sqlite(root, tmp_path):
     assert not list(out.rglob("*.tmp"))
 
 
+def test_export_into_the_json_truth_refuses_and_keeps_its_edits(root):
+    """`export --out <the workspaces>` in phase shadow must not overwrite the truth's edits."""
+    manifest = root / "ws" / "proj-000001" / "project_manifest.json"
+    edited = orjson.loads(manifest.read_bytes())
+    edited["metadata"]["owner"] = "edited by hand"
+    manifest.write_bytes(orjson.dumps(edited))
+    before = {p: p.read_bytes() for p in (root / "ws").rglob("*.json")}
+    done = run_cli("export", "--shadow", str(root / "s.db"), "--out", str(root / "ws"))
+    assert done.returncode == 2
+    assert done.stderr.startswith(
+        f"shadow-audit: export to {root / 'ws'}: refused, nothing written"
+    )
+    assert "--overwrite" in done.stderr
+    assert {p: p.read_bytes() for p in (root / "ws").rglob("*.json")} == before
+    forced = run_cli(
+        "export", "--shadow", str(root / "s.db"), "--out", str(root / "ws"), "--overwrite"
+    )
+    assert forced.returncode == 0, forced.stderr
+    assert orjson.loads(manifest.read_bytes())["metadata"]["owner"] != "edited by hand"
+
+
 def test_export_of_a_missing_database_is_exit_2(tmp_path):
     done = run_cli("export", "--shadow", str(tmp_path / "x.db"), "--out", str(tmp_path / "o"))
     assert done.returncode == 2

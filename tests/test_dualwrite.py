@@ -284,3 +284,25 @@ def test_observe_keeps_a_manifest_without_key_in_json_when_its_folder_is_known(s
     assert "'projectId' is a required property" in entry.message
     with pytest.raises(InvalidDocumentError, match="no document key"):
         store.writer.save_manifest(manifest)  # without a folder it cannot be placed
+
+
+def test_a_save_finds_the_folder_the_reference_named_its_own_way(tmp_path):
+    """The reference keeps `agency-toolkit-001` in `workspaces/agency_toolkit/`: a save by
+    key must write there, not make a second unit named after the key."""
+    from shadow_audit.engine.run import audit
+    from shadow_audit.synth import make_projects
+
+    (manifest, memory), (other, other_memory) = make_projects(2, seed=3)
+    source, db = tmp_path / "workspaces", tmp_path / "s.db"
+    writer = DualWriter(JsonStore(source), SqliteShadow(db))
+    writer.save_project(manifest, memory, workspace="agency_toolkit")
+    manifest["metadata"]["owner"] = "changed@example.com"
+    fresh = DualWriter(JsonStore(source), SqliteShadow(db))  # another process: no index yet
+    fresh.save_project(manifest, memory)
+    writer.save_project(manifest, memory)
+    assert sorted(p.name for p in source.iterdir()) == ["agency_toolkit"]
+    on_disk = orjson.loads((source / "agency_toolkit" / "project_manifest.json").read_bytes())
+    assert on_disk["metadata"]["owner"] == "changed@example.com"
+    assert audit(source, db).status == "GREEN"
+    writer.save_project(other, other_memory)  # a new key still gets its own folder
+    assert (source / other["metadata"]["projectId"] / "project_manifest.json").is_file()

@@ -312,3 +312,17 @@ def test_gate_files_are_no_wider_than_the_source_folder(tmp_path):
 def test_judge_needs_the_shadow_it_judges(tmp_path):
     with pytest.raises(DatabaseError, match="no such file"):
         judge(shadow=tmp_path / "nosuch.db")
+
+
+def test_a_gate_with_no_runs_names_the_history_it_read(tmp_path, monkeypatch):
+    """Audits write the default history where they run; a gate run elsewhere must say which
+    file it read instead of only 'no audit recorded'."""
+    db = tmp_path / "s.db"
+    SqliteShadow(db)
+    monkeypatch.chdir(tmp_path)
+    decision = judge(shadow=db)
+    assert not decision.ready
+    assert any("history reports/history.db does not exist" in n for n in decision.notes)
+    result = run_cli("gate", "--shadow", str(db), "--out", str(tmp_path / "g"))
+    assert result.returncode == 1
+    assert "history reports/history.db does not exist" in result.stdout + result.stderr

@@ -102,7 +102,7 @@ def test_refuses_deletes_while_sources_are_invalid_unless_forced(store):
     refused = repair(store, "--execute")
     assert refused.returncode == 2
     assert (
-        "refusing to delete 1 units from the shadow while 1 source documents are invalid"
+        "refusing to delete 1 unit from the shadow while 1 source document is invalid"
         in refused.stderr
     )
     assert store.sql("SELECT count(*) FROM missions WHERE mission_uuid = 'proj-000004'") == [(1,)]
@@ -214,7 +214,7 @@ def test_one_unsafe_workspace_name_is_skipped_and_the_rest_repaired(store, tmp_p
     run = repair(store, "--execute")
     assert run.returncode == 1, run.stdout + run.stderr
     assert "skipped proj-000003: skipped: workspace 'proj 3' is not a safe name" in run.stdout
-    assert "repaired: 1 units re-synced from JSON, 0 deleted" in run.stdout
+    assert "repaired: 1 unit re-synced from JSON, 0 deleted" in run.stdout
     left = audit(store.source, store.db)
     assert {f.key for f in left.findings} == {"proj-000003"}
 
@@ -248,7 +248,7 @@ def test_still_red_because_of_invalid_sources_says_so(store):
     run = repair(store, "--execute")
     assert run.returncode == 1, run.stdout + run.stderr
     assert "re-audit: RED; 0 findings left on the repaired keys" in run.stdout
-    assert "still RED: 1 source documents are invalid: repair copies valid JSON only" in run.stdout
+    assert "still RED: 1 source document is invalid: repair copies valid JSON only" in run.stdout
     outcome = repair_workflow(store.source, store.db, execute=True, out=store.root / "out")
     assert outcome.status == "RED" and outcome.invalid_sources == 1
 

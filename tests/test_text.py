@@ -1,4 +1,4 @@
-from shadow_audit.text import visible
+from shadow_audit.text import plural, visible
 
 
 def test_plain_text_is_unchanged():
@@ -14,3 +14,9 @@ def test_line_breaks_and_ansi_escapes_become_visible():
 
 def test_unicode_line_separators_and_bidi_overrides_become_visible():
     assert visible("x\u2028y\u202ez\x85") == "x\\u2028y\\u202ez\\u0085"
+
+
+def test_plural_is_singular_for_one_only():
+    assert plural(0, "finding") == "0 findings"
+    assert plural(1, "source document") == "1 source document"
+    assert plural(2, "unit") == "2 units"

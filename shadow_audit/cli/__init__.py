@@ -25,11 +25,11 @@ from shadow_audit.cli.options import (
     iso_time,
     positive_int,
 )
-from shadow_audit.cli.terminal import plural as _plural
 from shadow_audit.cli.terminal import progress_bars, setup_logging
 from shadow_audit.errors import ShadowAuditError, UsageError
 from shadow_audit.profiles import DEFAULT_DB_PATH
 from shadow_audit.report.history import DEFAULT_HISTORY
+from shadow_audit.text import plural as _plural
 from shadow_audit.text import visible
 
 if TYPE_CHECKING:
@@ -250,7 +250,8 @@ def run_repair(
     def print_plan(plan: RepairPlan) -> None:
         if migrate and not execute:
             print("migrate: the schema is brought to the mapping's DDL first (with --execute)")
-        print(f"plan: {len(plan.actions)} row operations over {plan.units} units")
+        operations = _plural(len(plan.actions), "row operation")
+        print(f"plan: {operations} over {_plural(plan.units, 'unit')}")
         for action in plan.actions[:show]:
             print(f"  {visible(str(action))}")
         if len(plan.actions) > show:
@@ -271,14 +272,16 @@ def run_repair(
         print("nothing to repair")
     else:
         print(
-            f"repaired: {len(done.synced)} units re-synced from JSON, {len(done.deleted)} deleted"
+            f"repaired: {_plural(len(done.synced), 'unit')} re-synced from JSON, "
+            f"{len(done.deleted)} deleted"
         )
         for note in done.replanned:
             print(f"  re-planned {visible(str(note))}")
         for note in done.skipped:
             print(f"  skipped {visible(str(note))}")
         print(f"before-images: {done.before_images}")
-        print(f"re-audit: {outcome.status}; {outcome.left} findings left on the repaired keys")
+        left = _plural(outcome.left, "finding")
+        print(f"re-audit: {outcome.status}; {left} left on the repaired keys")
     if outcome.red_because:
         print(f"still RED: {outcome.red_because}")
     return EXIT_OK if outcome.status == "GREEN" else EXIT_FAIL
@@ -343,7 +346,7 @@ def _file_options(p: argparse.ArgumentParser) -> None:
     """Which source files are opened (regular files only, always)."""
     p.add_argument(
         "--max-document-mb", type=_megabytes, default=64.0,
-        help="larger documents are reported, not read (default 64)",
+        help="larger documents are reported, not read",
     )  # fmt: skip
     p.add_argument(
         "--follow-symlinks", action="store_true",
@@ -457,7 +460,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shadow", type=file_path, required=True, help="SQLite file to repair")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="print the plan only (the default)")
-    mode.add_argument("--execute", action="store_true", help="apply the plan in one transaction")
+    mode.add_argument(
+        "--execute", action="store_true", help="apply the plan in batches, re-checking each unit"
+    )
     p.add_argument(
         "--migrate", action="store_true", help="first bring the schema to the mapping's DDL"
     )

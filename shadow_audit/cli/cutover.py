@@ -92,7 +92,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from shadow_audit.cutover import export_json
 
-    result = export_json(args.shadow, args.out, config=_config(args.config))
+    result = export_json(
+        args.shadow, args.out, config=_config(args.config), overwrite=args.overwrite
+    )
     print(
         f"export: {result.keys} keys from {args.shadow} into {args.out}: "
         f"{result.written} files written, {result.unchanged} already equal"
@@ -159,6 +161,7 @@ def register(sub: Any, command: Callable[..., Any]) -> None:
     p = command(sub, "export", cmd_export, "write the JSON archive of everything SQLite holds")
     p.add_argument("--shadow", type=file_path, required=True, help="SQLite file (read-only)")
     p.add_argument("--out", type=folder_path, required=True, help="folder to write")
+    p.add_argument("--overwrite", action="store_true", help="replace files holding other documents")
     add_config(p, "shadow-audit.toml")
 
 

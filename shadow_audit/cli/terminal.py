@@ -1,4 +1,4 @@
-"""What the terminal shows besides results: progress bars, log lines, plurals."""
+"""What the terminal shows besides results: progress bars and log lines."""
 
 from __future__ import annotations
 
@@ -12,11 +12,6 @@ from shadow_audit.text import visible
 
 if TYPE_CHECKING:
     from tqdm import tqdm
-
-
-def plural(n: int, word: str) -> str:
-    """``"1 file"``, ``"2 files"``."""
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 class Bars:

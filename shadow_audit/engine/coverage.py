@@ -20,6 +20,12 @@ class CoverageCounter:
         self.counts: Counter[tuple[str, str]] = Counter()
 
     def add(self, document: str, doc: Any) -> None:
+        """Count the unmapped paths of one document (each path once per document).
+
+        Args:
+            document: the document's kind (``manifest``, ``memory``).
+            doc: the parsed document.
+        """
         found: list[str] = []
         self._walk(doc, self.trees[document], found)
         if found:

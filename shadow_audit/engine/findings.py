@@ -169,6 +169,7 @@ class RecheckSummary:
     waited_seconds: float = 0.0  # first locked read of a unit still differing -> last re-read
 
     def to_dict(self) -> dict[str, Any]:
+        """Return this RecheckSummary as plain data (JSON-ready)."""
         return {
             "units": self.units,
             "consistent": self.consistent,

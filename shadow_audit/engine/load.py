@@ -55,6 +55,14 @@ def gc_paused() -> Iterator[None]:
 
 
 def key_text(key: Key) -> str:
+    """Return a row key as findings show it: its parts joined by ``/``.
+
+    Args:
+        key: the row key (document key, then child keys).
+
+    Returns:
+        The text, such as ``proj-1/3``.
+    """
     return "/".join(str(k) for k in key)
 
 
@@ -63,7 +71,16 @@ def load_shadow(
 ) -> ShadowRows:
     """Read every mapped table (read-only); tables or columns it lacks are noted, not fatal.
 
-    ``progress`` is ticked once per table.
+    Args:
+        path: the SQLite file.
+        mapping: the map of the tables.
+        progress: ticked once per table.
+
+    Returns:
+        The rows per table, with what the database lacks.
+
+    Raises:
+        DatabaseError: the file is missing or not SQLite.
     """
     out = ShadowRows(mapping=mapping)
     with closing(connect_readonly(path)) as conn:
@@ -102,7 +119,17 @@ def read_unit_rows(
     key: Any,
 ) -> ShadowRows:
     """The rows of one document key, table by table, for the columns in ``fields`` (the
-    ones ``load_shadow`` found); inside the caller's read transaction."""
+    ones ``load_shadow`` found); inside the caller's read transaction.
+
+    Args:
+        conn: a read-only connection inside the caller's read transaction.
+        mapping: the map of the tables.
+        fields: the columns to read per table.
+        key: the document key.
+
+    Returns:
+        The unit's rows, as ``load_shadow`` gives every unit's.
+    """
     out = ShadowRows(fields=dict(fields))
     for entity in mapping.entities:
         if entity.table in fields:

@@ -66,7 +66,17 @@ RECHECKED_KINDS = frozenset(
 
 
 def check_settle(settle: float) -> float:
-    """``settle`` as seconds >= 0, or a UsageError naming the value."""
+    """Return ``settle`` as seconds >= 0.
+
+    Args:
+        settle: the audit's settle time, in seconds.
+
+    Returns:
+        The value as a float.
+
+    Raises:
+        UsageError: not a finite number >= 0; the message names the value.
+    """
     number = isinstance(settle, int | float) and not isinstance(settle, bool)
     if not number or not math.isfinite(settle) or settle < 0:
         raise UsageError(f"settle: {settle!r} is not a number of seconds >= 0")
@@ -153,7 +163,14 @@ class UnitReader:
         self.lock_timeout = lock_timeout
 
     def primary_of(self, key: str) -> str | None:
-        """Where the unit's primary document would be when the pass did not see it."""
+        """Return where the unit's primary document is, when the pass did not see it.
+
+        Args:
+            key: the unit's document key (its default folder name).
+
+        Returns:
+            The path, or ``None`` when there is no such file.
+        """
         try:
             path = self.store.path_for(key, self.mapping.primary.name)
         except ShadowAuditError:  # not a safe folder name: the writer never made it
@@ -162,7 +179,15 @@ class UnitReader:
 
     @contextmanager
     def locked(self, primary: str | None) -> Iterator[bool]:
-        """The writer's lock for this unit when it has one; True when held."""
+        """Hold the writer's lock for this unit, when it has one.
+
+        Args:
+            primary: the unit's primary document, if known.
+
+        Yields:
+            True when the lock is held; False when the unit has no lock or it could not be
+            taken (the read then relies on the settle time).
+        """
         path = lock_path(Path(primary)) if primary is not None else None
         if path is None or not path.is_file():  # never saved by DualWriter: no lock to honour
             yield False
@@ -181,9 +206,14 @@ class UnitReader:
             lock.release()
 
     def read(self, units: list[_Unit], *, settle_from: float | None = None) -> None:
-        """One snapshot of each unit, then all compared together by the audit's engine;
-        each unit gets a new View. With ``settle_from``, a unit is read no sooner than that
-        many seconds after its first read."""
+        """Read a snapshot of each unit, then compare them all together by the audit's engine.
+
+        Each unit gets a new View.
+
+        Args:
+            units: the units to read again.
+            settle_from: read a unit no sooner than this many seconds after its first read.
+        """
         snaps: dict[str, tuple[SourceRows, ShadowRows]] = {}
         documents: dict[str, tuple[tuple[str, str | None], ...]] = {}
         moments: dict[str, float] = {}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
+from shadow_audit.clock import utc_stamp
 from shadow_audit.config import Config, today_utc
 from shadow_audit.engine.compare import NORMALIZERS, classify, findings_for
 from shadow_audit.engine.coverage import split_unmapped
@@ -34,10 +35,6 @@ _KIND_ORDER = {
     "value_mismatch": 4,
     "unstable": 5,
 }
-
-
-def _stamp() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def audit(
@@ -80,7 +77,7 @@ def audit(
     """
     config = config or Config()
     settle = check_settle(next(s for s in (settle, config.settle, LIBRARY_SETTLE) if s is not None))
-    started = _stamp()
+    started = utc_stamp()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     # Millions of long-lived, acyclic objects: the cyclic collector would only walk them
@@ -107,7 +104,7 @@ def audit(
         source=str(source),
         shadow=str(shadow),
         started_at=started,
-        finished_at=_stamp(),
+        finished_at=utc_stamp(),
         summary=summary,
         findings=tuple(active),
         coverage=coverage,

@@ -67,6 +67,15 @@ def check_schemas(
     violations; {path: reasons} of the bad ones.
 
     Read and parse failures are left to the main process, which sees them too.
+
+    Args:
+        primaries: the units' primary documents.
+        specs: the document kinds, primary first.
+        root: the source folder; files are read only inside it.
+        files: the file policy (default: the standard one).
+
+    Returns:
+        ``{path: reasons}`` of the bad documents.
     """
     bad: dict[str, list[str]] = {}
     reader = SafeReader(root, files)
@@ -185,7 +194,18 @@ def read_unit(
     validate: bool = True,
 ) -> SourceRows:
     """One unit's documents read, validated and projected exactly as the full pass does it;
-    ``reader`` reads each file (by the pass's file policy; it may also note what it read)."""
+    ``reader`` reads each file (by the pass's file policy; it may also note what it read).
+
+    Args:
+        primary: the unit's primary document.
+        mapping: the map.
+        fields: the columns to project per table.
+        reader: reads each file.
+        validate: check each document against its schema.
+
+    Returns:
+        The unit's expected rows and its problems.
+    """
     loader = _Loader(mapping, fields, validate=validate, reader=reader)
     loader.unit(primary)
     return loader.finish()
@@ -200,7 +220,23 @@ def load_source(
     progress: Progress | None = None,
     workers: int | None = None,
 ) -> SourceRows:
-    """Parse, validate and project every document into expected rows for ``fields``."""
+    """Parse, validate and project every document into expected rows for ``fields``.
+
+    Args:
+        source: the source folder.
+        mapping: the map.
+        fields: the columns to project per table.
+        validate: check each document against its schema.
+        progress: ticked as documents are read.
+        workers: 1 validates inline; 2 or more in a separate process (default: 2 for a
+            large store on a machine with two cores).
+
+    Returns:
+        The expected rows and the source's problems.
+
+    Raises:
+        SourceError: the source folder cannot be read.
+    """
     with SourceScan(source, mapping, validate=validate, workers=workers) as scan:
         return scan.load(fields, progress=progress)
 
@@ -277,13 +313,11 @@ class _Loader:
                 self._project(companion, key, spec)
             for stray in found[1:]:
                 self.out.problems.append(
-                    Finding(
-                        kind="invalid_source",
-                        entity=spec.name,
-                        key=str(key),
-                        path=stray,
-                        document=spec.name,
-                        detail=[
+                    _invalid_source(
+                        spec,
+                        key,
+                        stray,
+                        [
                             f"two {spec.name} documents in one unit: {found[0]} is the one "
                             f"read, {stray} is not; merge them into the first and remove it"
                         ],
@@ -390,16 +424,7 @@ class _Loader:
     def finish(self) -> SourceRows:
         out = self.out
         for path, (spec, key, reasons) in sorted(self.bad.items()):
-            out.problems.append(
-                Finding(
-                    kind="invalid_source",
-                    entity=spec.name,
-                    key=str(key),
-                    path=path,
-                    document=spec.name,
-                    detail=reasons,
-                )
-            )
+            out.problems.append(_invalid_source(spec, key, path, reasons))
             # left out of the comparison: its rows (under the key it names, else its
             # folder's name) are neither missing nor extra
             tables = (
@@ -418,3 +443,15 @@ class _Loader:
             excluded = out.excluded.get(table, set()) | shadow_excluded.get(table, set())
             out.classified[table] = stream.finish(excluded)
         return out
+
+
+def _invalid_source(spec: DocumentSpec, key: Any, path: str, reasons: list[str]) -> Finding:
+    """The finding for a source document the audit cannot use, with its reasons."""
+    return Finding(
+        kind="invalid_source",
+        entity=spec.name,
+        key=str(key),
+        path=path,
+        document=spec.name,
+        detail=reasons,
+    )

@@ -27,11 +27,19 @@ class CoverNode:
 
     @property
     def known(self) -> frozenset[str]:
+        """The names this node covers or descends into."""
         return frozenset(self.terminal | set(self.nested))
 
 
 def cover_tree(paths: set[str] | frozenset[str] | tuple[str, ...]) -> CoverNode:
-    """``a.b``, ``a[].b``, ``a[]`` paths as a tree; a stored path covers its whole subtree."""
+    """``a.b``, ``a[].b``, ``a[]`` paths as a tree; a stored path covers its whole subtree.
+
+    Args:
+        paths: the stored paths.
+
+    Returns:
+        The root of the tree.
+    """
     root = CoverNode()
     for path in sorted(paths):
         node = root
@@ -75,6 +83,13 @@ def unmapped_values(document: Any, tree: CoverNode) -> Any:
     NULL column reads back as "absent"), an empty object or list where the map
     expects children (no row stands for it), and a value of another shape than the
     map expects (an object where it reads a list, say): whole.
+
+    Args:
+        document: the document (or a part of it).
+        tree: the paths covered at this level.
+
+    Returns:
+        The unmapped values in the document's shape, or ``MISSING``.
     """
     if type(document) is not dict:
         return document
@@ -135,7 +150,12 @@ def _list_rest(value: Any, node: CoverNode) -> Any:
 
 
 def merge_unmapped(document: dict[str, Any], rest: Any) -> None:
-    """Put what ``unmapped_values`` kept back into a document rebuilt from rows."""
+    """Put what ``unmapped_values`` kept back into a document rebuilt from rows.
+
+    Args:
+        document: the rebuilt document, changed in place.
+        rest: what ``unmapped_values`` kept.
+    """
     if type(rest) is not dict:
         return
     for name, value in rest.items():

@@ -25,7 +25,14 @@ DERIVATIONS: dict[str, Derivation] = {}
 
 
 def derivation(name: str) -> Callable[[Derivation], Derivation]:
-    """Register a named derivation; config files can only name registered ones."""
+    """Register a named derivation; config files can only name registered ones.
+
+    Args:
+        name: the name config files use.
+
+    Returns:
+        A decorator that registers the function and returns it unchanged.
+    """
 
     def register(fn: Derivation) -> Derivation:
         DERIVATIONS[name] = fn
@@ -82,6 +89,7 @@ class Field:
 
     @property
     def compared(self) -> bool:
+        """Whether the audit compares this column (a filled column is the shadow's own)."""
         return self.compare and self.fill is None
 
     @property
@@ -96,6 +104,7 @@ class Field:
 
     @property
     def display_path(self) -> str:
+        """The column's source as a person reads it: a path, ``{a,b}``, ``derived:...``."""
         if self.derive:
             return f"derived:{self.derive}"
         if self.rest:
@@ -166,24 +175,45 @@ class Entity:
 
     @property
     def is_root(self) -> bool:
+        """Whether the table has one row per primary document (no parent table)."""
         return self.parent is None
 
     @property
     def compared_fields(self) -> tuple[Field, ...]:
+        """The columns the audit compares, in table order."""
         return tuple(f for f in self.fields if f.compared)
 
     @property
     def projected_fields(self) -> tuple[Field, ...]:
+        """The columns projected from the document (every column but the filled ones)."""
         return tuple(f for f in self.fields if f.fill is None)
 
     def field(self, column: str) -> Field:
+        """Return this table's field for ``column``.
+
+        Args:
+            column: the column name.
+
+        Returns:
+            The field.
+
+        Raises:
+            KeyError: the table has no such column.
+        """
         for f in self.fields:
             if f.column == column:
                 return f
         raise KeyError(column)
 
     def source_path(self, fld: Field) -> str:
-        """A field's path in document coordinates (``narrative[].summary``)."""
+        """Return a field's path in document coordinates (``narrative[].summary``).
+
+        Args:
+            fld: one of this table's fields.
+
+        Returns:
+            The path, with ``[]`` for list elements and ``[#]`` for a position.
+        """
         if self.rows_from is None:
             return fld.display_path
         base = f"{self.rows_from}[]"
@@ -193,6 +223,7 @@ class Entity:
 
     @property
     def key_source_path(self) -> str | None:
+        """The row key's path in document coordinates (``narrative[#]``), or ``None``."""
         if self.key_path is None:
             return None
         if self.rows_from is None:
@@ -281,7 +312,14 @@ class DocumentMap:
         self._by_table.update({e.table: e for e in entities})
 
     def with_entity(self, entity: Entity) -> DocumentMap:
-        """The same map with one table described differently (same name, same place)."""
+        """Return the same map with one table described differently (same name, same place).
+
+        Args:
+            entity: the new description; it replaces the table of the same name.
+
+        Returns:
+            A new map; this one is unchanged.
+        """
         return DocumentMap(
             name=self.name,
             primary=self.primary,
@@ -290,7 +328,14 @@ class DocumentMap:
         )
 
     def rest_field(self, document: str) -> tuple[Entity, Field] | None:
-        """The column keeping a document's unmapped values, and its table, if any."""
+        """Return the column keeping a document's unmapped values, and its table, if any.
+
+        Args:
+            document: a document name (``manifest``, ``memory``).
+
+        Returns:
+            ``(entity, field)``, or ``None`` when the document's unmapped values are not kept.
+        """
         for e in self.entities:
             if e.document == document:
                 for f in e.fields:
@@ -300,19 +345,33 @@ class DocumentMap:
 
     @property
     def roots(self) -> tuple[Entity, ...]:
+        """The root tables (one row per primary document)."""
         return tuple(e for e in self.entities if e.is_root)
 
     @property
     def root(self) -> Entity:
+        """The first root table: the one keyed by the primary document's key."""
         return self.roots[0]
 
     def entity(self, table: str) -> Entity:
+        """Return the table named ``table``.
+
+        Args:
+            table: a table name of this map.
+
+        Returns:
+            The entity.
+
+        Raises:
+            ConfigError: the map has no such table.
+        """
         try:
             return self._by_table[table]
         except KeyError:
             raise ConfigError(f"mapping {self.name}: no table {table!r}") from None
 
     def documents(self) -> tuple[DocumentSpec, ...]:
+        """Return the document kinds: the primary first, then the companions."""
         return (self.primary, *self.companions)
 
     def covered_paths(self) -> dict[str, set[str]]:

@@ -34,7 +34,15 @@ def _to_storage(fld: Field, value: Any) -> Any:
 
 
 def rest_of(fld: Field, document: Any) -> Any:
-    """The stored form of a rest column: the document's unmapped values as JSON, or NULL."""
+    """The stored form of a rest column: the document's unmapped values as JSON, or NULL.
+
+    Args:
+        fld: a rest column (``rest=True``).
+        document: the document.
+
+    Returns:
+        Canonical JSON text, or ``None`` when every value is mapped.
+    """
     rest = unmapped_values(document, cached_cover_tree(fld.covers))
     return None if rest is MISSING else canonical_json(rest)
 
@@ -78,7 +86,16 @@ Row = tuple[Any, tuple[Any, ...]]  # (child key or None, values in ``fields`` or
 def iter_rows(
     entity: Entity, document: MappingABC[str, Any], fields: tuple[Field, ...]
 ) -> Iterator[Row]:
-    """Rows of ``entity`` for one document, values for ``fields``."""
+    """Rows of ``entity`` for one document, values for ``fields``.
+
+    Args:
+        entity: the table.
+        document: a document of the entity's kind.
+        fields: the columns to project, in order.
+
+    Yields:
+        ``(child key or None, values)`` per row.
+    """
     if entity.rows_from is None:
         yield None, tuple(project_field(f, document, document) for f in fields)
         return
@@ -192,7 +209,14 @@ def _values_function(fields: tuple[Field, ...]) -> Callable[[Any, Any], tuple[An
 
 
 def stored(values: tuple[Any, ...]) -> tuple[Any, ...]:
-    """What the shadow stores for projected values: a container in a scalar column as JSON."""
+    """What the shadow stores for projected values: a container in a scalar column as JSON.
+
+    Args:
+        values: a row's projected values.
+
+    Returns:
+        The values as the shadow stores them.
+    """
     if _CONTAINERS.isdisjoint(map(type, values)):
         return values
     return tuple(canonical_json(v) if type(v) in _CONTAINERS else v for v in values)
@@ -218,7 +242,15 @@ def _positioned(fields: tuple[Field, ...]) -> Callable[[Any, Any, int], tuple[An
 def compile_projector(entity: Entity, fields: tuple[Field, ...]) -> Projector:
     """One function: document -> [(child key or None, values)], equal to ``iter_rows``
     after ``stored`` (a container in a scalar column is left raw here: checking every
-    value would cost more than converting the few rows that differ)."""
+    value would cost more than converting the few rows that differ).
+
+    Args:
+        entity: the table.
+        fields: the columns to project, in order.
+
+    Returns:
+        The projector.
+    """
 
     def slow(doc: MappingABC[str, Any]) -> list[Row]:
         return list(iter_rows(entity, doc, fields))

@@ -17,12 +17,33 @@ SQL_TYPES = {
 
 
 def check_identifier(name: str, what: str) -> str:
-    """Table and column names are plain identifiers, never arbitrary SQL."""
+    """Return a table or column name when it is a plain identifier, never arbitrary SQL.
+
+    Args:
+        name: the name.
+        what: what it names, for the message.
+
+    Returns:
+        ``name`` unchanged.
+
+    Raises:
+        ConfigError: the name is not ``[A-Za-z_][A-Za-z0-9_]*``.
+    """
     if not isinstance(name, str) or not _IDENT.fullmatch(name):
         raise ConfigError(f"{what} {name!r} is not a plain SQL identifier ([A-Za-z_][A-Za-z0-9_]*)")
     return name
 
 
 def quote(name: str) -> str:
-    """Quote a checked identifier for SQL."""
+    """Quote a checked identifier for SQL.
+
+    Args:
+        name: a table or column name.
+
+    Returns:
+        The name in double quotes.
+
+    Raises:
+        ConfigError: the name is not a plain identifier.
+    """
     return '"' + check_identifier(name, "identifier") + '"'

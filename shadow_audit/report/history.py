@@ -86,6 +86,7 @@ class Run:
     shadow_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
+        """Return this Run as plain data (JSON-ready)."""
         return {
             "id": self.id,
             "started_at": self.started_at,
@@ -114,6 +115,8 @@ class Delta:
     resolved: tuple[tuple[Identity, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        """Return this Delta as plain data (JSON-ready)."""
+
         def rows(items: tuple[tuple[Identity, str], ...]) -> list[dict[str, str]]:
             return [
                 {"kind": k, "entity": e, "key": key, "field": f, "first_seen": seen}
@@ -129,7 +132,14 @@ class Delta:
 
 
 def parity(result: AuditResult) -> float:
-    """Matched rows over all rows either store holds (1.0 when both are empty)."""
+    """Return matched rows over all rows either store holds (1.0 when both are empty).
+
+    Args:
+        result: an audit's result.
+
+    Returns:
+        A share between 0 and 1.
+    """
     matched = sum(s.matched for s in result.summary.values())
     total = sum(
         s.matched + s.mismatched + s.missing_in_shadow + s.extra_in_shadow
@@ -158,7 +168,14 @@ def _run(row: tuple[Any, ...]) -> Run:
 
 
 def resolved(path: Path | str) -> str:
-    """The absolute, symlink-free form of a path: what runs are matched by."""
+    """Return the absolute, symlink-free form of a path: what runs are matched by.
+
+    Args:
+        path: a file or folder path.
+
+    Returns:
+        The path as text.
+    """
     return str(Path(path).resolve())
 
 
@@ -273,7 +290,14 @@ class History:
         return run_id, delta
 
     def runs(self, *, limit: int | None = None) -> list[Run]:
-        """Runs, newest first."""
+        """Return the recorded runs, newest first.
+
+        Args:
+            limit: at most this many (default: all).
+
+        Returns:
+            The runs, each with its finding counts by kind.
+        """
         with self._connect(create=False) as conn:
             sql = f"SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC"
             rows = conn.execute(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ())

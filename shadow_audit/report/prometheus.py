@@ -16,6 +16,15 @@ def _label(value: str) -> str:
 
 
 def render_prometheus(result: AuditResult, context: ReportContext | None = None) -> str:
+    """Render the audit as Prometheus text: findings by kind and entity, parity, status.
+
+    Args:
+        result: the audit's result.
+        context: taken as every renderer takes it; the metrics do not use it.
+
+    Returns:
+        The metrics text.
+    """
     entities = sorted({*result.summary, *(f.entity for f in result.findings)})
     counts = {(e, k): 0 for e in entities for k in FINDING_KINDS}
     for f in result.findings:

@@ -38,6 +38,7 @@ class FilePolicy:
 
     @property
     def max_bytes(self) -> int:
+        """The largest document size allowed, in bytes."""
         return int(self.max_document_mb * 1024 * 1024)
 
 

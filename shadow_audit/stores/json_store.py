@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from filelock import FileLock
 
-from shadow_audit.errors import SourceError, UsageError
+from shadow_audit.errors import ShadowAuditError, SourceError, UsageError
 from shadow_audit.mapping import DocumentMap, DocumentSpec
 from shadow_audit.profiles import REFERENCE
 from shadow_audit.stores.files import read_document
@@ -26,25 +26,59 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")  # whole name: ful
 
 
 def check_safe_name(name: str, what: str) -> str:
-    """A name that is safe as one folder component: no separators, no '..', no leading dot."""
+    """Return ``name`` when it is safe as one folder component.
+
+    Safe: letters, digits, ``.``, ``_``, ``-``; no separators, no ``..``, no leading dot.
+
+    Args:
+        name: the name to check.
+        what: what the name is, for the message (``"workspace"``).
+
+    Returns:
+        ``name`` unchanged.
+
+    Raises:
+        UsageError: the name is not safe.
+    """
     if not isinstance(name, str) or not SAFE_NAME.fullmatch(name) or ".." in name:
         raise UsageError(f"{what} {name!r} is not a safe name (letters, digits, '.', '_', '-')")
     return name
 
 
 def dump_document(document: Any) -> bytes:
+    """Return a document as the store writes it: JSON indented by two, with a final newline.
+
+    Args:
+        document: any JSON-ready value.
+
+    Returns:
+        The bytes to write.
+    """
     return orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
 
 
 def no_wider_than(source: Path | str) -> int:
-    """Permission bits for files derived from ``source`` (reports, history): never wider
-    than the source folder's own, and never executable."""
+    """Return permission bits for files derived from ``source`` (reports, history).
+
+    They are never wider than the source's own (and the umask's), and never executable.
+
+    Args:
+        source: the source folder (or file).
+
+    Returns:
+        The mode bits, such as ``0o640``.
+    """
     umask = os.umask(0)
     os.umask(umask)
     return Path(source).stat().st_mode & 0o666 & ~umask
 
 
 def fsync_dir(path: Path) -> None:
+    """Flush a folder's entries to disk, so a rename or a new file in it survives a crash.
+
+    Args:
+        path: the folder.
+    """
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -55,9 +89,13 @@ def fsync_dir(path: Path) -> None:
 def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
     """Write ``data`` so that ``path`` holds either the old or the new bytes, never a mix.
 
-    Temporary file in the same folder, flush + fsync, ``os.replace``, fsync the
-    folder. ``mode`` sets the permission bits; by default an existing file's are
-    kept and a new file gets the umask's.
+    Temporary file in the same folder, flush + fsync, ``os.replace``, fsync the folder.
+
+    Args:
+        path: the file to write.
+        data: its new bytes.
+        mode: the permission bits; by default an existing file's are kept and a new
+            file gets the umask's.
     """
     folder = path.parent
     if mode is None and path.exists():
@@ -82,8 +120,16 @@ def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
 
 
 def locate(folder: str | Path, spec: DocumentSpec) -> list[str]:
-    """The places in a unit's folder where a companion document exists, the place it is
-    written first (more than one is a problem its caller reports)."""
+    """Return the places in a unit's folder where a companion document exists.
+
+    Args:
+        folder: the unit's folder.
+        spec: the companion's description.
+
+    Returns:
+        The paths that exist, the place it is written first; more than one is a
+        problem its caller reports.
+    """
     found = []
     for location in spec.locations:
         path = os.path.join(folder, location)
@@ -101,6 +147,7 @@ class SourceUnit:
 
     @property
     def folder(self) -> Path:
+        """The unit's folder: the one holding its primary document."""
         return self.primary.parent
 
 
@@ -110,9 +157,17 @@ class JsonStore:
     def __init__(self, root: Path | str, mapping: DocumentMap = REFERENCE) -> None:
         self.root = Path(root)
         self.mapping = mapping
+        self._units_by_key: dict[str, str] = {}
 
     def units(self) -> list[SourceUnit]:
-        """Every primary document, sorted by path; fails if the root is unreadable."""
+        """Return every primary document, sorted by path.
+
+        Returns:
+            One unit per primary document under the root.
+
+        Raises:
+            SourceError: the root is not a readable folder.
+        """
         if not self.root.is_dir():
             raise SourceError(f"source folder {self.root}: not a readable folder")
         try:
@@ -121,6 +176,48 @@ class JsonStore:
             raise SourceError(f"source folder {self.root}: {exc.strerror}") from exc
         stem = self.mapping.primary.pattern
         return [SourceUnit(name=_unit_name(p, self.root, stem), primary=p) for p in paths]
+
+    def unit_of(self, key: str) -> str:
+        """The folder name of the unit whose primary document has ``key``.
+
+        The reference system names folders its own way (``agency_toolkit`` holding the
+        project ``agency-toolkit-001``), so a save or a load by key must find that folder,
+        not make a second one. A folder named ``key`` is taken as it is; otherwise the
+        primary documents are read once into an index, read again when a key is missing
+        from it, and a hit is checked against its file.
+
+        Args:
+            key: the document key.
+
+        Returns:
+            The existing unit's folder name, or ``key`` for a unit not written yet.
+        """
+        try:
+            if self.path_for(key, self.mapping.primary.name).is_file():
+                return key
+        except UsageError:  # not a folder name: only an existing unit can hold it
+            pass
+        unit = self._units_by_key.get(key)
+        if unit is not None and self._holds_key(unit, key):
+            return unit
+        self._units_by_key = {}
+        if not self.root.is_dir():  # the first save makes the store
+            return key
+        for found in self.units():
+            held = self._key_in(found.primary)
+            if held is not None:
+                self._units_by_key.setdefault(held, found.name)
+        return self._units_by_key.get(key, key)
+
+    def _holds_key(self, unit: str, key: str) -> bool:
+        return self._key_in(self.path_for(unit, self.mapping.primary.name)) == key
+
+    def _key_in(self, primary: Path) -> str | None:
+        try:
+            found = self.mapping.primary.key_of(self.read(primary))
+        except (ShadowAuditError, OSError):
+            return None
+        return found if isinstance(found, str) else None
 
     def path_for(self, unit: str, document: str) -> Path:
         """Where document ``document`` of unit ``unit`` lives: for a companion, the first
@@ -149,6 +246,17 @@ class JsonStore:
         raise UsageError(f"mapping {self.mapping.name} has no document {document!r}")
 
     def read(self, path: Path) -> Any:
+        """Read and parse one document of this store.
+
+        Args:
+            path: the document's file (inside the store's root).
+
+        Returns:
+            The parsed document.
+
+        Raises:
+            SourceError: the file cannot be read, breaks the file policy, or is not JSON.
+        """
         try:
             data = read_document(path, root=self.root)
         except OSError as exc:
@@ -156,7 +264,15 @@ class JsonStore:
         return parse_json(data, str(path))
 
     def write(self, path: Path, document: Any) -> None:
-        """Atomic write; creates the unit's folder when new."""
+        """Write a document atomically; creates the unit's folder when new.
+
+        Args:
+            path: the document's file (see ``path_for``).
+            document: the document to write.
+
+        Raises:
+            OSError: the write failed (nothing partial is left at ``path``).
+        """
         folder = path.parent
         if not folder.is_dir():
             folder.mkdir(parents=True, exist_ok=True)
@@ -165,7 +281,19 @@ class JsonStore:
 
     @contextlib.contextmanager
     def lock(self, unit: str, *, timeout: float = 30.0) -> Iterator[None]:
-        """A lock per unit across processes, held around both writes of a save."""
+        """Hold the unit's lock, across processes, around both writes of a save.
+
+        Args:
+            unit: the unit's folder name.
+            timeout: seconds to wait for the lock.
+
+        Yields:
+            Nothing; the lock is held until the block ends.
+
+        Raises:
+            UsageError: an unsafe unit name.
+            filelock.Timeout: another process held the lock for ``timeout`` seconds.
+        """
         primary = self.path_for(unit, self.mapping.primary.name)
         primary.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(lock_path(primary)), timeout=timeout):
@@ -173,7 +301,14 @@ class JsonStore:
 
 
 def lock_path(primary: Path) -> Path:
-    """The file the per-unit lock of the unit whose primary document is ``primary`` uses."""
+    """Return the file that the lock of the unit whose primary document is ``primary`` uses.
+
+    Args:
+        primary: the unit's primary document.
+
+    Returns:
+        A hidden file beside it.
+    """
     return primary.parent / f".{primary.name}.lock"
 
 

@@ -44,6 +44,7 @@ class Transition:
     reason: str | None
 
     def to_dict(self) -> dict[str, Any]:
+        """Return this Transition as plain data (JSON-ready)."""
         return {
             "id": self.id,
             "from": self.from_phase,
@@ -56,7 +57,11 @@ class Transition:
 
 
 def ensure_phase_table(conn: sqlite3.Connection) -> None:
-    """Create the phase table when missing (idempotent)."""
+    """Create the phase table when missing (idempotent).
+
+    Args:
+        conn: a read-write connection.
+    """
     conn.execute(PHASE_DDL)
 
 
@@ -68,7 +73,14 @@ def _has_table(conn: sqlite3.Connection) -> bool:
 
 
 def read_phase(conn: sqlite3.Connection) -> Phase:
-    """The current phase; ``shadow`` for a database that never moved (or has no phase table)."""
+    """The current phase; ``shadow`` for a database that never moved (or has no phase table).
+
+    Args:
+        conn: a connection to the database.
+
+    Returns:
+        The phase.
+    """
     try:
         row = conn.execute(
             f"SELECT to_phase FROM {PHASE_TABLE} ORDER BY id DESC LIMIT 1"
@@ -86,7 +98,14 @@ def read_phase(conn: sqlite3.Connection) -> Phase:
 
 
 def read_transitions(conn: sqlite3.Connection) -> list[Transition]:
-    """Every transition, oldest first (none for a database without the phase table)."""
+    """Every transition, oldest first (none for a database without the phase table).
+
+    Args:
+        conn: a connection to the database.
+
+    Returns:
+        The transitions.
+    """
     if not _has_table(conn):
         return []
     rows = conn.execute(

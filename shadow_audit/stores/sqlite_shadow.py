@@ -8,10 +8,10 @@ import uuid
 from collections.abc import Iterator
 from collections.abc import Mapping as MappingABC
 from contextlib import closing, contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from shadow_audit.clock import utc_stamp
 from shadow_audit.errors import DatabaseError
 from shadow_audit.mapping import (
     POSITION,
@@ -19,11 +19,9 @@ from shadow_audit.mapping import (
     DocumentMap,
     Entity,
     Field,
-    get_path,
     iter_rows,
     quote,
 )
-from shadow_audit.mapping import split_path as _split
 from shadow_audit.profiles import REFERENCE
 
 DEFAULT_BUSY_TIMEOUT = 5.0
@@ -34,7 +32,11 @@ IDENTITY_DDL = (
 
 
 def ensure_identity(conn: sqlite3.Connection) -> None:
-    """Give the database a UUID of its own (kept forever, whatever the file is called)."""
+    """Give the database a UUID of its own (kept forever, whatever the file is called).
+
+    Args:
+        conn: a read-write connection; the identity table is created when missing.
+    """
     conn.execute(IDENTITY_DDL)
     conn.execute(
         f"INSERT OR IGNORE INTO {IDENTITY_TABLE} (name, value) VALUES ('database_id', ?)",
@@ -43,10 +45,18 @@ def ensure_identity(conn: sqlite3.Connection) -> None:
 
 
 def shadow_identity(path: Path | str) -> str:
-    """What the database is, not where: ``uuid:<id>`` from its ``shadow_audit_meta`` table;
-    for a database this project did not create (e.g. the reference system's v2, which the
-    read-only audit must not change) ``file:<device>:<inode>``, which a rename keeps and a
-    replaced or copied file does not.
+    """Return what the database is, not where it is.
+
+    ``uuid:<id>`` from its ``shadow_audit_meta`` table; for a database this project did
+    not create (e.g. the reference system's v2, which the read-only audit must not
+    change) ``file:<device>:<inode>``, which a rename keeps and a replaced or copied
+    file does not.
+
+    Args:
+        path: the SQLite file.
+
+    Returns:
+        The identity.
 
     Raises:
         DatabaseError: the file is missing or not SQLite.
@@ -75,7 +85,15 @@ def _column_ddl(fld: Field) -> str:
 
 
 def entity_ddl(entity: Entity, mapping: DocumentMap) -> list[str]:
-    """CREATE statements for one table (and its index)."""
+    """Return the CREATE statements for one table (and its index).
+
+    Args:
+        entity: the table.
+        mapping: the map it belongs to (for its parent table).
+
+    Returns:
+        The statements, without a final ``;``.
+    """
     t = quote(entity.table)
     cols = ['"id" INTEGER PRIMARY KEY AUTOINCREMENT']
     unique: list[str] = []
@@ -106,16 +124,42 @@ def entity_ddl(entity: Entity, mapping: DocumentMap) -> list[str]:
 
 
 def schema_sql(mapping: DocumentMap = REFERENCE) -> str:
-    """The whole DDL for a mapping, as one script."""
+    """Return the whole DDL for a mapping, as one script.
+
+    Args:
+        mapping: the map (default: the built-in reference profile).
+
+    Returns:
+        The script, every statement ending with ``;``.
+    """
     return ";\n".join(s for e in mapping.entities for s in entity_ddl(e, mapping)) + ";\n"
 
 
 def table_columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    """Return a table's column names, in table order (empty when there is no such table).
+
+    Args:
+        conn: any connection to the database.
+        table: the table name.
+
+    Returns:
+        The names.
+    """
     return [row[1] for row in conn.execute(f"PRAGMA table_info({quote(table)})")]
 
 
 def connect_readonly(path: Path | str) -> sqlite3.Connection:
-    """A read-only connection (``mode=ro``); a missing or non-SQLite file is a DatabaseError."""
+    """Open a read-only connection (``mode=ro``, ``query_only``).
+
+    Args:
+        path: the SQLite file.
+
+    Returns:
+        The connection; the caller closes it.
+
+    Raises:
+        DatabaseError: the file is missing or not SQLite.
+    """
     p = Path(path)
     if not p.is_file():
         raise DatabaseError(f"database {p}: no such file")
@@ -126,10 +170,6 @@ def connect_readonly(path: Path | str) -> sqlite3.Connection:
     except sqlite3.DatabaseError as exc:
         raise DatabaseError(f"database {p}: cannot read as SQLite: {exc}") from exc
     return conn
-
-
-def now_utc() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class SqliteShadow:
@@ -179,7 +219,14 @@ class SqliteShadow:
 
     @contextmanager
     def transaction(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
-        """One write transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error)."""
+        """Run one write transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error).
+
+        Args:
+            conn: a connection to use (see ``connection``); default: a new one, closed after.
+
+        Yields:
+            The connection, inside the transaction.
+        """
         if conn is None:
             with self.connection() as own, self.transaction(own) as tx:
                 yield tx
@@ -194,7 +241,15 @@ class SqliteShadow:
         conn.execute("COMMIT")
 
     def columns(self, conn: sqlite3.Connection, table: str) -> set[str]:
-        """The table's columns, cached until the schema changes (another process may migrate)."""
+        """Return the table's columns, cached until the schema changes (another process migrates).
+
+        Args:
+            conn: a connection to this database.
+            table: the table name.
+
+        Returns:
+            The column names.
+        """
         version = conn.execute("PRAGMA schema_version").fetchone()[0]
         if version != self._schema_version:
             self._columns.clear()
@@ -204,8 +259,18 @@ class SqliteShadow:
         return self._columns[table]
 
     def as_stored(self, conn: sqlite3.Connection, entity: Entity) -> Entity:
-        """The table as this database keys it: a database without the position column
-        (the reference system's v2) keys the rows by the entity's ``legacy_key``."""
+        """Return the table as this database keys it.
+
+        A database without the position column (the reference system's v2) keys the rows
+        by the entity's ``legacy_key``.
+
+        Args:
+            conn: a connection to this database.
+            entity: the table as the mapping describes it.
+
+        Returns:
+            ``entity`` itself, or its legacy-keyed form.
+        """
         if entity.legacy_key is None or entity.key_column is None:
             return entity
         present = self.columns(conn, entity.table)
@@ -216,11 +281,19 @@ class SqliteShadow:
     def import_manifest(
         self, manifest: MappingABC[str, Any], memory: MappingABC[str, Any] | None = None
     ) -> int:
-        """Idempotently import a manifest (and its memory) and return its row id."""
+        """Idempotently import a manifest (and its memory) in one transaction.
+
+        Args:
+            manifest: the primary document.
+            memory: its companion, if any.
+
+        Returns:
+            The root row's id.
+        """
         documents: dict[str, MappingABC[str, Any]] = {self.mapping.primary.name: manifest}
         if memory is not None:
             documents[self.mapping.companions[0].name] = memory
-        key = get_path(manifest, _split(self.mapping.primary.key_path or ""))
+        key = self.mapping.primary.key_of(manifest)
         with self.transaction() as conn:
             return self.write(conn, str(key), documents)
 
@@ -321,7 +394,7 @@ class SqliteShadow:
         key_where = f" AND {kc} = ?" if kc else ""
         for gone in existing.keys() - wanted.keys():
             conn.execute(f"DELETE FROM {t} WHERE {lc} = ?{key_where}", (link, *_k(kc, gone)))
-        stamp = now_utc()
+        stamp = utc_stamp()
         fill_values = [stamp for _ in fills]
         for child_key, values in wanted.items():
             if child_key in existing:
@@ -434,7 +507,12 @@ class SqliteShadow:
         return True
 
     def delete(self, conn: sqlite3.Connection, key: str) -> None:
-        """Remove a unit's rows (children first, for databases without cascades)."""
+        """Remove a unit's rows (children first, for databases without cascades).
+
+        Args:
+            conn: a connection inside an open write transaction.
+            key: the unit's key; a key with no root row changes nothing.
+        """
         root = self.mapping.root
         row_id = self._root_id(conn, root, key)
         if row_id is None:

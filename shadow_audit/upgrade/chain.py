@@ -38,14 +38,17 @@ class DocumentUpgrade:
 
     @property
     def refused(self) -> bool:
+        """Whether a step refused the document (it is then left as found)."""
         return bool(self.refusals)
 
     @property
     def changed(self) -> bool:
+        """Whether the upgrade changes the document (never when refused)."""
         return not self.refused and self.before != self.after
 
     @property
     def steps(self) -> tuple[str, ...]:
+        """The steps applied to the document, in order."""
         return tuple(a.step for a in self.applied)
 
     def to_dict(self) -> dict[str, Any]:
@@ -71,7 +74,14 @@ class DocumentUpgrade:
         }
 
     def notes(self, *actions: str) -> list[Note]:
-        """The notes of every step, in order; only these actions when given."""
+        """The notes of every step, in order; only these actions when given.
+
+        Args:
+            actions: keep only notes of these actions (``"moved"``, ``"set"``, ...).
+
+        Returns:
+            The notes.
+        """
         return [n for a in self.applied for n in a.notes if not actions or n.action in actions]
 
 
@@ -117,7 +127,14 @@ def upgrade_document(
 
 
 def unit_folder(path: Path) -> str:
-    """The name of a document's unit folder (a memory may sit in the unit's ``.vibe/``)."""
+    """The name of a document's unit folder (a memory may sit in the unit's ``.vibe/``).
+
+    Args:
+        path: a document's file.
+
+    Returns:
+        The unit's folder name.
+    """
     folder = path.resolve().parent
     return folder.parent.name if folder.name == ".vibe" else folder.name
 

@@ -14,16 +14,39 @@ _ABSENT = object()
 
 
 def pointer(*parts: str | int) -> str:
-    """The JSON Pointer (RFC 6901) of a path of keys and indexes."""
+    """The JSON Pointer (RFC 6901) of a path of keys and indexes.
+
+    Args:
+        parts: the keys and indexes, outermost first.
+
+    Returns:
+        The pointer, ``""`` for the whole document.
+    """
     return to_pointer(parts)
 
 
 def unescape(token: str) -> str:
+    """Undo a JSON Pointer token's escapes (``~1`` is ``/``, ``~0`` is ``~``).
+
+    Args:
+        token: one token of a pointer.
+
+    Returns:
+        The key it names.
+    """
     return token.replace("~1", "/").replace("~0", "~")
 
 
 def resolve(document: Any, ptr: str) -> Any:
-    """The value at ``ptr``, or ``_ABSENT`` when there is none."""
+    """The value at ``ptr``, or ``_ABSENT`` when there is none.
+
+    Args:
+        document: the document.
+        ptr: a JSON Pointer into it.
+
+    Returns:
+        The value, or ``_ABSENT``.
+    """
     if ptr == "":
         return document
     node = document
@@ -39,7 +62,15 @@ def resolve(document: Any, ptr: str) -> Any:
 
 
 def leaves(document: Any, prefix: tuple[str | int, ...] = ()) -> Iterator[tuple[str, Any]]:
-    """Every leaf as (pointer, value): scalars, null, and empty objects and lists."""
+    """Every leaf as (pointer, value): scalars, null, and empty objects and lists.
+
+    Args:
+        document: the document (or a part of it).
+        prefix: the keys and indexes leading to ``document``.
+
+    Yields:
+        ``(pointer, value)`` per leaf, in document order.
+    """
     if isinstance(document, dict) and document:
         for key, value in document.items():
             yield from leaves(value, (*prefix, key))

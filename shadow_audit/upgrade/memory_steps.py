@@ -50,7 +50,14 @@ Result = tuple[dict[str, Any], list[Note]]
 
 
 def is_gad501(document: dict[str, Any]) -> bool:
-    """Whether any part of ``document`` still has the GAD-501 shape."""
+    """Whether any part of ``document`` still has the GAD-501 shape.
+
+    Args:
+        document: a memory document.
+
+    Returns:
+        True when a GAD-501 section is still there.
+    """
     domain, trajectory = document.get("domain"), document.get("trajectory")
     return (
         isinstance(document.get("narrative"), dict)
@@ -258,15 +265,7 @@ def _intents(doc: dict[str, Any], notes: list[Note]) -> list[dict[str, Any]]:
                     {"session": number, "intent": intent, "confidence": UPGRADED_CONFIDENCE}
                 )
                 notes.append(Note("moved", pointer(*src), pointer(*at, "intent"), "renamed"))
-                notes.append(
-                    Note(
-                        "set",
-                        None,
-                        pointer(*at, "confidence"),
-                        "none recorded; the lower of the reference's labels",
-                        UPGRADED_CONFIDENCE,
-                    )
-                )
+                notes.append(_confidence_set(at))
             elif (
                 isinstance(intent, dict)
                 and set(intent) <= {"intent", "confidence"}
@@ -278,15 +277,7 @@ def _intents(doc: dict[str, Any], notes: list[Note]) -> list[dict[str, Any]]:
                 )
                 notes.append(Note("moved", pointer(*src), pointer(*at), "renamed"))
                 if "confidence" not in intent:
-                    notes.append(
-                        Note(
-                            "set",
-                            None,
-                            pointer(*at, "confidence"),
-                            "none recorded; the lower of the reference's labels",
-                            UPGRADED_CONFIDENCE,
-                        )
-                    )
+                    notes.append(_confidence_set(at))
             else:
                 notes.append(
                     Note(
@@ -302,6 +293,14 @@ def gad501_memory(document: dict[str, Any], context: StepContext) -> Result:
 
     ``project_id``, when absent, becomes the unit's folder name, as the reference's
     ``_infer_project_id`` does (manifests carry no top-level ``project_id``).
+
+    Args:
+        document: the memory as found.
+        context: the unit (its folder name) and the options of the run.
+
+    Returns:
+        The document (a changed copy, or the same object when nothing applies) and a
+        note for every change or refusal.
     """
     if not is_gad501(document):
         return document, []
@@ -358,3 +357,14 @@ def gad501_memory(document: dict[str, Any], context: StepContext) -> Result:
 MEMORY_STEPS = (
     Step("gad501-memory", 1, "memory", "GAD-501 memory -> ProjectMemoryManager 1.0", gad501_memory),
 )
+
+
+def _confidence_set(at: tuple[Any, ...]) -> Note:
+    """The note for an intent given the default confidence, at ``intent_history`` index ``at``."""
+    return Note(
+        "set",
+        None,
+        pointer(*at, "confidence"),
+        "none recorded; the lower of the reference's labels",
+        UPGRADED_CONFIDENCE,
+    )

@@ -105,4 +105,5 @@ class Step:
 
     @property
     def id(self) -> str:
+        """The step's id: ``name@version``."""
         return f"{self.name}@{self.version}"

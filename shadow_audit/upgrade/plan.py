@@ -7,10 +7,10 @@ import os
 import tempfile
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from shadow_audit.clock import file_stamp
 from shadow_audit.dualwrite import DualWriter
 from shadow_audit.errors import ShadowAuditError, SourceError
 from shadow_audit.profiles import DEFAULT_DB_PATH, REFERENCE
@@ -41,14 +41,17 @@ class UpgradePlan:
 
     @property
     def to_write(self) -> list[PlannedDocument]:
+        """The documents the upgrade changes."""
         return [d for d in self.documents if d.upgrade.changed]
 
     @property
     def refused(self) -> list[PlannedDocument]:
+        """The documents a step refused."""
         return [d for d in self.documents if d.upgrade.refused]
 
     @property
     def current(self) -> list[PlannedDocument]:
+        """The documents already current: neither changed nor refused."""
         return [d for d in self.documents if not d.upgrade.changed and not d.upgrade.refused]
 
 
@@ -130,8 +133,8 @@ def plan_upgrade(source: Path | str, *, assume_timezone: str | None = None) -> U
         The plan; nothing is written.
 
     Raises:
-        SourceError: the folder or a document cannot be read or is not JSON (nothing
-            is planned past a document whose shape cannot be known).
+        SourceError: the folder holds no documents, or a document cannot be read or is
+            not JSON (nothing is planned past a document whose shape cannot be known).
         UsageError: ``assume_timezone`` is neither a zone nor an offset.
     """
     zone = parse_timezone(assume_timezone) if assume_timezone is not None else None
@@ -145,6 +148,8 @@ def plan_upgrade(source: Path | str, *, assume_timezone: str | None = None) -> U
             document = _read(path)
             upgrade = upgrade_document(document, spec.schema or spec.name, context=context)
             planned.append(PlannedDocument(unit.name, spec.name, path, upgrade))
+    if not planned:
+        raise SourceError(f"{source}: no documents found (looked for {REFERENCE.primary.pattern})")
     return UpgradePlan(Path(source), zone.name if zone else None, tuple(planned))
 
 
@@ -163,7 +168,7 @@ class _BeforeImages:
     def keep(self, path: Path) -> None:
         if self.folder is None:
             self.root.mkdir(parents=True, exist_ok=True)
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            stamp = file_stamp()
             self.folder = Path(tempfile.mkdtemp(prefix=f"upgrade-{stamp}-", dir=self.root))
         target = self.folder / path.relative_to(self.source)
         dir_mode = self.source.stat().st_mode & 0o777

@@ -35,7 +35,15 @@ def _documents(n: int) -> str:
 
 def render_document(doc: PlannedDocument, source: Path) -> list[str]:
     """The lines for one document that would change (or did): steps, values set and
-    dropped with their reasons, then the unified diff of the JSON."""
+    dropped with their reasons, then the unified diff of the JSON.
+
+    Args:
+        doc: a planned document.
+        source: the source folder, which the shown paths are relative to.
+
+    Returns:
+        The lines, with control characters made visible.
+    """
     rel = doc.path.relative_to(source).as_posix()
     lines = [f"{rel}: {', '.join(doc.upgrade.steps)}", *_set_and_dropped(doc)]
     lines += difflib.unified_diff(

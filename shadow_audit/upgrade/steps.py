@@ -46,6 +46,14 @@ def flat_v0(document: dict[str, Any], context: StepContext) -> Result:
     Renames what has a place; metadata keys the schema does not list go to ``spec.vibe``
     (where the reference system's own migration of agency_toolkit put ``client``,
     ``region`` and ``target_users``); the rest stays for ``unknown-keys``.
+
+    Args:
+        document: the manifest as found (or as the previous step left it).
+        context: the unit and the options of the run.
+
+    Returns:
+        The document (a changed copy, or the same object when nothing applies) and a
+        note for every change or refusal.
     """
     flat = ("project_id", "project_name", "current_state", "created_at")
     if "apiVersion" in document or not any(k in document for k in flat):
@@ -110,7 +118,16 @@ def flat_v0(document: dict[str, Any], context: StepContext) -> Result:
 
 
 def updated_at(document: dict[str, Any], context: StepContext) -> Result:
-    """``metadata.updatedAt`` -> ``metadata.lastUpdatedAt`` (when that is not there yet)."""
+    """``metadata.updatedAt`` -> ``metadata.lastUpdatedAt`` (when that is not there yet).
+
+    Args:
+        document: the manifest as found (or as the previous step left it).
+        context: the unit and the options of the run.
+
+    Returns:
+        The document (a changed copy, or the same object when nothing applies) and a
+        note for every change or refusal.
+    """
     metadata = _obj(document, "metadata")
     if metadata is None or "updatedAt" not in metadata or "lastUpdatedAt" in metadata:
         return document, []
@@ -128,7 +145,16 @@ def updated_at(document: dict[str, Any], context: StepContext) -> Result:
 
 
 def null_substate(document: dict[str, Any], context: StepContext) -> Result:
-    """``status.planningSubState: null`` -> no key (the schema says "none" by absence)."""
+    """``status.planningSubState: null`` -> no key (the schema says "none" by absence).
+
+    Args:
+        document: the manifest as found (or as the previous step left it).
+        context: the unit and the options of the run.
+
+    Returns:
+        The document (a changed copy, or the same object when nothing applies) and a
+        note for every change or refusal.
+    """
     status = _obj(document, "status")
     if status is None or "planningSubState" not in status or status["planningSubState"] is not None:
         return document, []
@@ -141,7 +167,16 @@ def null_substate(document: dict[str, Any], context: StepContext) -> Result:
 def empty_hashes(document: dict[str, Any], context: StepContext) -> Result:
     """Empty ``ref`` / ``lastCommit`` of an artifact -> no key: an empty hash names no
     commit. The required ``code.mainRepository.lastCommit`` has no faithful value when
-    empty, so that document is refused (set the hash by hand)."""
+    empty, so that document is refused (set the hash by hand).
+
+    Args:
+        document: the manifest as found (or as the previous step left it).
+        context: the unit and the options of the run.
+
+    Returns:
+        The document (a changed copy, or the same object when nothing applies) and a
+        note for every change or refusal.
+    """
     artifacts = _obj(document, "artifacts")
     if artifacts is None:
         return document, []
@@ -178,7 +213,16 @@ def empty_hashes(document: dict[str, Any], context: StepContext) -> Result:
 def partial_budget(document: dict[str, Any], context: StepContext) -> Result:
     """A budget missing fields: ``current_cost_usd`` and ``alert_threshold`` get the
     values the reference system's own database gives them when absent (0.0, 0.80);
-    a missing ``max_cost_usd`` has no such value, so that document is refused."""
+    a missing ``max_cost_usd`` has no such value, so that document is refused.
+
+    Args:
+        document: the manifest as found (or as the previous step left it).
+        context: the unit and the options of the run.
+
+    Returns:
+        The document (a changed copy, or the same object when nothing applies) and a
+        note for every change or refusal.
+    """
     budget = _obj(document, "budget")
     if budget is None:
         return document, []
@@ -213,7 +257,16 @@ def partial_budget(document: dict[str, Any], context: StepContext) -> Result:
 
 def empty_sections(document: dict[str, Any], context: StepContext) -> Result:
     """Missing ``spec``, ``spec.vibe`` or ``artifacts`` -> empty objects (they claim
-    nothing; the reference system itself writes them empty)."""
+    nothing; the reference system itself writes them empty).
+
+    Args:
+        document: the manifest as found (or as the previous step left it).
+        context: the unit and the options of the run.
+
+    Returns:
+        The document (a changed copy, or the same object when nothing applies) and a
+        note for every change or refusal.
+    """
     spec = document.get("spec", {})
     wanted = [
         ("spec",) if "spec" not in document else None,
@@ -242,7 +295,14 @@ def _naive(value: Any) -> datetime | None:
 
 
 def upgrade_record(doc: dict[str, Any]) -> dict[str, Any]:
-    """``spec.vibe["x-upgrade"]`` of ``doc``, created when absent."""
+    """``spec.vibe["x-upgrade"]`` of ``doc``, created when absent.
+
+    Args:
+        doc: a manifest with ``spec.vibe`` (the upgrade's own copy).
+
+    Returns:
+        The record, a dict inside ``doc``.
+    """
     record: dict[str, Any] = doc["spec"]["vibe"].setdefault(UPGRADE_KEY, {})
     return record
 
@@ -250,7 +310,16 @@ def upgrade_record(doc: dict[str, Any]) -> dict[str, Any]:
 def naive_timestamps(document: dict[str, Any], context: StepContext) -> Result:
     """Naive date-times -> with the offset of ``--assume-timezone`` at that instant; the
     zone's name is recorded in ``spec.vibe["x-upgrade"].assumed_timezone``. Without the
-    option such a document is refused: guessing a zone would move the instant."""
+    option such a document is refused: guessing a zone would move the instant.
+
+    Args:
+        document: the manifest as found (or as the previous step left it).
+        context: the unit and the options of the run.
+
+    Returns:
+        The document (a changed copy, or the same object when nothing applies) and a
+        note for every change or refusal.
+    """
     found = []
     for section, key in TIMESTAMPS:
         holder = _obj(document, section)
@@ -310,7 +379,16 @@ def naive_timestamps(document: dict[str, Any], context: StepContext) -> Result:
 
 def unknown_keys(document: dict[str, Any], context: StepContext) -> Result:
     """Keys the schema does not allow (``research_metadata``, ``spec.initial_requirements``,
-    ``metadata.tags``, ...) -> ``spec.vibe["x-upgrade"].moved[<their JSON Pointer>]``."""
+    ``metadata.tags``, ...) -> ``spec.vibe["x-upgrade"].moved[<their JSON Pointer>]``.
+
+    Args:
+        document: the manifest as found (or as the previous step left it).
+        context: the unit and the options of the run.
+
+    Returns:
+        The document (a changed copy, or the same object when nothing applies) and a
+        note for every change or refusal.
+    """
     extras: list[tuple[tuple[Any, ...], str]] = []
     for error in validator_for("manifest").iter_errors(document):
         if error.validator != "additionalProperties" or error.validator_value is not False:

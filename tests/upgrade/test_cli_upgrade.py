@@ -143,6 +143,16 @@ def test_a_missing_source_is_exit_2_with_one_line(tmp_path: Path) -> None:
     ]
 
 
+def test_a_folder_without_documents_is_exit_2_as_in_validate(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    done = run_cli("upgrade", "--source", str(tmp_path / "empty"))
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"shadow-audit: {tmp_path / 'empty'}: no documents found "
+        "(looked for */project_manifest.json)"
+    ]
+
+
 def test_unreadable_json_is_exit_2_naming_the_file_and_nothing_is_written(tmp_path: Path) -> None:
     legacy = null_substate_store(tmp_path / "src")
     before = legacy.read_bytes()

@@ -158,6 +158,7 @@ class JsonStore:
         self.root = Path(root)
         self.mapping = mapping
         self._units_by_key: dict[str, str] = {}
+        self._seen: set[str] = set()
 
     def units(self) -> list[SourceUnit]:
         """Return every primary document, sorted by path.
@@ -182,9 +183,9 @@ class JsonStore:
 
         The reference system names folders its own way (``agency_toolkit`` holding the
         project ``agency-toolkit-001``), so a save or a load by key must find that folder,
-        not make a second one. A folder named ``key`` is taken as it is; otherwise the
-        primary documents are read once into an index, read again when a key is missing
-        from it, and a hit is checked against its file.
+        not make a second one. A folder named ``key`` is taken as it is; otherwise every
+        folder not seen before is read once into an index (a store object reads each
+        primary document at most once), and a hit is checked against its file.
 
         Args:
             key: the document key.
@@ -200,14 +201,24 @@ class JsonStore:
         unit = self._units_by_key.get(key)
         if unit is not None and self._holds_key(unit, key):
             return unit
-        self._units_by_key = {}
         if not self.root.is_dir():  # the first save makes the store
             return key
-        for found in self.units():
-            held = self._key_in(found.primary)
+        for name, primary in self._unseen_units():
+            held = self._key_in(primary)
+            self._seen.add(name)
             if held is not None:
-                self._units_by_key.setdefault(held, found.name)
+                self._units_by_key[held] = name
         return self._units_by_key.get(key, key)
+
+    def _unseen_units(self) -> list[tuple[str, Path]]:
+        """Units not indexed yet; one directory listing where the layout is ``*/<file>``."""
+        pattern = self.mapping.primary.pattern
+        head, _, rest = pattern.partition("/")
+        if head != "*" or any(c in rest for c in "*?["):
+            return [(u.name, u.primary) for u in self.units() if u.name not in self._seen]
+        with os.scandir(self.root) as entries:
+            names = [e.name for e in entries if e.name not in self._seen and e.is_dir()]
+        return [(n, self.root / n / rest) for n in names if (self.root / n / rest).is_file()]
 
     def _holds_key(self, unit: str, key: str) -> bool:
         return self._key_in(self.path_for(unit, self.mapping.primary.name)) == key

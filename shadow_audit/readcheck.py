@@ -20,7 +20,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ReadCheck:
-    """One verified read: equal or not, the findings, and both sides' latencies."""
+    """One verified read: equal or not, the findings, and both sides' latencies.
+
+    ``skipped`` says why a sampled read was not verified (the unit's lock stayed busy):
+    such a record is neither a match nor a mismatch, and ``matched`` is False.
+    """
 
     time: str
     key: str
@@ -29,6 +33,7 @@ class ReadCheck:
     sqlite_ms: float | None
     findings: tuple[dict[str, Any], ...] = ()
     error: str | None = None
+    skipped: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return this ReadCheck as plain data (JSON-ready)."""
@@ -48,11 +53,13 @@ def reads_log_path(database: Path | str) -> Path:
     return db.with_name(db.name + ".reads.jsonl")
 
 
-def read_checks(path: Path | str) -> list[ReadCheck]:
-    """Every complete record of a reads log (lines cut short by a dying process are skipped).
+def read_checks(path: Path | str, *, include_skipped: bool = False) -> list[ReadCheck]:
+    """The verified reads of a reads log (lines cut short by a dying process are left out).
 
     Args:
-        path: the reads log.
+        path: the reads log (``reads_log_path``).
+        include_skipped: also return the sampled reads that were not verified because
+            the unit's lock stayed busy (by default only verifications count).
 
     Returns:
         The records, oldest first; none when the log does not exist.
@@ -67,9 +74,11 @@ def read_checks(path: Path | str) -> list[ReadCheck]:
             continue
         try:
             raw = orjson.loads(line)
-            out.append(ReadCheck(**{**raw, "findings": tuple(raw.get("findings", ()))}))
+            check = ReadCheck(**{**raw, "findings": tuple(raw.get("findings", ()))})
         except (orjson.JSONDecodeError, TypeError):
             continue
+        if include_skipped or check.skipped is None:
+            out.append(check)
     return out
 
 

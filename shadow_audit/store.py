@@ -28,7 +28,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,7 +44,7 @@ from shadow_audit.errors import ConfigError, DatabaseError, InvalidDocumentError
 from shadow_audit.ledger import LedgerEntry, append_json_line
 from shadow_audit.mapping import build_documents
 from shadow_audit.readcheck import ReadCheck, reads_log_path, verify_rows
-from shadow_audit.stores.json_store import JsonStore, atomic_write, check_safe_name
+from shadow_audit.stores.json_store import JsonStore, atomic_write, check_safe_name, lock_path
 from shadow_audit.stores.phases import (
     PHASES,
     SQLITE_TRUTH,
@@ -56,6 +56,8 @@ from shadow_audit.stores.rows import read_unit_rows
 from shadow_audit.stores.sqlite_shadow import DEFAULT_BUSY_TIMEOUT, SqliteShadow
 
 log = logging.getLogger(__name__)
+VERIFY_LOCK_TIMEOUT = 0.5  # a save holds a unit's lock for milliseconds; past this, skip
+LOCK_POLL = 0.002
 
 
 class DocumentNotFoundError(ShadowAuditError):
@@ -172,6 +174,7 @@ class Store:
         config: Config | None = None,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         lock_timeout: float = 30.0,
+        verify_lock_timeout: float = VERIFY_LOCK_TIMEOUT,
         clock: Callable[[], datetime] | None = None,
         seed: int | None = None,
         validation: Validation = "observe",
@@ -191,6 +194,7 @@ class Store:
         self.ledger = self.writer.ledger
         self.reads_log = reads_log_path(path)
         self.lock_timeout = lock_timeout
+        self.verify_lock_timeout = verify_lock_timeout
         self._clock = clock or (lambda: datetime.now(UTC))
         self._rng = random.Random(seed)  # noqa: S311 - sampling, not secrets
         self._guard = threading.RLock()
@@ -275,12 +279,9 @@ class Store:
             if phase in SQLITE_TRUTH:
                 assert conn is not None
                 return self._load_sqlite(conn, key)
-            started = time.perf_counter()
-            documents = self._load_json(key)
-            json_ms = (time.perf_counter() - started) * 1000
             if phase == "read-verify" and self._rng.random() < self.policy.read_sample:
-                self._verify(conn, key, documents, json_ms)
-            return documents
+                return self._verified_load(conn, key)
+            return self._load_json(key)
 
     def _load_json(self, key: str) -> dict[str, dict[str, Any]]:
         primary = self.mapping.primary
@@ -311,43 +312,99 @@ class Store:
             raise DocumentNotFoundError(f"{self.mapping.primary.name} {key}: not in the database")
         return build_documents(self.mapping, key, rows)
 
-    def _verify(
-        self,
-        conn: sqlite3.Connection | None,
-        key: str,
-        documents: dict[str, dict[str, Any]],
-        json_ms: float,
-    ) -> None:
-        """The candidate side of a read: its failures are recorded, never raised."""
-        sqlite_ms: float | None = None
-        findings: list[dict[str, Any]] = []
-        error = None
+    def _verified_load(
+        self, conn: sqlite3.Connection | None, key: str
+    ) -> dict[str, dict[str, Any]]:
+        """A sampled read: under the unit's lock (the one every save holds across both
+        writes), the JSON documents and the key's rows in one read transaction; the lock is
+        released before comparing. A lock still busy after ``verify_lock_timeout`` serves
+        the JSON unlocked and records the verification as skipped, never as a mismatch."""
+        lock = FileLock(str(lock_path(self.json.path_for(key, self.mapping.primary.name))))
+        try:
+            lock.acquire(timeout=self.verify_lock_timeout, poll_interval=LOCK_POLL)
+        except (Timeout, OSError) as exc:  # busy, or no folder / a read-only source
+            started = time.perf_counter()
+            documents = self._load_json(key)  # the control: its failure propagates
+            json_ms = (time.perf_counter() - started) * 1000
+            if isinstance(exc, Timeout):
+                why = f"the unit's lock stayed busy for {self.verify_lock_timeout:g}s"
+            else:
+                why = f"the unit's lock cannot be taken: {exc}"
+            self._log_check(key, json_ms, None, skipped=" ".join(f"{why}; not verified".split()))
+            return documents
+        try:
+            started = time.perf_counter()
+            documents = self._load_json(key)
+            json_ms = (time.perf_counter() - started) * 1000
+            rows, sqlite_ms, error = self._candidate_rows(conn, key)
+        finally:
+            lock.release()
+        self._verify(conn, key, documents, rows, json_ms=json_ms, sqlite_ms=sqlite_ms, error=error)
+        return documents
+
+    def _candidate_rows(
+        self, conn: sqlite3.Connection | None, key: str
+    ) -> tuple[dict[str, Any] | None, float | None, str | None]:
+        """The key's rows, their latency, or the error: never raises."""
         try:
             if conn is None:
                 raise DatabaseError(f"database {self.shadow.path}: unavailable")
             started = time.perf_counter()
             rows = self._rows(conn, key)
             build_documents(self.mapping, key, rows)  # the read sqlite-primary would serve
-            sqlite_ms = (time.perf_counter() - started) * 1000
+            return rows, (time.perf_counter() - started) * 1000, None
+        except Exception as exc:  # the candidate's failures never reach the caller
+            return None, None, f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+    def _verify(
+        self,
+        conn: sqlite3.Connection | None,
+        key: str,
+        documents: dict[str, dict[str, Any]],
+        rows: dict[str, Any] | None,
+        *,
+        json_ms: float,
+        sqlite_ms: float | None,
+        error: str | None,
+    ) -> None:
+        """The comparison of one locked read: its failures are recorded, never raised."""
+        findings: list[dict[str, Any]] = []
+        try:
+            if error is not None or rows is None or conn is None:
+                raise DatabaseError(error or f"database {self.shadow.path}: unavailable")
+            live: sqlite3.Connection = conn
             found = verify_rows(
                 self.mapping,
                 key,
                 documents,
                 rows,
-                columns=lambda table: self.shadow.columns(conn, table),
+                columns=lambda table: self.shadow.columns(live, table),
             )
             findings = [f.to_dict() for f in found[:20]]
         except Exception as exc:  # the candidate's failures never reach the caller
-            error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+            error = error or f"{type(exc).__name__}: {' '.join(str(exc).split())}"
             log.warning("verified read of %s failed: %s", key, error)
+        self._log_check(key, json_ms, sqlite_ms, findings=findings, error=error)
+
+    def _log_check(
+        self,
+        key: str,
+        json_ms: float,
+        sqlite_ms: float | None,
+        *,
+        findings: list[dict[str, Any]] | None = None,
+        error: str | None = None,
+        skipped: str | None = None,
+    ) -> None:
         check = ReadCheck(
             time=_stamp(self._clock()),
             key=key,
-            matched=not findings and error is None,
+            matched=not findings and error is None and skipped is None,
             json_ms=round(json_ms, 4),
             sqlite_ms=None if sqlite_ms is None else round(sqlite_ms, 4),
-            findings=tuple(findings),
+            findings=tuple(findings or ()),
             error=error,
+            skipped=skipped,
         )
         try:
             append_json_line(self.reads_log, check.to_dict())
@@ -388,30 +445,72 @@ class Store:
         return saved
 
     def _save(self, key: str, unit: str, documents: MappingABC[str, MappingABC[str, Any]]) -> Saved:
+        # Order, as DualWriter and every phase move: the turnstile is passed (not held),
+        # then the unit's file lock, then SQLite's write lock; a move takes the turnstile
+        # and SQLite's lock but no unit lock, so no cycle can form.
         with self._guard:
-            conn = None
             try:
                 self._pass_turnstile()
-                conn = self._connection()
-                conn.execute("BEGIN IMMEDIATE")
-                phase = read_phase(conn)
-            except (sqlite3.Error, DatabaseError) as exc:
-                if conn is not None and conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                phase = self._fallback(exc)  # raises when SQLite may be the truth
-                with self.json.lock(unit, timeout=self.lock_timeout):
-                    self._write_json(unit, documents)
-                return Saved(
-                    key, phase, True, False, self._record(key, documents, exc, "SQLite write")
-                )
-            self._known = phase
-            try:
-                if phase in SQLITE_TRUTH:
-                    return self._save_sqlite_first(conn, phase, key, unit, documents)
-                return self._save_json_first(conn, phase, key, unit, documents)
-            finally:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+            except DatabaseError as exc:
+                with self._unit_lock(unit):
+                    return self._save_without_database(key, unit, documents, exc)
+            with self._unit_lock(unit):
+                conn = None
+                try:
+                    conn = self._connection()
+                    conn.execute("BEGIN IMMEDIATE")
+                    phase = read_phase(conn)
+                except (sqlite3.Error, DatabaseError) as exc:
+                    if conn is not None and conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    return self._save_without_database(key, unit, documents, exc)
+                self._known = phase
+                try:
+                    if phase in SQLITE_TRUTH:
+                        return self._save_sqlite_first(conn, phase, key, unit, documents)
+                    return self._save_json_first(conn, phase, key, unit, documents)
+                finally:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+
+    @contextlib.contextmanager
+    def _unit_lock(self, unit: str) -> Iterator[None]:
+        """DualWriter's per-unit lock (``JsonStore.lock``), held around both writes of a save.
+
+        A lock that cannot be made (the unit's folder is a file, the source is read-only)
+        does not stop the save: the JSON write then fails the same way, which propagates
+        when JSON is the truth and is recorded when it is the backup. A lock still held by
+        another writer after ``lock_timeout`` raises ``filelock.Timeout``, as in DualWriter.
+        """
+        primary = self.json.path_for(unit, self.mapping.primary.name)
+        lock = FileLock(str(lock_path(primary)), timeout=self.lock_timeout)
+        held = False
+        try:
+            primary.parent.mkdir(parents=True, exist_ok=True)
+            lock.acquire()
+            held = True
+        except Timeout:
+            raise
+        except OSError as exc:
+            log.warning("saving %s without the unit's lock: %s", unit, exc)
+        try:
+            yield
+        finally:
+            if held:
+                lock.release()
+
+    def _save_without_database(
+        self,
+        key: str,
+        unit: str,
+        documents: MappingABC[str, MappingABC[str, Any]],
+        exc: Exception,
+    ) -> Saved:
+        """The database cannot be written (the caller holds the unit's lock): JSON only, when
+        JSON is the truth."""
+        phase = self._fallback(exc)  # raises when SQLite may be the truth
+        self._write_json(unit, documents)
+        return Saved(key, phase, True, False, self._record(key, documents, exc, "SQLite write"))
 
     def _pass_turnstile(self) -> None:
         """Wait while a phase move holds the turnstile: SQLite's lock is not fair, and a

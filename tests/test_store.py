@@ -10,11 +10,13 @@ import copy
 import os
 import shutil
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from filelock import FileLock, Timeout
 
 import shadow_audit as sa
 from shadow_audit.config import Config, load_config
@@ -22,6 +24,7 @@ from shadow_audit.cutover import advance
 from shadow_audit.errors import ConfigError, DatabaseError, InvalidDocumentError
 from shadow_audit.readcheck import read_checks, reads_log_path
 from shadow_audit.store import CutoverPolicy, DocumentNotFoundError, Store, open_store
+from shadow_audit.stores.json_store import lock_path
 from shadow_audit.synth import make_projects
 
 PROJECTS = make_projects(3, seed=3, sessions=3, concepts=3, concerns=2)
@@ -241,6 +244,72 @@ def test_read_verify_never_lets_a_sqlite_failure_reach_the_caller(root):
     assert [c.matched for c in checks] == [True, False, False]
     assert "session_narrative" in (checks[1].error or "")
     assert checks[2].error is not None and checks[2].sqlite_ms is None
+
+
+def unit_lock(root: Path, i: int) -> FileLock:
+    """The writer's per-unit lock of project i, as DualWriter takes it (another descriptor,
+    so it excludes this process's store as it would another process)."""
+    return FileLock(str(lock_path(manifest_file(root, i))))
+
+
+def test_verified_read_skips_when_the_units_lock_stays_busy(root):
+    """A held lock: the read serves the JSON, and the verification is recorded as skipped,
+    which the gate counts neither as verified nor as a mismatch."""
+    go_to(root, "read-verify")
+    store = Store(root / "ws", root / "s.db", config=Config(cutover={"read_sample": 1.0}),
+                  verify_lock_timeout=0.05)  # fmt: skip
+    with unit_lock(root, 1):
+        assert store.load("proj-000001") == docs(1)
+    assert store.load("proj-000001") == docs(1)
+    busy, done = read_checks(reads_log_path(root / "s.db"), include_skipped=True)
+    assert (busy.matched, busy.sqlite_ms, busy.findings, busy.error) == (False, None, (), None)
+    assert busy.skipped == "the unit's lock stayed busy for 0.05s; not verified"
+    assert (done.matched, done.skipped) == (True, None)
+    assert read_checks(reads_log_path(root / "s.db")) == [done]
+
+
+def verified_load(root: Path, key: str) -> dict[str, Any]:
+    config = Config(cutover={"read_sample": 1.0})
+    with Store(root / "ws", root / "s.db", config=config, verify_lock_timeout=30.0) as store:
+        return store.load(key)
+
+
+def test_verified_read_compares_the_json_and_rows_read_under_the_lock(root):
+    """A save holding the lock is waited for: the read returns the saved version and
+    compares it with the rows of the same save."""
+    go_to(root, "read-verify")
+    writer = open_(root)
+    d = docs(2)
+    d["manifest"]["status"]["message"] = "saved while the reader waited"
+    lock = unit_lock(root, 2)
+    lock.acquire()
+    reader = ThreadPoolExecutor(1).submit(verified_load, root, "proj-000002")
+    with pytest.raises(Timeout):  # the save waits for the same lock (held here)
+        Store(root / "ws", root / "s.db", lock_timeout=0.05).save(d)
+    lock.release()
+    writer.save(d)
+    served = reader.result(timeout=30)["manifest"]["status"]["message"]
+    (check,) = read_checks(reads_log_path(root / "s.db"))
+    assert check.matched and check.skipped is None, check
+    assert served in (docs(2)["manifest"]["status"]["message"], d["manifest"]["status"]["message"])
+
+
+def test_save_takes_the_units_lock_before_writing_in_every_phase(root):
+    """A save waits for DualWriter's lock of its unit (here: times out) and writes nothing."""
+    for phase in ("shadow", "read-verify", "sqlite-primary", "json-retired"):
+        go_to(root, phase)
+        store = Store(root / "ws", root / "s.db", lock_timeout=0.05)
+        d = docs(0)
+        d["manifest"]["status"]["message"] = f"blocked in {phase}"
+        before = manifest_file(root, 0).read_bytes()
+        with unit_lock(root, 0), pytest.raises(Timeout):
+            store.save(d)
+        assert manifest_file(root, 0).read_bytes() == before
+        assert sql(
+            root, "SELECT count(*) FROM missions WHERE status_message = ?", f"blocked in {phase}"
+        ) == [(0,)]
+        saved = store.save(d)  # released: the same save goes through
+        assert saved.sqlite_written and saved.phase == phase
 
 
 # --- sqlite-primary ------------------------------------------------------------------------

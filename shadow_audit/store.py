@@ -264,7 +264,8 @@ class Store:
         """The documents of one key from the store that serves reads in this phase.
 
         Args:
-            key: the document key (``metadata.projectId``), also its workspace folder.
+            key: the document key (``metadata.projectId``) in every phase; in the JSON
+                phases it is found in whichever folder holds it.
 
         Returns:
             {"manifest": {...}, "memory": {...}}; the memory only when there is one.
@@ -285,12 +286,13 @@ class Store:
 
     def _load_json(self, key: str) -> dict[str, dict[str, Any]]:
         primary = self.mapping.primary
-        path = self.json.path_for(key, primary.name)
+        unit = self.json.unit_of(key)  # the folder holding the key, however it is named
+        path = self.json.path_for(unit, primary.name)
         if not path.is_file():
             raise DocumentNotFoundError(f"{primary.name} {key}: no such file {path}")
         documents = {primary.name: self.json.read(path)}
         for spec in self.mapping.companions:
-            path = self.json.path_for(key, spec.name)
+            path = self.json.path_for(unit, spec.name)
             if path.is_file():
                 documents[spec.name] = self.json.read(path)
         return documents
@@ -319,7 +321,8 @@ class Store:
         writes), the JSON documents and the key's rows in one read transaction; the lock is
         released before comparing. A lock still busy after ``verify_lock_timeout`` serves
         the JSON unlocked and records the verification as skipped, never as a mismatch."""
-        lock = FileLock(str(lock_path(self.json.path_for(key, self.mapping.primary.name))))
+        unit = self.json.unit_of(key)
+        lock = FileLock(str(lock_path(self.json.path_for(unit, self.mapping.primary.name))))
         try:
             lock.acquire(timeout=self.verify_lock_timeout, poll_interval=LOCK_POLL)
         except (Timeout, OSError) as exc:  # busy, or no folder / a read-only source
@@ -416,12 +419,15 @@ class Store:
     def save(self, documents: MappingABC[str, MappingABC[str, Any]]) -> Saved:
         """Validate and save one key's documents ({name: document}) as the phase says.
 
-        The database's write lock (``BEGIN IMMEDIATE``) is held from reading the phase to
-        the commit, around both stores' writes: saves are ordered one after the other, and
-        a transition (which takes the same lock) never falls inside one.
+        Order: the turnstile (passed, not held), the unit's lock (the one ``DualWriter``
+        holds, so both writers and the audit's re-check see a save whole), then the
+        database's write lock (``BEGIN IMMEDIATE``) from reading the phase to the commit,
+        around both stores' writes: a transition (which takes the same database lock and
+        no unit lock) never falls inside a save.
 
         Args:
-            documents: e.g. {"manifest": m, "memory": mem}; the workspace is the key.
+            documents: e.g. {"manifest": m, "memory": mem}; the workspace is the folder
+                already holding the key, else one named after it.
 
         Returns:
             What was written, under which phase.

@@ -531,3 +531,22 @@ def test_a_corrupt_database_while_it_is_the_truth_stops_open_store(root):
     (root / "s.db").write_bytes(b"this is not a database" * 100)
     with pytest.raises(DatabaseError, match="unavailable while it is the truth"):
         open_(root)
+
+
+@pytest.mark.parametrize("phase", ["shadow", "read-verify", "sqlite-primary"])
+def test_one_key_loads_and_saves_in_the_folder_the_reference_named(root, phase):
+    """`agency_toolkit/` holding `proj-000001`: load and save by the projectId in every
+    phase, and no second folder appears."""
+    (root / "ws" / "proj-000001").rename(root / "ws" / "agency_toolkit")
+    go_to(root, phase)
+    store = open_(root, read_sample=1.0)
+    loaded = store.load("proj-000001")
+    assert loaded == docs(1)
+    loaded["manifest"]["metadata"]["owner"] = "changed@example.com"
+    store.save(loaded)
+    assert store.load("proj-000001")["manifest"]["metadata"]["owner"] == "changed@example.com"
+    assert not (root / "ws" / "proj-000001").exists()
+    on_disk = orjson.loads((root / "ws" / "agency_toolkit" / "project_manifest.json").read_bytes())
+    assert on_disk["metadata"]["owner"] == "changed@example.com"
+    if phase == "read-verify":
+        assert [c.matched for c in read_checks(reads_log_path(root / "s.db"))] == [True, True]

@@ -205,7 +205,7 @@ def decide(
             {"run": latest.id, "unstable": unstable},
         )
     )
-    age = (now - _time(latest.finished_at)).total_seconds() / 3600
+    age = max(0.0, (now - _time(latest.finished_at)).total_seconds() / 3600)
     reasons.append(
         GateReason(
             "fresh",

@@ -44,6 +44,10 @@ def _reasons(decision: object) -> None:
         print(f"     {'pass' if r.passed else 'FAIL'}  {r.check}: {r.message}")
 
 
+def _moved(moved: bool) -> str:
+    return "moved" if moved else "not moved"
+
+
 def run_cutover_demo(*, directory: Path, projects: int, seed: int) -> int:
     """The journey: green days, gate, read-verify, a caught SQL edit, sqlite-primary, drill.
 
@@ -90,7 +94,7 @@ def run_cutover_demo(*, directory: Path, projects: int, seed: int) -> int:
     clock.advance(hours=1)
     print("3. the gate for shadow -> read-verify")
     outcome = advance(source, db, history=history.path, config=config, now=clock())
-    print(f"   {outcome.decision.verdict if outcome.decision else '?'}; moved: {outcome.moved}")
+    print(f"   {outcome.decision.verdict if outcome.decision else '?'}; {_moved(outcome.moved)}")
     _reasons(outcome.decision)
     print("4. read-verify: the application reads; every read is also rebuilt from SQLite")
     read_all(store, keys)
@@ -124,7 +128,7 @@ def run_cutover_demo(*, directory: Path, projects: int, seed: int) -> int:
     print(f"   {clock().date()}  audit {audit_day()}")
     print("6. the gate for read-verify -> sqlite-primary")
     outcome = advance(source, db, history=history.path, config=config, now=clock())
-    print(f"   {outcome.decision.verdict if outcome.decision else '?'}; moved: {outcome.moved}")
+    print(f"   {outcome.decision.verdict if outcome.decision else '?'}; {_moved(outcome.moved)}")
     _reasons(outcome.decision)
     print(f"   the application now reads from SQLite: phase {store.phase}")
     ok = outcome.moved and drill(store, root, source, db, keys, clock, config)
@@ -154,6 +158,7 @@ def drill(
         docs["manifest"]["status"]["message"] = f"edited in sqlite-primary #{n}"
         edits.append(docs)
     blocked = source / keys[1]
+    print(f"   staged: {blocked} replaced by a file, so its JSON backup fails (the warnings)")
     shutil.rmtree(blocked)
     blocked.write_text("a file where the folder was: the JSON backup cannot be written\n")
     for docs in edits:
@@ -161,7 +166,8 @@ def drill(
         note = (
             ""
             if saved.json_written
-            else f" (JSON backup failed: ledger {saved.failure is not None})"
+            else " (JSON backup failed, as staged: "
+            + ("recorded in the failure ledger)" if saved.failure is not None else "not recorded!)")
         )
         print(f"   saved {saved.key} under {saved.phase}{note}")
     result = audit(source, db, config=config)

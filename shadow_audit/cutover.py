@@ -29,7 +29,7 @@ from filelock import FileLock, Timeout
 from shadow_audit.config import Config
 from shadow_audit.errors import DatabaseError, UsageError
 from shadow_audit.export import ExportResult, export_documents
-from shadow_audit.gate import GateReason, judge
+from shadow_audit.gate import GateReason, Verdict, judge
 from shadow_audit.ledger import FailureLedger, default_ledger_path
 from shadow_audit.readcheck import read_checks, reads_log_path
 from shadow_audit.store import CutoverPolicy, turnstile_path, write_phase_marker
@@ -54,23 +54,13 @@ class PhaseChangedError(UsageError):
 
 
 @dataclass(frozen=True)
-class StepDecision:
+class StepDecision(Verdict):
     """The gate of one step: READY only when every check passed."""
 
     from_phase: str
     to_phase: str
     decided_at: str
     reasons: tuple[GateReason, ...]
-
-    @property
-    def ready(self) -> bool:
-        """Whether every check passed."""
-        return all(r.passed for r in self.reasons)
-
-    @property
-    def verdict(self) -> str:
-        """``"READY"`` or ``"NOT READY"``."""
-        return "READY" if self.ready else "NOT READY"
 
     def to_dict(self) -> dict[str, Any]:
         """Return this StepDecision as plain data (JSON-ready)."""

@@ -115,15 +115,10 @@ class GateSubject:
         return dataclasses.asdict(self)
 
 
-@dataclass(frozen=True)
-class GateDecision:
-    """READY only when every check passed."""
+class Verdict:
+    """READY only when every check passed: the gate's decision and a cutover step's."""
 
-    decided_at: str
-    policy: GatePolicy
     reasons: tuple[GateReason, ...]
-    subject: GateSubject = GateSubject()
-    notes: tuple[str, ...] = ()
 
     @property
     def ready(self) -> bool:
@@ -134,6 +129,17 @@ class GateDecision:
     def verdict(self) -> str:
         """``"READY"`` or ``"NOT READY"``."""
         return "READY" if self.ready else "NOT READY"
+
+
+@dataclass(frozen=True)
+class GateDecision(Verdict):
+    """The gate's decision: every check with its evidence, and what was judged."""
+
+    decided_at: str
+    policy: GatePolicy
+    reasons: tuple[GateReason, ...]
+    subject: GateSubject = GateSubject()
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Return this GateDecision as plain data (JSON-ready)."""

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,3 +162,11 @@ def vibe_fixtures() -> Path:
     if not VIBE_FIXTURES.is_dir():
         pytest.skip("../shared/fixtures/vibe is not present on this machine")
     return VIBE_FIXTURES
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = 60.0) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.005)

@@ -29,6 +29,7 @@ from shadow_audit.engine.findings import AuditResult
 from shadow_audit.engine.run import audit
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
+from tests.conftest import wait_for
 from tests.reliability.writer_process import versioned
 
 WRITER = Path(__file__).with_name("load_writer.py")
@@ -138,13 +139,6 @@ def drift(result: AuditResult) -> set[tuple[str, str, str, str]]:
 
 def unit_of(key: str) -> int:
     return int(key.split("/")[0].removeprefix("proj-"))
-
-
-def wait_for(condition: Any, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 @pytest.mark.slow

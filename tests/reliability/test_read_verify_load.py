@@ -31,7 +31,6 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -44,6 +43,7 @@ from shadow_audit.store import Store, open_store
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.rows import read_unit_rows
 from shadow_audit.stores.sqlite_shadow import table_columns
+from tests.conftest import wait_for
 from tests.reliability.writer_process import versioned
 
 HERE = Path(__file__).resolve()
@@ -120,13 +120,6 @@ def store_writer(root: Path, units: range, stop: Path) -> Process:
 def dual_writer(root: Path, units: range, stop: Path) -> Process:
     args = (str(root), "dual", str(units.start), str(len(units)), "1000", str(stop))
     return Process(str(LOAD_WRITER), *args)
-
-
-def wait_for(condition: Any, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.005)
 
 
 def unlocked_mismatch(store: JsonStore, conn: sqlite3.Connection, key: str) -> bool:

@@ -11,20 +11,10 @@ import pytest
 from shadow_audit.synth import make_projects
 from shadow_audit.upgrade import StepContext, upgrade_document
 from shadow_audit.upgrade.memory_steps import gad501_memory
-from shadow_audit.validation import is_valid, validate_document
+from shadow_audit.validation import validate_document
 from tests.upgrade.legacy import grow_gad501
 
 CONTEXT = StepContext(unit="yoga_studio")
-LABELS_ACCEPTED = is_valid(
-    {
-        "project_id": "p",
-        "narrative": [],
-        "domain": {"concepts": [], "concerns": []},
-        "trajectory": {"phase": "PLANNING", "completed": [], "blockers": []},
-        "intent_history": [{"session": 1, "intent": "x", "confidence": "medium"}],
-    },
-    "memory",
-)
 
 
 def test_four_sessions_become_the_current_shape() -> None:
@@ -146,10 +136,6 @@ def test_an_upgraded_memory_without_intents_validates() -> None:
     assert len(upgraded.after["narrative"]) == 60  # nothing trimmed: every session kept
 
 
-@pytest.mark.skipif(
-    not LABELS_ACCEPTED,
-    reason="the memory schema does not take label confidences yet (branch realdocs)",
-)
 def test_an_upgraded_memory_with_label_confidences_validates() -> None:
     upgraded = upgrade_document(grow_gad501(12), "memory", context=CONTEXT)
     assert upgraded.changed and not upgraded.refused, upgraded.refusals

@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -30,6 +27,7 @@ from shadow_audit.engine.run import audit
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from tests.conftest import wait_for
+from tests.reliability.processes import SavingProcess
 from tests.reliability.writer_process import versioned
 
 WRITER = Path(__file__).with_name("load_writer.py")
@@ -107,30 +105,10 @@ def inject(source: Path, shadow: SqliteShadow) -> None:
             path.write_text(json.dumps(manifest))
 
 
-class Writer:
-    """A writer process and a thread counting its saves."""
-
-    def __init__(self, root: Path, mode: str, units: range, rate: float, stop: Path) -> None:
-        args = [str(root), mode, str(units.start), str(len(units)), str(rate), str(stop)]
-        self.proc = subprocess.Popen(
-            [sys.executable, str(WRITER), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.saves = 0
-        self.reader = threading.Thread(target=self._count, daemon=True)
-        self.reader.start()
-
-    def _count(self) -> None:
-        assert self.proc.stdout is not None
-        for _ in self.proc.stdout:
-            self.saves += 1
-
-    def finish(self) -> str:
-        _, err = self.proc.communicate(timeout=60)
-        self.reader.join(timeout=60)
-        return err
+def writer(root: Path, mode: str, units: range, rate: float, stop: Path) -> SavingProcess:
+    """A writer process (``load_writer.py``) saving ``units`` at ``rate`` until ``stop``."""
+    args = [str(root), mode, str(units.start), str(len(units)), str(rate), str(stop)]
+    return SavingProcess(str(WRITER), *args)
 
 
 def drift(result: AuditResult) -> set[tuple[str, str, str, str]]:
@@ -150,7 +128,7 @@ def test_every_audit_under_load_reports_exactly_the_injected_drift(root):
     assert len(expected) == len(DRIFTED)  # ...and found, in the quiet store
 
     stop = root / "stop"
-    writers = [Writer(root, "dual", DUAL, 50.0, stop), Writer(root, "foreign", FOREIGN, 40.0, stop)]
+    writers = [writer(root, "dual", DUAL, 50.0, stop), writer(root, "foreign", FOREIGN, 40.0, stop)]
     try:
         wait_for(lambda: all(w.saves >= 20 for w in writers), "both writers to be saving")
         started, saves0 = time.monotonic(), sum(w.saves for w in writers)
@@ -192,7 +170,7 @@ def test_every_audit_under_load_reports_exactly_the_injected_drift(root):
         rate = (sum(w.saves for w in writers) - saves0) / elapsed
     finally:
         stop.touch()
-        errors = [w.finish() for w in writers]
+        errors = [w.finish(expect_success=False) for w in writers]
     assert all(w.proc.returncode == 0 for w in writers), errors
     assert rate >= 50, f"only {rate:.0f} saves/s"
     quiet = audit(source, db, recheck=False)  # the writers left both stores equal

@@ -24,10 +24,8 @@ from __future__ import annotations
 import os
 import random
 import sqlite3
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +42,7 @@ from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.rows import read_unit_rows
 from shadow_audit.stores.sqlite_shadow import table_columns
 from tests.conftest import wait_for
+from tests.reliability.processes import SavingProcess
 from tests.reliability.writer_process import versioned
 
 HERE = Path(__file__).resolve()
@@ -82,44 +81,18 @@ def build(root: Path) -> tuple[Path, Path]:
     return source, db
 
 
-class Process:
-    """A writer process and a thread counting its saves (one line each)."""
-
-    def __init__(self, *argv: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, *argv],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-        self.saves = 0
-        self.reader = threading.Thread(target=self._count, daemon=True)
-        self.reader.start()
-
-    def _count(self) -> None:
-        assert self.proc.stdout is not None
-        for _ in self.proc.stdout:
-            self.saves += 1
-
-    def finish(self) -> str:
-        try:
-            _, err = self.proc.communicate(timeout=60)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-        self.reader.join(timeout=60)
-        assert self.proc.returncode == 0, err
-        return err
+_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
-def store_writer(root: Path, units: range, stop: Path) -> Process:
-    return Process(str(HERE), str(root), str(units.start), str(len(units)), str(stop))
+def store_writer(root: Path, units: range, stop: Path) -> SavingProcess:
+    return SavingProcess(
+        str(HERE), str(root), str(units.start), str(len(units)), str(stop), env=_ENV
+    )
 
 
-def dual_writer(root: Path, units: range, stop: Path) -> Process:
+def dual_writer(root: Path, units: range, stop: Path) -> SavingProcess:
     args = (str(root), "dual", str(units.start), str(len(units)), "1000", str(stop))
-    return Process(str(LOAD_WRITER), *args)
+    return SavingProcess(str(LOAD_WRITER), *args, env=_ENV)
 
 
 def unlocked_mismatch(store: JsonStore, conn: sqlite3.Connection, key: str) -> bool:

@@ -1,0 +1,186 @@
+"""A quick yes for documents that are plainly valid: straight-line checks made from a schema.
+
+The compiled checker (fastjsonschema) spends most of a memory document's validation on
+its generic per-item code (sets of keys, repeated ``isinstance``). Backfill and audit
+validate every document, so here a schema that uses only the plain keywords (types,
+properties, required, closed objects, items, lengths, bounds) becomes one Python function
+of exact-type tests. It answers True only when the document is certainly valid; any
+doubt (a float where an integer is expected, a keyword it does not know) is False, and
+the caller asks the full checkers, which stay the authority. A schema with any other
+keyword gets no quick check at all.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+QuickCheck = Callable[[Any], bool]
+
+_ANNOTATIONS = frozenset(
+    {"$schema", "$id", "$comment", "title", "description", "default", "examples", "deprecated"}
+)
+_KEYWORDS = frozenset(
+    {
+        "type",
+        "properties",
+        "required",
+        "additionalProperties",
+        "items",
+        "minLength",
+        "maxLength",
+        "minimum",
+        "maximum",
+    }
+)
+# JSON Schema type -> the exact Python types accepted without doubt (bool is no number)
+_TYPES = {
+    "string": ("str",),
+    "integer": ("int",),
+    "number": ("int", "float"),
+    "boolean": ("bool",),
+    "null": ("NoneType",),
+    "object": ("dict",),
+    "array": ("list",),
+}
+
+
+class _Unsupported(Exception):
+    """The schema uses something the quick check does not decide."""
+
+
+def compile_quick(schema: Any) -> QuickCheck | None:
+    """Return a function that says True only for documents valid under ``schema``.
+
+    Args:
+        schema: a JSON Schema (a trusted, shipped or configured one; never document data).
+
+    Returns:
+        The check, or None when the schema uses a keyword it does not handle (then every
+        document goes to the full checkers).
+    """
+    out = _Writer()
+    try:
+        out.line("def quick(v0):")
+        out.check(schema, "v0", depth=1)
+        out.line("    return True")
+        code = compile("\n".join(out.lines), "<quickcheck>", "exec")
+    except (_Unsupported, RecursionError, SyntaxError):  # SyntaxError: nested too deeply
+        return None
+    namespace: dict[str, Any] = {"NoneType": type(None), "K": out.constants}
+    exec(code, namespace)  # noqa: S102
+    check: QuickCheck = namespace["quick"]
+    return check
+
+
+class _Writer:
+    """Writes the check's source: one ``if <bad>: return False`` per rule."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.constants: list[Any] = []
+        self.names = 0
+
+    def line(self, text: str) -> None:
+        self.lines.append(text)
+
+    def constant(self, value: Any) -> str:
+        self.constants.append(value)
+        return f"K[{len(self.constants) - 1}]"
+
+    def fresh(self) -> str:
+        self.names += 1
+        return f"v{self.names}"
+
+    def fail_if(self, condition: str, depth: int) -> None:
+        self.line(f"{'    ' * depth}if {condition}: return False")
+
+    def check(self, schema: Any, var: str, depth: int) -> None:
+        """Lines that return False unless ``var`` certainly satisfies ``schema``."""
+        if schema is True or schema == {}:
+            return
+        if not isinstance(schema, dict) or (set(schema) - _ANNOTATIONS) - _KEYWORDS:
+            raise _Unsupported
+        kinds = schema.get("type")
+        if kinds is None:
+            raise _Unsupported  # a typeless subschema: its rules apply by type; leave it
+        kinds = [kinds] if isinstance(kinds, str) else kinds
+        if not isinstance(kinds, list) or not kinds or any(k not in _TYPES for k in kinds):
+            raise _Unsupported
+        pytypes = sorted({t for k in kinds for t in _TYPES[k]})
+        if len(pytypes) == 1:
+            self.fail_if(f"type({var}) is not {pytypes[0]}", depth)
+        else:
+            self.fail_if(f"type({var}) not in ({', '.join(pytypes)})", depth)
+        self._bounds(schema, var, pytypes, depth)
+        if "dict" in pytypes:  # object rules bind only objects: elsewhere nothing to check
+            self._object(schema, var, only=len(pytypes) == 1, depth=depth)
+        if "list" in pytypes:
+            self._array(schema, var, only=len(pytypes) == 1, depth=depth)
+
+    def _bounds(self, schema: dict[str, Any], var: str, pytypes: list[str], depth: int) -> None:
+        """Lengths bind strings, bounds bind numbers; a guard where the value may be another
+        type. A NaN or a comparison not plainly true is a doubt: False."""
+        for word, holds in (("minLength", ">="), ("maxLength", "<=")):
+            if word in schema:
+                n = schema[word]
+                if type(n) is not int or n < 0:
+                    raise _Unsupported
+                if "str" in pytypes:
+                    guard = "" if pytypes == ["str"] else f"type({var}) is str and "
+                    self.fail_if(f"{guard}not (len({var}) {holds} {n})", depth)
+        numeric = [t for t in pytypes if t in ("int", "float")]
+        for word, holds in (("minimum", ">="), ("maximum", "<=")):
+            if word in schema:
+                bound = schema[word]
+                if type(bound) not in (int, float) or not math.isfinite(bound):
+                    raise _Unsupported
+                if numeric:
+                    of = ", ".join(numeric)
+                    guard = "" if pytypes == numeric else f"type({var}) in ({of},) and "
+                    self.fail_if(f"{guard}not ({var} {holds} {self.constant(bound)})", depth)
+
+    def _object(self, schema: dict[str, Any], var: str, *, only: bool, depth: int) -> None:
+        props = schema.get("properties", {})
+        required = schema.get("required", [])
+        closed = schema.get("additionalProperties", True)
+        if not isinstance(props, dict) or not isinstance(required, list):
+            raise _Unsupported
+        if not all(isinstance(r, str) for r in required) or closed not in (True, False):
+            raise _Unsupported
+        if not only:  # the rules below only for a dict
+            self.line(f"{'    ' * depth}if type({var}) is dict:")
+            depth += 1
+        if required:
+            self.fail_if(f"not ({var}.keys() >= {self.constant(frozenset(required))})", depth)
+        if closed is False:
+            self.fail_if(f"not ({var}.keys() <= {self.constant(frozenset(props))})", depth)
+        for name, sub in props.items():
+            if sub is True or sub == {}:
+                continue
+            inner = self.fresh()
+            if name in required:
+                self.line(f"{'    ' * depth}{inner} = {var}[{name!r}]")
+                self.check(sub, inner, depth)
+            else:
+                self.line(f"{'    ' * depth}if {name!r} in {var}:")
+                self.line(f"{'    ' * (depth + 1)}{inner} = {var}[{name!r}]")
+                self.check(sub, inner, depth + 1)
+        if not only:
+            self.line(f"{'    ' * depth}pass")
+
+    def _array(self, schema: dict[str, Any], var: str, *, only: bool, depth: int) -> None:
+        items = schema.get("items", True)
+        if items is True or items == {}:
+            return
+        if not isinstance(items, dict):
+            raise _Unsupported
+        if not only:
+            self.line(f"{'    ' * depth}if type({var}) is list:")
+            depth += 1
+        item = self.fresh()
+        self.line(f"{'    ' * depth}for {item} in {var}:")
+        self.check(items, item, depth + 1)
+        if not only:
+            self.line(f"{'    ' * depth}pass")

@@ -37,8 +37,8 @@ from shadow_audit.progress import UNIT, Progress, begin_phase
 from shadow_audit.stores.bulk import TableLayout, import_units, table_layouts
 from shadow_audit.stores.files import SafeReader
 from shadow_audit.stores.json_store import JsonStore, SourceUnit
-from shadow_audit.stores.sqlite_shadow import SqliteShadow
-from shadow_audit.validation import is_valid, validate_document
+from shadow_audit.stores.sqlite_shadow import SqliteShadow, legacy_key_loss
+from shadow_audit.validation import DOCUMENT_KINDS, is_valid, validate_document
 
 BATCH = 500  # units per transaction
 POOL_FROM = 2 * BATCH  # fewer units are read in this process (a pool costs its start-up)
@@ -47,10 +47,11 @@ POOL_FROM = 2 * BATCH  # fewer units are read in this process (a pool costs its 
 @dataclass(frozen=True)
 class Skipped:
     """A document that was not imported, and every reason why (the reasons do not repeat
-    the path)."""
+    the path); ``fix``: what ``shadow-audit upgrade`` would do about a legacy shape."""
 
     path: str
     reasons: tuple[str, ...]
+    fix: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,9 @@ class BackfillResult:
             "imported": self.imported,
             "unchanged": self.unchanged,
             "partial": self.partial,
-            "skipped": [{"path": s.path, "reasons": list(s.reasons)} for s in self.skipped],
+            "skipped": [
+                {"path": s.path, "reasons": list(s.reasons), "fix": s.fix} for s in self.skipped
+            ],
         }
 
 
@@ -200,6 +203,7 @@ def backfill(
     progress: Progress | None = None,
     workers: int | None = None,
     batch: int = BATCH,
+    migrate: bool = False,
 ) -> BackfillResult:
     """Import every unit, ``batch`` units per transaction; running it twice changes nothing.
 
@@ -215,22 +219,26 @@ def backfill(
         workers: processes that read and project (default: the cores, at most 2, for
             stores of ``POOL_FROM`` units or more; 1 reads in this process).
         batch: units per write transaction.
+        migrate: first bring the database to the mapping's DDL (``SqliteShadow.migrate``).
 
     Returns:
         The counts and every skipped document with its reasons.
 
     Raises:
-        SourceError: the source folder cannot be read.
-        DatabaseError: the shadow is not an SQLite database.
+        SourceError: the source folder cannot be read (no database is made then).
+        DatabaseError: the shadow is not an SQLite database, or it keys a table by a
+            legacy key (the reference's v2: no position column) and ``migrate`` is False.
         UsageError: ``batch`` or ``workers`` is below 1.
     """
     if batch < 1 or (workers is not None and workers < 1):
         raise UsageError(f"backfill: batch ({batch}) and workers ({workers}) must be >= 1")
-    source, db = open_stores(store, shadow, mapping)
-    units = source.units()
+    source = store if isinstance(store, JsonStore) else JsonStore(store, mapping)
+    units = source.units()  # a source folder that is not there makes no database
+    source, db = open_stores(source, shadow, mapping)
+    if migrate:
+        db.migrate()
+    layouts = _whole_layouts(db, source.root)
     tick = begin_phase(progress, "backfill", total=len(units), unit=UNIT)
-    with db.connection() as conn:
-        layouts = table_layouts(db, conn)
     reader = UnitReader(source, layouts)
     if workers is None:
         workers = min(2, os.cpu_count() or 1) if len(units) >= POOL_FROM else 1
@@ -251,6 +259,19 @@ def backfill(
         unchanged=tally.unchanged,
         partial=tally.partial,
     )
+
+
+def _whole_layouts(db: SqliteShadow, source: Path) -> tuple[TableLayout, ...]:
+    """The tables as the database holds them, refused when one would lose rows: keyed by
+    a legacy key (no position column), a list whose legacy keys repeat cannot fit."""
+    with db.connection() as conn:
+        layouts = table_layouts(db, conn)
+    for table in layouts:
+        mapped = db.mapping.entity(table.entity.table)
+        if table.entity.key_column != mapped.key_column:
+            problem = legacy_key_loss(db.path, mapped).replace("DIR", str(source))
+            raise DatabaseError(f"{problem}, or backfill --migrate")
+    return layouts
 
 
 Batch = list[tuple[SourceUnit, UnitRead]]
@@ -420,6 +441,16 @@ def _reasons(doc: Any, schema: str) -> list[str]:
     return [str(i) for i in validate_document(doc, schema)]
 
 
+def _upgrade_fix(doc: Any, kind: str, path: Path) -> str | None:
+    """What ``upgrade`` would do for an invalid document of a shipped kind (as ``validate``
+    says it); None for a configured schema or when no step applies."""
+    if kind not in DOCUMENT_KINDS:
+        return None
+    from shadow_audit.upgrade import describe_fix, unit_folder
+
+    return describe_fix(doc, kind, unit=unit_folder(path))
+
+
 def _load_unit(
     store: JsonStore, unit: SourceUnit, files: SafeReader, found: dict[str, list[str]]
 ) -> tuple[dict[str, Any], list[Skipped]]:
@@ -455,7 +486,8 @@ def _load_unit(
                 shown = "absent" if have is MISSING else repr(have)
                 reasons.append(f"{pointer}: {shown} is not the key {key!r}")
         if reasons:
-            problems.append(Skipped(str(path), tuple(reasons)))
+            fix = _upgrade_fix(doc, spec.schema, path) if spec.schema else None
+            problems.append(Skipped(str(path), tuple(reasons), fix))
             if spec is mapping.primary:
                 return {}, problems
             continue

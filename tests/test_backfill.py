@@ -101,6 +101,7 @@ def test_duplicate_project_id_in_two_workspaces_is_skipped(tmp_path):
 def test_cli_backfill_exit_codes(tmp_path):
     projects = make_projects(3, seed=5, sessions=2)
     write_json_only(tmp_path / "src", projects)
+    (tmp_path / "db").mkdir()  # a --shadow in a folder that is missing is a usage error
     cmd = [
         "backfill",
         "--source",

@@ -36,13 +36,25 @@ _KEYWORDS = frozenset(
 )
 # JSON Schema type -> the exact Python types accepted without doubt (bool is no number)
 _TYPES = {
-    "string": ("str",),
-    "integer": ("int",),
-    "number": ("int", "float"),
-    "boolean": ("bool",),
-    "null": ("NoneType",),
-    "object": ("dict",),
-    "array": ("list",),
+    "string": ("_str",),
+    "integer": ("_int",),
+    "number": ("_int", "_float"),
+    "boolean": ("_bool",),
+    "null": ("_none",),
+    "object": ("_dict",),
+    "array": ("_list",),
+}
+# bound as default arguments of the check: local lookups, not global ones
+_BUILTINS = {
+    "_type": type,
+    "_len": len,
+    "_str": str,
+    "_int": int,
+    "_float": float,
+    "_bool": bool,
+    "_none": type(None),
+    "_dict": dict,
+    "_list": list,
 }
 
 
@@ -62,13 +74,14 @@ def compile_quick(schema: Any) -> QuickCheck | None:
     """
     out = _Writer()
     try:
-        out.line("def quick(v0):")
         out.check(schema, "v0", depth=1)
-        out.line("    return True")
-        code = compile("\n".join(out.lines), "<quickcheck>", "exec")
+        names = [*_BUILTINS, *(f"k{i}" for i in range(len(out.constants)))]
+        head = f"def quick(v0, {', '.join(f'{n}={n}' for n in names)}):"
+        code = compile("\n".join([head, *out.lines, "    return True"]), "<quickcheck>", "exec")
     except (_Unsupported, RecursionError, SyntaxError):  # SyntaxError: nested too deeply
         return None
-    namespace: dict[str, Any] = {"NoneType": type(None), "K": out.constants}
+    namespace: dict[str, Any] = dict(_BUILTINS)
+    namespace.update((f"k{i}", value) for i, value in enumerate(out.constants))
     exec(code, namespace)  # noqa: S102
     check: QuickCheck = namespace["quick"]
     return check
@@ -87,7 +100,7 @@ class _Writer:
 
     def constant(self, value: Any) -> str:
         self.constants.append(value)
-        return f"K[{len(self.constants) - 1}]"
+        return f"k{len(self.constants) - 1}"
 
     def fresh(self) -> str:
         self.names += 1
@@ -110,13 +123,13 @@ class _Writer:
             raise _Unsupported
         pytypes = sorted({t for k in kinds for t in _TYPES[k]})
         if len(pytypes) == 1:
-            self.fail_if(f"type({var}) is not {pytypes[0]}", depth)
+            self.fail_if(f"_type({var}) is not {pytypes[0]}", depth)
         else:
-            self.fail_if(f"type({var}) not in ({', '.join(pytypes)})", depth)
+            self.fail_if(f"_type({var}) not in ({', '.join(pytypes)})", depth)
         self._bounds(schema, var, pytypes, depth)
-        if "dict" in pytypes:  # object rules bind only objects: elsewhere nothing to check
+        if "_dict" in pytypes:  # object rules bind only objects: elsewhere nothing to check
             self._object(schema, var, only=len(pytypes) == 1, depth=depth)
-        if "list" in pytypes:
+        if "_list" in pytypes:
             self._array(schema, var, only=len(pytypes) == 1, depth=depth)
 
     def _bounds(self, schema: dict[str, Any], var: str, pytypes: list[str], depth: int) -> None:
@@ -127,10 +140,10 @@ class _Writer:
                 n = schema[word]
                 if type(n) is not int or n < 0:
                     raise _Unsupported
-                if "str" in pytypes:
-                    guard = "" if pytypes == ["str"] else f"type({var}) is str and "
-                    self.fail_if(f"{guard}not (len({var}) {holds} {n})", depth)
-        numeric = [t for t in pytypes if t in ("int", "float")]
+                if "_str" in pytypes:
+                    guard = "" if pytypes == ["_str"] else f"_type({var}) is _str and "
+                    self.fail_if(f"{guard}not (_len({var}) {holds} {n})", depth)
+        numeric = [t for t in pytypes if t in ("_int", "_float")]
         for word, holds in (("minimum", ">="), ("maximum", "<=")):
             if word in schema:
                 bound = schema[word]
@@ -138,7 +151,7 @@ class _Writer:
                     raise _Unsupported
                 if numeric:
                     of = ", ".join(numeric)
-                    guard = "" if pytypes == numeric else f"type({var}) in ({of},) and "
+                    guard = "" if pytypes == numeric else f"_type({var}) in ({of},) and "
                     self.fail_if(f"{guard}not ({var} {holds} {self.constant(bound)})", depth)
 
     def _object(self, schema: dict[str, Any], var: str, *, only: bool, depth: int) -> None:
@@ -150,12 +163,15 @@ class _Writer:
         if not all(isinstance(r, str) for r in required) or closed not in (True, False):
             raise _Unsupported
         if not only:  # the rules below only for a dict
-            self.line(f"{'    ' * depth}if type({var}) is dict:")
+            self.line(f"{'    ' * depth}if _type({var}) is _dict:")
             depth += 1
-        if required:
-            self.fail_if(f"not ({var}.keys() >= {self.constant(frozenset(required))})", depth)
-        if closed is False:
-            self.fail_if(f"not ({var}.keys() <= {self.constant(frozenset(props))})", depth)
+        if closed is False and set(required) == set(props):  # exactly these members
+            self.fail_if(f"{var}.keys() != {self.constant(frozenset(props))}", depth)
+        else:
+            if required:
+                self.fail_if(f"not ({var}.keys() >= {self.constant(frozenset(required))})", depth)
+            if closed is False:
+                self.fail_if(f"not ({var}.keys() <= {self.constant(frozenset(props))})", depth)
         for name, sub in props.items():
             if sub is True or sub == {}:
                 continue
@@ -177,7 +193,7 @@ class _Writer:
         if not isinstance(items, dict):
             raise _Unsupported
         if not only:
-            self.line(f"{'    ' * depth}if type({var}) is list:")
+            self.line(f"{'    ' * depth}if _type({var}) is _list:")
             depth += 1
         item = self.fresh()
         self.line(f"{'    ' * depth}for {item} in {var}:")

@@ -13,13 +13,25 @@ keyword gets no quick check at all.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
 QuickCheck = Callable[[Any], bool]
 
 _ANNOTATIONS = frozenset(
-    {"$schema", "$id", "$comment", "title", "description", "default", "examples", "deprecated"}
+    {
+        "$schema",
+        "$id",
+        "$comment",
+        "$defs",
+        "definitions",
+        "title",
+        "description",
+        "default",
+        "examples",
+        "deprecated",
+    }
 )
 _KEYWORDS = frozenset(
     {
@@ -32,8 +44,15 @@ _KEYWORDS = frozenset(
         "maxLength",
         "minimum",
         "maximum",
+        "enum",
+        "const",
+        "pattern",
+        "format",
+        "not",
+        "propertyNames",
     }
 )
+_REF_PREFIXES = ("#/$defs/", "#/definitions/")
 # JSON Schema type -> the exact Python types accepted without doubt (bool is no number)
 _TYPES = {
     "string": ("_str",),
@@ -62,17 +81,26 @@ class _Unsupported(Exception):
     """The schema uses something the quick check does not decide."""
 
 
-def compile_quick(schema: Any) -> QuickCheck | None:
+def compile_quick(
+    schema: Any, *, formats: dict[str, Callable[[Any], bool]] | None = None
+) -> QuickCheck | None:
     """Return a function that says True only for documents valid under ``schema``.
+
+    Besides the plain keywords it takes string ``enum``/``const``, ``pattern`` (searched,
+    as jsonschema does), the ``format`` checks given, ``not`` of a lone pattern,
+    ``propertyNames`` of a pattern, ``additionalProperties`` as a schema, and local
+    ``$ref`` s (``#/$defs/...``, also made absolute against the root's ``$id``) that do
+    not recurse.
 
     Args:
         schema: a JSON Schema (a trusted, shipped or configured one; never document data).
+        formats: format name -> the check the full validators use for it.
 
     Returns:
         The check, or None when the schema uses a keyword it does not handle (then every
         document goes to the full checkers).
     """
-    out = _Writer()
+    out = _Writer(schema, formats or {})
     try:
         out.check(schema, "v0", depth=1)
         names = [*_BUILTINS, *(f"k{i}" for i in range(len(out.constants)))]
@@ -90,7 +118,10 @@ def compile_quick(schema: Any) -> QuickCheck | None:
 class _Writer:
     """Writes the check's source: one ``if <bad>: return False`` per rule."""
 
-    def __init__(self) -> None:
+    def __init__(self, root: Any, formats: dict[str, Callable[[Any], bool]]) -> None:
+        self.root = root
+        self.formats = formats
+        self.refs: list[str] = []  # the $refs being expanded (a recursive one: unsupported)
         self.lines: list[str] = []
         self.constants: list[Any] = []
         self.names = 0
@@ -113,9 +144,16 @@ class _Writer:
         """Lines that return False unless ``var`` certainly satisfies ``schema``."""
         if schema is True or schema == {}:
             return
-        if not isinstance(schema, dict) or (set(schema) - _ANNOTATIONS) - _KEYWORDS:
+        if not isinstance(schema, dict):
+            raise _Unsupported
+        if "$ref" in schema:
+            self._ref(schema, var, depth)
+            return
+        if (set(schema) - _ANNOTATIONS) - _KEYWORDS:
             raise _Unsupported
         kinds = schema.get("type")
+        if kinds is None and _strings_only(schema):
+            kinds = "string"  # a string enum or const: nothing else can match it
         if kinds is None:
             raise _Unsupported  # a typeless subschema: its rules apply by type; leave it
         kinds = [kinds] if isinstance(kinds, str) else kinds
@@ -127,10 +165,56 @@ class _Writer:
         else:
             self.fail_if(f"_type({var}) not in ({', '.join(pytypes)})", depth)
         self._bounds(schema, var, pytypes, depth)
+        self._strings(schema, var, pytypes, depth)
         if "_dict" in pytypes:  # object rules bind only objects: elsewhere nothing to check
             self._object(schema, var, only=len(pytypes) == 1, depth=depth)
         if "_list" in pytypes:
             self._array(schema, var, only=len(pytypes) == 1, depth=depth)
+
+    def _ref(self, schema: dict[str, Any], var: str, depth: int) -> None:
+        """A local, non-recursive ``$ref`` alone: the schema it names, checked in place."""
+        ref = schema["$ref"]
+        if (set(schema) - _ANNOTATIONS) != {"$ref"} or not isinstance(ref, str):
+            raise _Unsupported
+        base = self.root.get("$id") if isinstance(self.root, dict) else None
+        if isinstance(base, str) and ref.startswith(base + "#"):
+            ref = ref[len(base) :]  # made absolute against the root's own $id
+        prefix = next((p for p in _REF_PREFIXES if ref.startswith(p)), None)
+        name = ref[len(prefix) :] if prefix else ""
+        defs = self.root.get(prefix[2:-1]) if prefix and isinstance(self.root, dict) else None
+        if not isinstance(defs, dict) or name not in defs or "/" in name or "~" in name:
+            raise _Unsupported
+        if ref in self.refs:
+            raise _Unsupported  # a recursive schema: left to the full checkers
+        self.refs.append(ref)
+        self.check(defs[name], var, depth)
+        self.refs.pop()
+
+    def _strings(self, schema: dict[str, Any], var: str, pytypes: list[str], depth: int) -> None:
+        """enum, const, pattern, format and not-pattern: rules for strings."""
+        if not any(k in schema for k in ("enum", "const", "pattern", "format", "not")):
+            return
+        if "enum" in schema or "const" in schema:
+            if not _strings_only(schema) or pytypes != ["_str"]:
+                raise _Unsupported  # other values compare by JSON equality: leave them
+            allowed = schema["enum"] if "enum" in schema else [schema["const"]]
+            self.fail_if(f"{var} not in {self.constant(frozenset(allowed))}", depth)
+        guard = "" if pytypes == ["_str"] else f"_type({var}) is _str and "
+        if "pattern" in schema:
+            found = self.constant(_regex(schema["pattern"]).search)
+            self.fail_if(f"{guard}not {found}({var})", depth)
+        if "format" in schema:
+            check = self.formats.get(schema["format"])
+            if check is None:
+                raise _Unsupported
+            self.fail_if(f"{guard}not {self.constant(check)}({var})", depth)
+        if "not" in schema:
+            inner = schema["not"]
+            if not isinstance(inner, dict) or (set(inner) - _ANNOTATIONS) != {"pattern"}:
+                raise _Unsupported
+            # {"pattern": p} holds for every non-string: its negation for none of them
+            found = self.constant(_regex(inner["pattern"]).search)
+            self.fail_if(f"_type({var}) is not _str or {found}({var})", depth)
 
     def _bounds(self, schema: dict[str, Any], var: str, pytypes: list[str], depth: int) -> None:
         """Lengths bind strings, bounds bind numbers; a guard where the value may be another
@@ -160,7 +244,9 @@ class _Writer:
         closed = schema.get("additionalProperties", True)
         if not isinstance(props, dict) or not isinstance(required, list):
             raise _Unsupported
-        if not all(isinstance(r, str) for r in required) or closed not in (True, False):
+        if not all(isinstance(r, str) for r in required):
+            raise _Unsupported
+        if closed is not True and closed is not False and not isinstance(closed, dict):
             raise _Unsupported
         if not only:  # the rules below only for a dict
             self.line(f"{'    ' * depth}if _type({var}) is _dict:")
@@ -172,6 +258,21 @@ class _Writer:
                 self.fail_if(f"not ({var}.keys() >= {self.constant(frozenset(required))})", depth)
             if closed is False:
                 self.fail_if(f"not ({var}.keys() <= {self.constant(frozenset(props))})", depth)
+        names = schema.get("propertyNames")
+        if names is not None:
+            if not isinstance(names, dict) or (set(names) - _ANNOTATIONS) - {"pattern", "type"}:
+                raise _Unsupported
+            if names.get("type", "string") != "string" or "pattern" not in names:
+                raise _Unsupported
+            found, member = self.constant(_regex(names["pattern"]).search), self.fresh()
+            self.line(f"{'    ' * depth}for {member} in {var}:")
+            self.fail_if(f"not {found}({member})", depth + 1)
+        if isinstance(closed, dict):  # members the properties do not name: this schema
+            known, member, value = self.constant(frozenset(props)), self.fresh(), self.fresh()
+            self.line(f"{'    ' * depth}for {member}, {value} in {var}.items():")
+            self.line(f"{'    ' * (depth + 1)}if {member} not in {known}:")
+            self.check(closed, value, depth + 2)
+            self.line(f"{'    ' * (depth + 1)}pass")
         for name, sub in props.items():
             if sub is True or sub == {}:
                 continue
@@ -200,3 +301,19 @@ class _Writer:
         self.check(items, item, depth + 1)
         if not only:
             self.line(f"{'    ' * depth}pass")
+
+
+def _strings_only(schema: dict[str, Any]) -> bool:
+    """A schema whose ``enum``/``const`` allows strings only (and has one of them)."""
+    values = schema["enum"] if "enum" in schema else [schema["const"]] if "const" in schema else []
+    return bool(values) and isinstance(values, list) and all(type(v) is str for v in values)
+
+
+def _regex(pattern: Any) -> re.Pattern[str]:
+    """The compiled pattern (Python's ``re``, searched, as jsonschema does)."""
+    if not isinstance(pattern, str):
+        raise _Unsupported
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise _Unsupported from exc

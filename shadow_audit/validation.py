@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import dataclass
@@ -130,13 +131,16 @@ def validator_for(name: str) -> Draft202012Validator:
 
 @cache
 def _quick_check(name: str) -> QuickCheck | None:
-    return compile_quick(load_schema(name))
+    return compile_quick(load_schema(name), formats={"date-time": is_rfc3339_datetime})
 
 
 @cache
 def _fast_validator(name: str) -> Any:
+    # a copy: fastjsonschema rewrites the $refs of the schema it is given in place
     return fastjsonschema.compile(
-        load_schema(name), formats={"date-time": is_rfc3339_datetime}, use_default=False
+        copy.deepcopy(load_schema(name)),
+        formats={"date-time": is_rfc3339_datetime},
+        use_default=False,
     )
 
 

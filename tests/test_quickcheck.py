@@ -15,7 +15,12 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from shadow_audit.quickcheck import compile_quick
-from shadow_audit.validation import is_valid, load_schema, validate_document
+from shadow_audit.validation import (
+    is_rfc3339_datetime,
+    is_valid,
+    load_schema,
+    validate_document,
+)
 from tests.reference_growth import write_reference_store
 
 JSON = st.recursive(
@@ -149,10 +154,14 @@ def test_a_doubt_is_a_no_and_the_full_check_decides(schema, value, yes):
 @pytest.mark.parametrize(
     "schema",
     [
-        {"type": "string", "pattern": "^a"},
-        {"$ref": "#/$defs/x"},
+        {"type": "string", "format": "email"},  # a format it was not given
+        {"$ref": "#/$defs/x"},  # names nothing
+        {"$ref": "#/$defs/x", "$defs": {"x": {"type": "array", "items": {"$ref": "#/$defs/x"}}}},
+        {"$ref": "https://example.com/s.json"},
         {"properties": {"a": {"type": "string"}}},  # typeless: its rules bind by type
         {"type": "object", "properties": {"a": {"enum": [1]}}},
+        {"type": "string", "not": {"type": "string"}},
+        {"type": "string", "pattern": "("},
         {"type": "integer", "minimum": "0"},
     ],
 )
@@ -160,8 +169,100 @@ def test_a_schema_with_keywords_it_does_not_handle_gets_no_quick_check(schema):
     assert compile_quick(schema) is None
 
 
-def test_the_shipped_manifest_schema_is_left_to_the_full_checkers():
-    assert compile_quick(load_schema("manifest")) is None
+def quick_manifest() -> Any:
+    quick = compile_quick(load_schema("manifest"), formats={"date-time": is_rfc3339_datetime})
+    assert quick is not None
+    return quick
+
+
+def test_valid_manifests_get_a_quick_yes(tmp_path, project):
+    units = write_reference_store(tmp_path / "src", [1, 2], seed=3)
+    manifests = [m for m, _ in units.values()] + [project(i)[0] for i in range(10)]
+    quick = quick_manifest()
+    assert all(validate_document(m, "manifest") == [] for m in manifests)
+    assert all(quick(m) for m in manifests)
+
+
+def test_the_real_fixtures_never_get_a_quick_yes_they_do_not_deserve(vibe_fixtures):
+    quick = quick_manifest()
+    checked = 0
+    for path in sorted(vibe_fixtures.glob("*manifest.json")):
+        doc = orjson.loads(path.read_bytes())
+        if quick(doc):
+            assert validate_document(doc, "manifest") == [], path
+        checked += 1
+    assert checked
+
+
+_MANIFESTS: list[dict[str, Any]] = []
+AWKWARD = st.sampled_from(
+    [
+        "..",
+        "a..b",
+        ".hidden",
+        "ok-id",
+        "x" * 129,
+        "",
+        "2026-01-01T00:00:00",
+        "2026-01-01T00:00:00Z",
+        "2026-13-01T00:00:00Z",
+        "abc1234",
+        "ABC1234",
+        "abc123",
+        "v1.0",
+        "v1",
+        "agency.os/v1alpha1",
+        "agency.os/v1\n",
+        "Project",
+        "PLANNING",
+        "DONE",
+        "planned",
+        0,
+        1,
+        -1,
+        0.5,
+        1.5,
+        None,
+        {},
+        [],
+        {"path": "p"},
+        {"v2.0": {"status": "planned"}},
+        {"v2": {"status": "planned"}},
+    ]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    pick=st.integers(0, 10_000),
+    where=st.integers(0, 10_000),
+    how=st.sampled_from(["replace", "delete", "add", "append"]),
+    value=JSON | AWKWARD,
+)
+def test_a_quick_yes_is_never_given_to_an_invalid_manifest(
+    tmp_path_factory, pick, where, how, value
+):
+    """Law: quick(doc) implies jsonschema finds no error, for mutated manifests (patterns,
+    formats, enums, consts, $refs, propertyNames, additionalProperties schemas)."""
+    if not _MANIFESTS:
+        units = write_reference_store(tmp_path_factory.mktemp("ref"), [1, 1, 1], seed=4)
+        _MANIFESTS.extend(m for m, _ in units.values())
+        _MANIFESTS[0]["budget"] = {
+            "max_cost_usd": 10, "current_cost_usd": 1.5, "alert_threshold": 0.8,
+            "cost_breakdown": {"llm": 1.5},
+        }  # fmt: skip
+        _MANIFESTS[1]["roadmap"] = {"v1.0": {"status": "planned", "features": ["a"]}}
+        _MANIFESTS[2]["artifacts"]["code"] = {
+            "mainRepository": {"url": "u", "branch": "main", "lastCommit": "abcdef1"},
+            "api": {"path": "src/api", "ref": "abcdef1", "sprint_count": 2},
+        }
+    doc = copy.deepcopy(_MANIFESTS[pick % len(_MANIFESTS)])
+    assert validate_document(doc, "manifest") == []
+    paths = _paths(doc)
+    doc = _mutate(doc, paths[where % len(paths)], how, value)
+    if quick_manifest()(doc):
+        assert validate_document(doc, "manifest") == []
+    assert is_valid(doc, "manifest") == (validate_document(doc, "manifest") == [])
 
 
 def test_a_schema_nested_too_deeply_for_python_gets_no_quick_check():
@@ -192,3 +293,17 @@ def test_a_huge_valid_memory_gets_a_quick_yes_and_an_invalid_one_a_no(tmp_path):
     memory["intent_history"][500]["confidence"] = 2
     assert not quick(memory)
     assert not is_valid(orjson.loads(orjson.dumps(memory)), "memory")
+
+
+def test_refs_made_absolute_against_the_schema_id_still_get_a_quick_check():
+    """fastjsonschema rewrites a schema's $refs against its $id; such a schema (or one
+    written that way) is still checked quickly."""
+    schema = copy.deepcopy(load_schema("manifest"))
+    base = schema["$id"]
+    schema["properties"]["metadata"]["properties"]["projectId"]["$ref"] = (
+        f"{base}#/$defs/safeKey"
+    )
+    quick = compile_quick(schema, formats={"date-time": is_rfc3339_datetime})
+    assert quick is not None
+    is_valid(None, "manifest")  # compiles fastjsonschema: the cached schema stays as read
+    assert compile_quick(load_schema("manifest"), formats={"date-time": is_rfc3339_datetime})

@@ -300,10 +300,45 @@ def test_refs_made_absolute_against_the_schema_id_still_get_a_quick_check():
     written that way) is still checked quickly."""
     schema = copy.deepcopy(load_schema("manifest"))
     base = schema["$id"]
-    schema["properties"]["metadata"]["properties"]["projectId"]["$ref"] = (
-        f"{base}#/$defs/safeKey"
-    )
+    schema["properties"]["metadata"]["properties"]["projectId"]["$ref"] = f"{base}#/$defs/safeKey"
     quick = compile_quick(schema, formats={"date-time": is_rfc3339_datetime})
     assert quick is not None
     is_valid(None, "manifest")  # compiles fastjsonschema: the cached schema stays as read
     assert compile_quick(load_schema("manifest"), formats={"date-time": is_rfc3339_datetime})
+
+
+def _valid_manifest(project: Any) -> dict[str, Any]:
+    manifest = project(0)[0]
+    manifest["budget"] = {"max_cost_usd": 10, "current_cost_usd": 1.5, "alert_threshold": 0.8}
+    manifest["roadmap"] = {"v1.0": {"status": "planned"}}
+    manifest["artifacts"]["code"] = {"api": {"path": "src/api", "ref": "abcdef1"}}
+    assert validate_document(manifest, "manifest") == []
+    return manifest
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        (("metadata", "projectId"), "a..b"),  # not: {pattern: '\.\.'}
+        (("metadata", "projectId"), ".hidden"),  # pattern
+        (("metadata", "projectId"), "x" * 129),  # maxLength
+        (("metadata", "createdAt"), "2026-01-01T00:00:00"),  # format date-time: no offset
+        (("metadata", "createdAt"), "2026-02-30T00:00:00Z"),  # format: no such day
+        (("apiVersion",), "agency.os/v1\n"),  # pattern ends where the value ends
+        (("kind",), "Mission"),  # const
+        (("status", "projectPhase"), "DONE"),  # enum
+        (("status", "projectPhase"), 1),  # enum of strings, a number
+        (("roadmap",), {"v2": {"status": "planned"}}),  # propertyNames
+        (("roadmap",), {"v2.0": {"status": "nope"}}),  # additionalProperties schema
+        (("artifacts", "code", "api"), {"path": "p", "ref": "xyz"}),  # $ref gitRef
+        (("artifacts", "planning"), {"spec": {"path": 1}}),  # $ref artifactGroup
+        (("budget", "alert_threshold"), 1.5),  # maximum
+    ],
+)
+def test_each_rule_of_the_manifest_schema_says_no(project, where, value):
+    manifest = _valid_manifest(project)
+    quick = quick_manifest()
+    assert quick(manifest)
+    _mutate(manifest, where, "replace", value)
+    assert validate_document(manifest, "manifest") != []
+    assert not quick(manifest)

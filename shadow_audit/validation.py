@@ -17,7 +17,6 @@ import orjson
 from jsonschema import Draft202012Validator, FormatChecker
 
 from shadow_audit.errors import SourceError, UsageError
-from shadow_audit.quickcheck import QuickCheck, compile_quick
 
 DOCUMENT_KINDS = ("manifest", "memory")
 _SCHEMA_FILES = {
@@ -130,11 +129,6 @@ def validator_for(name: str) -> Draft202012Validator:
 
 
 @cache
-def _quick_check(name: str) -> QuickCheck | None:
-    return compile_quick(load_schema(name), formats={"date-time": is_rfc3339_datetime})
-
-
-@cache
 def _fast_validator(name: str) -> Any:
     # a copy: fastjsonschema rewrites the $refs of the schema it is given in place
     return fastjsonschema.compile(
@@ -158,9 +152,6 @@ def is_valid(document: Any, kind: str) -> bool:
     Returns:
         Whether the document is valid (a document nested too deeply is not).
     """
-    quick = _quick_check(kind)  # a plain schema's quick yes; any doubt asks fastjsonschema
-    if quick is not None and quick(document):
-        return True
     try:
         _fast_validator(kind)(document)
     except fastjsonschema.JsonSchemaException:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from shadow_audit.mapping import DocumentMap, iter_rows
+from shadow_audit.mapping import DocumentMap, TableRows, iter_rows
 
 if TYPE_CHECKING:
     from shadow_audit.engine.findings import Finding
@@ -86,18 +86,18 @@ def verify_rows(
     mapping: DocumentMap,
     key: str,
     documents: MappingABC[str, Any],
-    rows: MappingABC[str, list[tuple[Any, dict[str, Any]]]],
+    rows: MappingABC[str, TableRows],
     *,
     columns: Callable[[str], set[str]],
 ) -> list[Finding]:
     """The audit's comparison for one document key: the JSON documents projected through the
-    mapping against the rows SQLite holds (``read_unit_rows``), same normalizers, same kinds.
+    mapping against the rows SQLite holds (``UnitReader.read``), same normalizers, same kinds.
 
     Args:
         mapping: the document map.
         key: the document key.
         documents: {name: document} as read from JSON.
-        rows: the key's rows per table.
+        rows: the key's rows per table, as (column names, row tuples).
         columns: the columns a table has in the database (absent ones are not compared).
 
     Returns:
@@ -115,9 +115,15 @@ def verify_rows(
             ((key,) if single else (key, child)): values
             for child, values in (iter_rows(e, doc, fields) if doc is not None else ())
         }
+        names, table_rows = rows.get(e.table, ((), []))
+        index = {name: i for i, name in enumerate(names)}
+        at = [index.get(f.column) for f in fields]
+        key_at = None if single else index.get(e.key_column or "")
         actual = {
-            ((key,) if single else (key, child)): tuple(row.get(f.column) for f in fields)
-            for child, row in rows.get(e.table, [])
+            ((key,) if single else (key, None if key_at is None else row[key_at])): tuple(
+                None if i is None else row[i] for i in at
+            )
+            for row in table_rows
         }
         findings += compare_entity(e, fields, expected, actual).findings
     return findings

@@ -42,7 +42,7 @@ from shadow_audit.config import Config
 from shadow_audit.dualwrite import DualWriter, Validation, document_hash
 from shadow_audit.errors import ConfigError, DatabaseError, InvalidDocumentError, ShadowAuditError
 from shadow_audit.ledger import LedgerEntry, append_json_line
-from shadow_audit.mapping import build_documents
+from shadow_audit.mapping import TableRows, compile_rebuilder
 from shadow_audit.readcheck import ReadCheck, reads_log_path, verify_rows
 from shadow_audit.stores.json_store import JsonStore, atomic_write, check_safe_name, lock_path
 from shadow_audit.stores.phases import (
@@ -52,7 +52,7 @@ from shadow_audit.stores.phases import (
     ensure_phase_table,
     read_phase,
 )
-from shadow_audit.stores.rows import read_unit_rows
+from shadow_audit.stores.rows import UnitReader
 from shadow_audit.stores.sqlite_shadow import DEFAULT_BUSY_TIMEOUT, SqliteShadow
 
 log = logging.getLogger(__name__)
@@ -181,6 +181,8 @@ class Store:
     ) -> None:
         self.config = config or Config()
         self.mapping = self.config.mapping
+        self._reader = UnitReader(self.mapping)  # statements and rebuild plans made once
+        self._rebuild = compile_rebuilder(self.mapping)
         self.policy = CutoverPolicy.from_config(self.config.cutover)
         self.json = JsonStore(source, self.mapping)
         path = Path(shadow)
@@ -297,11 +299,11 @@ class Store:
                 documents[spec.name] = self.json.read(path)
         return documents
 
-    def _rows(self, conn: sqlite3.Connection, key: str) -> dict[str, Any]:
-        """The key's rows in one read snapshot."""
+    def _rows(self, conn: sqlite3.Connection, key: str) -> dict[str, TableRows]:
+        """The key's rows in one read snapshot, per table (column names, rows)."""
         conn.execute("BEGIN")
         try:
-            return read_unit_rows(conn, self.mapping, key)
+            return self._reader.read(conn, key)
         finally:
             conn.execute("COMMIT")
 
@@ -312,7 +314,7 @@ class Store:
             raise DatabaseError(f"database {self.shadow.path}: cannot read {key}: {exc}") from exc
         if not rows:
             raise DocumentNotFoundError(f"{self.mapping.primary.name} {key}: not in the database")
-        return build_documents(self.mapping, key, rows)
+        return self._rebuild(key, rows)
 
     def _verified_load(
         self, conn: sqlite3.Connection | None, key: str
@@ -354,7 +356,7 @@ class Store:
                 raise DatabaseError(f"database {self.shadow.path}: unavailable")
             started = time.perf_counter()
             rows = self._rows(conn, key)
-            build_documents(self.mapping, key, rows)  # the read sqlite-primary would serve
+            self._rebuild(key, rows)  # the read sqlite-primary would serve
             return rows, (time.perf_counter() - started) * 1000, None
         except Exception as exc:  # the candidate's failures never reach the caller
             return None, None, f"{type(exc).__name__}: {' '.join(str(exc).split())}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 from collections.abc import Mapping as MappingABC
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -182,7 +183,22 @@ class _TablePlan:
             if f.rest and f.column in index
         )
         key = entity.key_column
-        self.key = index.get(key) if key and not entity.is_root else None
+        at = index.get(key) if key and not entity.is_root else None
+        self.child_key: Callable[[tuple[Any, ...]], Any] = (
+            (lambda row: None) if at is None else itemgetter(at)
+        )
+        # when every column is a plain value at one key of the element (and the key is not
+        # put back): each element is one dict comprehension
+        flat = tuple(
+            (i, split_path(f.path or "")[0])
+            for f in entity.fields
+            if not (f.derive or f.fill or f.rest)
+            and f.path not in (None, ELEMENT, POSITION)
+            and "." not in (f.path or "")
+            and f.type != "json"
+            and (i := index.get(f.column)) is not None
+        )
+        self.flat = flat if len(flat) == len(self.fill) else None
         order = entity.order_field
         self.order = (
             None if entity.key_path == POSITION or order is None else index.get(order.column, -1)
@@ -193,9 +209,6 @@ class _TablePlan:
             if entity.key_path in (ELEMENT, POSITION, None)
             else _putter(split_path(entity.key_path))
         )
-
-    def child_key(self, row: tuple[Any, ...]) -> Any:
-        return None if self.key is None else row[self.key]
 
     def in_list_order(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """As ``_in_list_order``: by position where the table stores it, else by key."""
@@ -214,8 +227,10 @@ class _TablePlan:
         ordered = self.in_list_order(rows)
         if self.element:
             return [self.child_key(row) for row in ordered]
+        fill, put_key, flat = self.fill, self.put_key, self.flat
+        if flat is not None and put_key is None:
+            return [{name: row[i] for i, name in flat if row[i] is not None} for row in ordered]
         out = []
-        fill, put_key = self.fill, self.put_key
         for row in ordered:
             item: dict[str, Any] = {}
             if put_key is not None:

@@ -43,7 +43,7 @@ from shadow_audit.dualwrite import DualWriter, Validation, document_hash
 from shadow_audit.errors import ConfigError, DatabaseError, InvalidDocumentError, ShadowAuditError
 from shadow_audit.ledger import LedgerEntry, append_json_line
 from shadow_audit.mapping import TableRows, compile_rebuilder
-from shadow_audit.readcheck import ReadCheck, reads_log_path, verify_rows
+from shadow_audit.readcheck import ReadCheck, RowVerifier, reads_log_path
 from shadow_audit.stores.json_store import JsonStore, atomic_write, check_safe_name, lock_path
 from shadow_audit.stores.phases import (
     PHASES,
@@ -183,6 +183,7 @@ class Store:
         self.mapping = self.config.mapping
         self._reader = UnitReader(self.mapping)  # statements and rebuild plans made once
         self._rebuild = compile_rebuilder(self.mapping)
+        self._verify_rows = RowVerifier(self.mapping)
         self.policy = CutoverPolicy.from_config(self.config.cutover)
         self.json = JsonStore(source, self.mapping)
         path = Path(shadow)
@@ -378,8 +379,7 @@ class Store:
             if error is not None or rows is None or conn is None:
                 raise DatabaseError(error or f"database {self.shadow.path}: unavailable")
             live: sqlite3.Connection = conn
-            found = verify_rows(
-                self.mapping,
+            found = self._verify_rows(
                 key,
                 documents,
                 rows,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 import os
 import random
 import sqlite3
@@ -66,11 +67,18 @@ class DocumentNotFoundError(ShadowAuditError):
 
 @dataclass(frozen=True)
 class CutoverPolicy:
-    """The ``[cutover]`` table of shadow-audit.toml."""
+    """The ``[cutover]`` table of shadow-audit.toml.
+
+    ``read_sample``: the fraction of reads verified in read-verify; ``min_verified_reads``:
+    clean verified reads before sqlite-primary; ``min_days_primary``: days in sqlite-primary
+    before json-retired; ``verify_lock_timeout``: seconds a verified read waits for the
+    unit's lock (a save holds it) before serving the JSON unverified and logging it skipped.
+    """
 
     read_sample: float = 0.1
     min_verified_reads: int = 1000
     min_days_primary: float = 7.0
+    verify_lock_timeout: float = VERIFY_LOCK_TIMEOUT
 
     @classmethod
     def from_config(cls, raw: MappingABC[str, Any]) -> CutoverPolicy:
@@ -90,7 +98,12 @@ class CutoverPolicy:
         if unknown:
             raise ConfigError(f"cutover: unknown keys {unknown} (known: {sorted(known)})")
         for name, value in raw.items():
-            if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+            if (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or math.isnan(value)
+                or value < 0
+            ):
                 raise ConfigError(f"cutover.{name}: {value!r} is not a number >= 0")
         if raw.get("read_sample", 0) > 1:
             raise ConfigError(f"cutover.read_sample: {raw['read_sample']!r} is not in [0, 1]")
@@ -174,7 +187,7 @@ class Store:
         config: Config | None = None,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         lock_timeout: float = 30.0,
-        verify_lock_timeout: float = VERIFY_LOCK_TIMEOUT,
+        verify_lock_timeout: float | None = None,
         clock: Callable[[], datetime] | None = None,
         seed: int | None = None,
         validation: Validation = "observe",
@@ -184,7 +197,10 @@ class Store:
         self._reader = UnitReader(self.mapping)  # statements and rebuild plans made once
         self._rebuild = compile_rebuilder(self.mapping)
         self._verify_rows = RowVerifier(self.mapping)
-        self.policy = CutoverPolicy.from_config(self.config.cutover)
+        cutover = dict(self.config.cutover)
+        if verify_lock_timeout is not None:  # the argument wins over the config's table
+            cutover["verify_lock_timeout"] = verify_lock_timeout
+        self.policy = CutoverPolicy.from_config(cutover)
         self.json = JsonStore(source, self.mapping)
         path = Path(shadow)
         marker = _marker_phase(path)
@@ -197,7 +213,7 @@ class Store:
         self.ledger = self.writer.ledger
         self.reads_log = reads_log_path(path)
         self.lock_timeout = lock_timeout
-        self.verify_lock_timeout = verify_lock_timeout
+        self.verify_lock_timeout = self.policy.verify_lock_timeout
         self._clock = clock or (lambda: datetime.now(UTC))
         self._rng = random.Random(seed)  # noqa: S311 - sampling, not secrets
         self._guard = threading.RLock()
@@ -623,6 +639,7 @@ def open_store(
     *,
     config: Config | None = None,
     busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    verify_lock_timeout: float | None = None,
     clock: Callable[[], datetime] | None = None,
     seed: int | None = None,
     validation: Validation = "observe",
@@ -635,6 +652,8 @@ def open_store(
             SQLite-truth phase was recorded for it (then that is a DatabaseError).
         config: mapping and ``[cutover]`` policy (default: the built-in profile).
         busy_timeout: seconds to wait for a locked database.
+        verify_lock_timeout: seconds a verified read waits for the unit's lock before it
+            serves the JSON unverified (default: ``[cutover] verify_lock_timeout``, 0.5).
         clock: the time verified reads are stamped with (a simulated clock in the demo).
         seed: seed of the read sampling (reproducible runs).
         validation: ``observe`` (as DualWriter: an invalid document is saved and its
@@ -645,13 +664,14 @@ def open_store(
 
     Raises:
         DatabaseError: the database is missing while it is the truth, or is not SQLite.
-        ConfigError: the ``[cutover]`` table is malformed.
+        ConfigError: the ``[cutover]`` table or ``verify_lock_timeout`` is malformed.
     """
     return Store(
         source,
         shadow,
         config=config,
         busy_timeout=busy_timeout,
+        verify_lock_timeout=verify_lock_timeout,
         clock=clock,
         seed=seed,
         validation=validation,

@@ -45,7 +45,13 @@ from shadow_audit.errors import ConfigError, DatabaseError, InvalidDocumentError
 from shadow_audit.ledger import LedgerEntry, append_json_line
 from shadow_audit.mapping import TableRows, compile_rebuilder
 from shadow_audit.readcheck import ReadCheck, RowVerifier, reads_log_path
-from shadow_audit.stores.json_store import JsonStore, atomic_write, check_safe_name, lock_path
+from shadow_audit.stores.json_store import (
+    JsonStore,
+    acquire_unit_lock,
+    atomic_write,
+    check_safe_name,
+    lock_path,
+)
 from shadow_audit.stores.phases import (
     PHASES,
     SQLITE_TRUTH,
@@ -507,12 +513,9 @@ class Store:
         another writer after ``lock_timeout`` raises ``filelock.Timeout``, as in DualWriter.
         """
         primary = self.json.path_for(unit, self.mapping.primary.name)
-        lock = FileLock(str(lock_path(primary)), timeout=self.lock_timeout)
-        held = False
+        lock = None
         try:
-            primary.parent.mkdir(parents=True, exist_ok=True)
-            lock.acquire()
-            held = True
+            lock = acquire_unit_lock(primary, timeout=self.lock_timeout)
         except Timeout:
             raise
         except OSError as exc:
@@ -520,7 +523,7 @@ class Store:
         try:
             yield
         finally:
-            if held:
+            if lock is not None:
                 lock.release()
 
     def _save_without_database(

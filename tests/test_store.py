@@ -418,8 +418,28 @@ def test_database_deleted_while_it_is_the_truth_raises(root, phase):
     assert not (root / "s.db").exists()
 
 
-def test_database_locked_while_it_is_the_truth_makes_save_raise(root):
-    go_to(root, "sqlite-primary")
+@pytest.mark.parametrize("phase", ["sqlite-primary", "json-retired"])
+def test_database_replaced_by_garbage_while_it_is_the_truth_raises(root, phase):
+    """An open store whose database file is replaced by one that is not SQLite: load and
+    save raise naming the database; the JSON (still on disk) is never served instead."""
+    go_to(root, phase)
+    store = open_(root)
+    assert store.load("proj-000000") == docs(0)
+    for suffix in ("", "-wal", "-shm"):
+        (root / f"s.db{suffix}").unlink(missing_ok=True)
+    (root / "s.db").write_bytes(b"this is not a database" * 100)
+    assert manifest_file(root, 0).is_file()
+    with pytest.raises(
+        DatabaseError, match=f"s.db: unavailable while it is the truth \\({phase}\\)"
+    ):
+        store.load("proj-000000")
+    with pytest.raises(DatabaseError, match="truth"):
+        store.save(docs(0))
+
+
+@pytest.mark.parametrize("phase", ["sqlite-primary", "json-retired"])
+def test_database_locked_while_it_is_the_truth_makes_save_raise(root, phase):
+    go_to(root, phase)
     store = open_store(root / "ws", root / "s.db", busy_timeout=0.2)
     holder = sqlite3.connect(root / "s.db", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
@@ -432,8 +452,9 @@ def test_database_locked_while_it_is_the_truth_makes_save_raise(root):
     assert store.save(docs(0)).sqlite_written
 
 
-def test_database_exclusively_locked_makes_load_raise(root):
-    go_to(root, "sqlite-primary")
+@pytest.mark.parametrize("phase", ["sqlite-primary", "json-retired"])
+def test_database_exclusively_locked_makes_load_raise(root, phase):
+    go_to(root, phase)
     store = open_store(root / "ws", root / "s.db", busy_timeout=0.2)
     holder = sqlite3.connect(root / "s.db", isolation_level=None)
     holder.execute("PRAGMA journal_mode = DELETE")

@@ -10,6 +10,10 @@ stores, then loads random keys through ``open_store`` in each phase, interleaved
   sqlite        phase sqlite-primary: the key's rows are read and rebuilt into documents
   read-verify   phase read-verify at read_sample = 1.0: JSON served, SQLite rebuilt + compared
 
+Each load is timed twice: wall clock (what the application waits, descheduling included) and
+the thread's CPU time (``time.thread_time``: the load's own cost, which on a shared machine
+is what stays comparable; a p99 of wall time there is mostly time spent waiting for a core).
+
 Target (issue 10): SQLite p99 <= 2 ms and SQLite p50 <= 2x the JSON read. The store is cached
 under --dir and reused when N and the seed match.
 """
@@ -83,6 +87,7 @@ def main() -> None:
     source, db = build(root, args.projects, args.seed)
     rng = random.Random(args.seed)
     times: dict[str, list[float]] = {"json": [], "sqlite": [], "read-verify": []}
+    cpu: dict[str, list[float]] = {label: [] for label in times}
     phases: dict[str, Phase] = {
         "json": "shadow",
         "sqlite": "sqlite-primary",
@@ -97,21 +102,27 @@ def main() -> None:
             keys = [f"proj-{rng.randrange(args.projects):06d}" for _ in range(per_round)]
             store.load(keys[0])  # connection opened, caches warm
             for key in keys:
-                t = time.perf_counter()
+                c, t = time.thread_time(), time.perf_counter()
                 store.load(key)
                 times[label].append((time.perf_counter() - t) * 1000)
+                cpu[label].append((time.thread_time() - c) * 1000)
             store.close()
     set_phase(db, "shadow")
     json_p50 = statistics.median(times["json"])
+    json_cpu = statistics.median(cpu["json"])
     print(f"N={args.projects}, {per_round * args.rounds} loads per phase, times in ms")
-    print(f"{'phase':<13}{'p50':>8}{'p99':>8}{'p50 / json':>12}")
+    print(f"{'phase':<13}{'p50':>8}{'p99':>8}{'cpu p50':>9}{'cpu p99':>9}{'p50 / json':>12}")
     for label, values in times.items():
         p50, p99 = statistics.median(values), pct(values, 0.99)
-        print(f"{label:<13}{p50:>8.3f}{p99:>8.3f}{p50 / json_p50:>11.2f}x")
+        c50, c99 = statistics.median(cpu[label]), pct(cpu[label], 0.99)
+        print(f"{label:<13}{p50:>8.3f}{p99:>8.3f}{c50:>9.3f}{c99:>9.3f}{p50 / json_p50:>11.2f}x")
     sqlite_p50, sqlite_p99 = statistics.median(times["sqlite"]), pct(times["sqlite"], 0.99)
+    sqlite_cpu99 = pct(cpu["sqlite"], 0.99)
     print(
-        f"target: sqlite p99 <= 2 ms ({'met' if sqlite_p99 <= 2 else 'NOT met'}), "
-        f"sqlite p50 <= 2x json ({'met' if sqlite_p50 <= 2 * json_p50 else 'NOT met'})"
+        f"target: sqlite p99 <= 2 ms: wall {'met' if sqlite_p99 <= 2 else 'NOT met'}, "
+        f"cpu {'met' if sqlite_cpu99 <= 2 else 'NOT met'}; "
+        f"sqlite p50 <= 2x json: wall {'met' if sqlite_p50 <= 2 * json_p50 else 'NOT met'}, "
+        f"cpu {'met' if statistics.median(cpu['sqlite']) <= 2 * json_cpu else 'NOT met'}"
     )
 
 

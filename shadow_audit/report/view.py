@@ -13,7 +13,7 @@ from typing import Any
 
 from shadow_audit.engine.findings import Finding
 from shadow_audit.report.context import MAX_FINDINGS
-from shadow_audit.text import visible
+from shadow_audit.text import natural_key, visible
 
 # Which findings a reader needs first: the values that differ, then what cannot be
 # compared, then whole rows on one side.
@@ -52,6 +52,21 @@ def priority(finding: Finding) -> int:
         A small integer; lower comes first.
     """
     return _order(finding.kind)
+
+
+def reading_order(finding: Finding) -> tuple[Any, ...]:
+    """Sort key of findings as a person reads them: most telling kind first, then table,
+    then key with its numbers in order (``proj/2`` before ``proj/10``), then field.
+
+    report.json keeps the engine's order; every listing for people uses this one.
+
+    Args:
+        finding: any finding.
+
+    Returns:
+        A key for ``sorted``.
+    """
+    return (priority(finding), finding.entity, natural_key(finding.key), finding.field or "")
 
 
 def _order(kind: str) -> int:
@@ -129,9 +144,9 @@ def group_findings(findings: tuple[Finding, ...], *, limit: int = MAX_FINDINGS) 
 
     A shown finding is one entry and so is a one-sided group, whatever its row count.
     Groups come in order of their most telling kind (value mismatches first; documents
-    with more of them before fewer), then by document key; inside a group, value
-    mismatches come first. One document shows at most ``PER_DOCUMENT`` findings, so
-    that one broken document cannot take the whole page.
+    with more of them before fewer), then by document key (numbers by value); inside a
+    group, findings come in ``reading_order``. One document shows at most
+    ``PER_DOCUMENT`` findings, so that one broken document cannot take the whole page.
 
     Args:
         findings: the audit's findings, in any order.
@@ -143,7 +158,7 @@ def group_findings(findings: tuple[Finding, ...], *, limit: int = MAX_FINDINGS) 
     by_doc: dict[str, list[Finding]] = {}
     for f in findings:
         by_doc.setdefault(document_of(f), []).append(f)
-    order = sorted(by_doc, key=lambda d: (*_rank(by_doc[d]), d))
+    order = sorted(by_doc, key=lambda d: (*_rank(by_doc[d]), natural_key(d)))
     groups: list[DocumentGroup] = []
     budget, shown = limit, 0
     for doc in order:
@@ -158,7 +173,7 @@ def group_findings(findings: tuple[Finding, ...], *, limit: int = MAX_FINDINGS) 
             budget -= 1
             shown += len(items)
             continue
-        ordered = tuple(sorted(items, key=priority)[: min(budget, PER_DOCUMENT)])
+        ordered = tuple(sorted(items, key=reading_order)[: min(budget, PER_DOCUMENT)])
         groups.append(DocumentGroup(doc, ordered, len(items)))
         budget -= len(ordered)
         shown += len(ordered)

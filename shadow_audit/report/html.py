@@ -169,10 +169,10 @@ def render_html(result: AuditResult, context: ReportContext | None = None) -> st
     context = context or ReportContext()
     fields = Counter((f.entity, f.field) for f in result.findings if f.kind == "value_mismatch")
     view = group_findings(result.findings, limit=context.max_findings)
-    kinds = sorted({f.kind for g in view.groups for f in g.findings} | {
-        "extra_in_shadow" if g.one_sided == "only in the shadow" else "missing_in_shadow"
-        for g in view.groups if g.one_sided
-    })  # fmt: skip
+    kinds = sorted(
+        {f.kind for g in view.groups for f in g.findings}
+        | {g.side_kind for g in view.groups if g.side_kind}
+    )
     tables = sorted(
         {f.entity for g in view.groups for f in g.findings}
         | {t for g in view.groups for t, _ in g.tables}

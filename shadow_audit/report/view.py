@@ -103,6 +103,11 @@ class DocumentGroup:
     tables: tuple[tuple[str, int], ...] = ()  # rows per table (one-sided groups)
 
     @property
+    def side_kind(self) -> str | None:
+        """The kind a one-sided group stands for (``extra_in_shadow``...); None otherwise."""
+        return _SIDE_KIND.get(self.one_sided or "")
+
+    @property
     def headline(self) -> str:
         """E.g. ``only in the shadow: 19 rows in 5 tables`` or ``90 findings, 50 shown``."""
         if self.one_sided:
@@ -139,18 +144,21 @@ def _rank(findings: list[Finding]) -> tuple[int, int]:
     return best, -sum(1 for f in findings if priority(f) == best)
 
 
-def group_findings(findings: tuple[Finding, ...], *, limit: int = MAX_FINDINGS) -> FindingsView:
+def group_findings(
+    findings: tuple[Finding, ...], *, limit: int = MAX_FINDINGS, per_document: int = PER_DOCUMENT
+) -> FindingsView:
     """Group findings by document, most telling first, keeping at most ``limit`` entries.
 
     A shown finding is one entry and so is a one-sided group, whatever its row count.
     Groups come in order of their most telling kind (value mismatches first; documents
     with more of them before fewer), then by document key (numbers by value); inside a
     group, findings come in ``reading_order``. One document shows at most
-    ``PER_DOCUMENT`` findings, so that one broken document cannot take the whole page.
+    ``per_document`` findings, so that one broken document cannot take the whole page.
 
     Args:
         findings: the audit's findings, in any order.
         limit: the most entries to show (at least 1).
+        per_document: the most findings shown for one document (at least 1).
 
     Returns:
         The view; ``view.hidden`` findings were left out, ``view.hidden_kinds`` says which.
@@ -173,7 +181,7 @@ def group_findings(findings: tuple[Finding, ...], *, limit: int = MAX_FINDINGS) 
             budget -= 1
             shown += len(items)
             continue
-        ordered = tuple(sorted(items, key=reading_order)[: min(budget, PER_DOCUMENT)])
+        ordered = tuple(sorted(items, key=reading_order)[: min(budget, per_document)])
         groups.append(DocumentGroup(doc, ordered, len(items)))
         budget -= len(ordered)
         shown += len(ordered)

@@ -78,6 +78,22 @@ def test_every_command_has_help_with_its_defaults_and_the_exit_codes(capsys, com
     assert " ".join(EXIT_CODES.split()) in shown
 
 
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_option_that_takes_a_value_says_what_it_is_by_default(capsys, command):
+    """Also those without a value of their own (``--keep``: keep all): the help says so."""
+    code, out, _ = _main(capsys, *command.split(), "--help")
+    assert code == 0
+    shown = " ".join(out.split())
+    parser = _subcommands()[command]
+    formatter = parser._get_formatter()
+    for action in parser._actions:
+        if not action.option_strings or action.required or action.nargs == 0:
+            continue  # positionals, required options, flags (off unless given)
+        text = " ".join(formatter._expand_help(action).split())
+        assert "(default: " in text, f"{command} {action.option_strings[0]}: {text!r}"
+        assert text in shown
+
+
 @pytest.mark.parametrize(
     ("command", "default"),
     [("history", "(default: reports/history.db)"), ("gate", "(default: reports)")],

@@ -378,7 +378,7 @@ def _megabytes(raw: str) -> float:
 def _file_options(p: argparse.ArgumentParser) -> None:
     """Which source files are opened (regular files only, always)."""
     p.add_argument(
-        "--max-document-mb", type=_megabytes, default=64.0,
+        "--max-document-mb", type=_megabytes, default=64.0, metavar="MB",
         help="larger documents are reported, not read",
     )  # fmt: skip
     p.add_argument(
@@ -409,7 +409,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "validate", cmd_validate, "validate documents against the JSON Schemas")
     p.add_argument("paths", nargs="+", help="files or folders (manifest/memory told apart by name)")
-    p.add_argument("--kind", choices=["manifest", "memory"], help="treat every file as this kind")
+    p.add_argument(
+        "--kind",
+        choices=["manifest", "memory"],
+        help="treat every file as this kind (default: told apart by file name)",
+    )
     _file_options(p)
 
     from shadow_audit.cli.upgrade import add_parser as add_upgrade
@@ -438,16 +442,23 @@ def build_parser() -> argparse.ArgumentParser:
     add_config(p, DEFAULT_CONFIG)
     p.add_argument("--history", type=file_path, default=history_db, help="history database")
     p.add_argument("--no-history", action="store_true", help="do not record this run")
-    p.add_argument("--keep", type=positive_int, help="keep only the newest N run folders")
+    p.add_argument(
+        "--keep",
+        type=positive_int,
+        metavar="N",
+        help="keep only the newest N run folders (default: keep all)",
+    )
     p.add_argument(
         "--max-findings",
         type=positive_int,
+        metavar="N",
         default=500,
         help="findings shown in md and html (all are in report.json)",
     )
     p.add_argument(
         "--workers",
         type=positive_int,
+        metavar="N",
         help="1: validate inline; 2: on a second core (default: by size)",
     )
     p.add_argument(
@@ -455,7 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         metavar="SECONDS",
         help="how long a difference must hold to be drift while writers that skip the lock "
-        "may be mid-save; waited at most once per run (default 5, or [audit] settle)",
+        "may be mid-save; waited at most once per run (default: 5, or [audit] settle)",
     )
     _file_options(p)
 

@@ -152,14 +152,16 @@ def register(sub: Any, command: Callable[..., Any]) -> None:
     s.add_argument("--history", type=file_path, help="audit history (default: reports/history.db)")
     add_config(s, "shadow-audit.toml")
     s.add_argument("--force", action="store_true", help="move although NOT READY (needs --reason)")
-    s.add_argument("--reason", help="why; recorded with the transition")
+    s.add_argument(
+        "--reason", help="why; recorded with the transition (default: none; needed with --force)"
+    )
     s.add_argument("--now", type=iso_time, help="decide as of this ISO time (default: now)")
 
     s = command(steps, "rollback", cmd_rollback, "one phase back; JSON first brought up to date")
     s.add_argument("--source", type=folder_path, required=True, help="folder of workspaces")
     s.add_argument("--shadow", type=file_path, required=True, help="SQLite file")
     add_config(s, "shadow-audit.toml")
-    s.add_argument("--reason", help="why; recorded with the transition")
+    s.add_argument("--reason", help="why; recorded with the transition (default: none)")
     s.add_argument("--now", type=iso_time, help="the time of the transition (default: now)")
 
     p = command(sub, "export", cmd_export, "write the JSON archive of everything SQLite holds")

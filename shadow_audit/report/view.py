@@ -163,9 +163,7 @@ def group_findings(
     Returns:
         The view; ``view.hidden`` findings were left out, ``view.hidden_kinds`` says which.
     """
-    by_doc: dict[str, list[Finding]] = {}
-    for f in findings:
-        by_doc.setdefault(document_of(f), []).append(f)
+    by_doc = _by_document(findings)
     order = sorted(by_doc, key=lambda d: (*_rank(by_doc[d]), natural_key(d)))
     groups: list[DocumentGroup] = []
     budget, shown = limit, 0
@@ -173,9 +171,8 @@ def group_findings(
         if budget <= 0:
             break
         items = by_doc[doc]
-        kinds = {f.kind for f in items}
-        side = _ONE_SIDED.get(next(iter(kinds))) if len(kinds) == 1 else None
-        if side is not None and _is_whole_document(items):
+        side = _one_side(items)
+        if side is not None:
             tables = Counter(f.entity for f in items)
             groups.append(DocumentGroup(doc, (), len(items), side, tuple(sorted(tables.items()))))
             budget -= 1
@@ -194,6 +191,29 @@ def group_findings(
     return FindingsView(tuple(groups), len(findings), shown, limit, left)
 
 
-def _is_whole_document(items: list[Finding]) -> bool:
-    """One side holds the document itself (its root row), not just some of its child rows."""
-    return any("/" not in f.key for f in items)
+def _by_document(findings: tuple[Finding, ...]) -> dict[str, list[Finding]]:
+    by_doc: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_doc.setdefault(document_of(f), []).append(f)
+    return by_doc
+
+
+def _one_side(items: list[Finding]) -> str | None:
+    """``only in the shadow`` / ``only in the source`` when one side holds the document
+    itself (its root row) and every finding of it is that side's row; None otherwise."""
+    kinds = {f.kind for f in items}
+    side = _ONE_SIDED.get(next(iter(kinds))) if len(kinds) == 1 else None
+    return side if side is not None and any("/" not in f.key for f in items) else None
+
+
+def one_sided_documents(findings: tuple[Finding, ...]) -> set[str]:
+    """Return the documents that one store holds and the other lacks altogether.
+
+    Args:
+        findings: the audit's findings.
+
+    Returns:
+        Their keys: a deleted workspace whose rows stay in the shadow, a document the
+        shadow never got. Their rows are one fact each, not drift of their paths.
+    """
+    return {doc for doc, items in _by_document(findings).items() if _one_side(items)}

@@ -489,3 +489,13 @@ def test_the_repair_plan_names_rows_as_the_audit_did_on_a_reference_v2_database(
     in_number_order = [f"proj-000001/{n}" for n in range(5, 14)]
     assert planned() == in_number_order  # dry run: nothing migrated
     assert planned("--execute", "--migrate") == in_number_order
+
+
+def test_repair_of_a_clean_store_says_nothing_to_repair_once(store, tmp_path):
+    for flags in ((), ("--execute",)):
+        result = run(
+            "repair", "--source", str(store.source), "--shadow", str(store.db),
+            "--out", str(tmp_path / "r"), *flags,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "plan: nothing to repair\n"

@@ -270,6 +270,9 @@ def run_repair(
     def print_plan(plan: RepairPlan) -> None:
         if migrate and not execute:
             print("migrate: the schema is brought to the mapping's DDL first (with --execute)")
+        if plan.empty:
+            print("plan: nothing to repair")
+            return
         operations = _plural(len(plan.actions), "change")
         detail = ", ".join(
             f"{_plural(n, _CHANGE_NOUN[change][0])} to {_CHANGE_NOUN[change][1]}"
@@ -291,11 +294,10 @@ def run_repair(
         print(f"migrated: {', '.join(outcome.migrated) or 'schema already current'}")
     done = outcome.execution
     if not execute:
-        print("dry run: nothing changed (pass --execute to apply)")
+        if not outcome.plan.empty:
+            print("dry run: nothing changed (pass --execute to apply)")
         return EXIT_OK if outcome.plan.empty else EXIT_FAIL
-    if done is None:
-        print("nothing to repair")
-    else:
+    if done is not None:
         print(
             f"repaired: {_plural(len(done.synced), 'unit')} re-synced from JSON, "
             f"{len(done.deleted)} deleted"

@@ -14,7 +14,7 @@ from typing import Any
 
 from shadow_audit.engine.findings import AuditResult, Finding
 from shadow_audit.report.context import ReportContext
-from shadow_audit.report.view import reasons
+from shadow_audit.report.view import reading_order, reasons
 from shadow_audit.text import visible
 
 ROW_CHECKS = ("missing_in_shadow", "extra_in_shadow", "value_mismatch", "duplicate_key")
@@ -46,6 +46,7 @@ def _line(f: Finding) -> str:
 def _case(suite: ET.Element, classname: str, name: str, failures: list[Finding]) -> None:
     case = ET.SubElement(suite, "testcase", classname=xml_text(classname), name=name, time="0")
     if failures:
+        failures = sorted(failures, key=reading_order)  # numbers in order: proj/2, proj/10
         keys = ", ".join(f.key + (f".{f.field}" if f.field else "") for f in failures[:SHOWN])
         more = f" (+{len(failures) - SHOWN} more)" if len(failures) > SHOWN else ""
         failure = ET.SubElement(

@@ -75,6 +75,7 @@ document.body.setAttribute("data-probe", JSON.stringify(
 </script></body>"""
 
 
+@pytest.mark.slow  # a browser start: seconds on a busy machine
 def test_a_red_report_shows_verdict_and_first_finding_on_a_1280x800_screen(tmp_path):
     """Laid out by a real browser: the first finding's bottom edge is inside the window."""
     chromium = _chromium()
@@ -169,3 +170,16 @@ def test_a_diff_that_only_repeats_the_two_values_is_not_shown():
         findings=(changed, typed), coverage=Coverage(), documents=2,
     ), "html", ReportContext())  # fmt: skip
     assert html.count("<summary>diff</summary>") == 1  # the type change: "1" vs 1
+
+
+def test_junit_lists_keys_in_number_order():
+    findings = tuple(
+        Finding("missing_in_shadow", "session_narrative", f"p/{n}") for n in (10, 2, 1)
+    )
+    result = AuditResult(
+        source="/s", shadow="/d", started_at="t", finished_at="t",
+        summary={"session_narrative": EntitySummary("session_narrative", 3, 0, 0, 0, 3, 0)},
+        findings=findings, coverage=Coverage(), documents=1,
+    )  # fmt: skip
+    junit = render(result, "junit", ReportContext())
+    assert 'message="3 missing_in_shadow: p/1, p/2, p/10"' in junit

@@ -56,9 +56,10 @@ def _visible(value: Any) -> str:
     return text if len(text) <= NAME_CHARS else text[: NAME_CHARS - 1] + "…"
 
 
-def _when(stamp: str) -> str:
-    """``2026-11-29T09:01:48.5Z`` as an axis label: ``2026-11-29 09:01``."""
-    return visible(stamp[:16].replace("T", " "))
+def _when(stamp: str, chars: int = 16) -> str:
+    """``2026-11-29T09:01:48.5Z`` as an axis label: ``2026-11-29 09:01`` (with ``chars=19``,
+    to the second)."""
+    return visible(stamp[:chars].replace("T", " "))
 
 
 def trend_svg(runs: tuple[Run, ...], width: int = 640, height: int = 200) -> Markup:
@@ -108,6 +109,8 @@ def trend_svg(runs: tuple[Run, ...], width: int = 640, height: int = 200) -> Mar
     )
     bars, points, dots = [], [], []
     labelled = {0, n - 1, (n - 1) // 2} if n > 2 else set(range(n))
+    minutes = {_when(runs[i].finished_at) for i in labelled}
+    chars = 16 if len(minutes) == len(labelled) else 19  # runs within a minute: seconds
     for i, r in enumerate(runs):
         x = left + inset + i * step if n > 1 else width / 2
         colour = "#2e7d32" if r.status == "GREEN" else "#c62828"
@@ -125,7 +128,7 @@ def trend_svg(runs: tuple[Run, ...], width: int = 640, height: int = 200) -> Mar
         if i in labelled:
             parts.append(
                 f'<text x="{x:.1f}" y="{base + 16}" font-size="10" text-anchor="middle">'
-                f"{escape(_when(r.finished_at))}</text>"
+                f"{escape(_when(r.finished_at, chars))}</text>"
             )
         y = top + plot_h * (1 - r.parity)
         points.append(f"{x:.1f},{y:.1f}")

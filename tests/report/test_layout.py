@@ -4,6 +4,7 @@ as 100 % while a row differs; the trend names its axes; keys are listed in numbe
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -183,3 +184,12 @@ def test_junit_lists_keys_in_number_order():
     )  # fmt: skip
     junit = render(result, "junit", ReportContext())
     assert 'message="3 missing_in_shadow: p/1, p/2, p/10"' in junit
+
+
+def test_runs_within_one_minute_are_told_apart_on_the_time_axis():
+    runs = (
+        _run(1, 3, 0.9),
+        dataclasses.replace(_run(1, 0, 1.0), id=2, finished_at="2026-01-01T03:04:59Z"),
+    )
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", str(trend_svg(runs)))
+    assert "2026-01-01 03:04:06" in texts and "2026-01-01 03:04:59" in texts

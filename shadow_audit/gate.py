@@ -207,8 +207,8 @@ def decide(
         GateReason(
             "unstable",
             unstable <= policy.max_unstable,
-            f"latest run {latest.id} has {plural(unstable, 'unit')} that kept changing while it "
-            f"re-checked them (allowed {policy.max_unstable})",
+            f"latest run {latest.id} has {plural(unstable, 'unit')} that kept changing while "
+            f"re-checked (allowed {policy.max_unstable})",
             {"run": latest.id, "unstable": unstable},
         )
     )

@@ -15,7 +15,7 @@ from typing import Any
 from shadow_audit.engine.findings import AuditResult, Finding
 from shadow_audit.report.context import ReportContext
 from shadow_audit.report.view import reading_order, reasons
-from shadow_audit.text import visible
+from shadow_audit.text import plural, visible
 
 ROW_CHECKS = ("missing_in_shadow", "extra_in_shadow", "value_mismatch", "duplicate_key")
 SHOWN = 10
@@ -84,9 +84,9 @@ def render_junit(result: AuditResult, context: ReportContext | None = None) -> s
         case = ET.SubElement(
             suite, "testcase", classname="shadow_audit.recheck", name="unstable", time="0"
         )
-        keys = ", ".join(f.key for f in unstable[:SHOWN])
+        keys = ", ".join(f.key for f in sorted(unstable, key=reading_order)[:SHOWN])
         more = f" (+{len(unstable) - SHOWN} more)" if len(unstable) > SHOWN else ""
-        message = f"{len(unstable)} units kept changing while re-checked: {keys}{more}"
+        message = f"{plural(len(unstable), 'unit')} kept changing while re-checked: {keys}{more}"
         ET.SubElement(case, "skipped", message=xml_text(message))
     coverage = ET.SubElement(
         suite, "testcase", classname="shadow_audit.coverage", name="complete", time="0"

@@ -444,7 +444,7 @@ def test_the_audit_lists_mismatches_first_and_a_deleted_project_as_one_line(stor
     assert result.returncode == 1, result.stderr
     lines = result.stdout.splitlines()
     assert (
-        lines[0] == "RED: 4 documents, 16 missing_in_shadow, 12 extra_in_shadow, 5 value_mismatch"
+        lines[0] == "RED: 4 documents, 5 value_mismatch, 16 missing_in_shadow, 12 extra_in_shadow"
     )
     assert lines[1:8] == [
         "  value_mismatch     trajectory proj-000001 completed_phases",

@@ -116,9 +116,9 @@ def _print_result(result: AuditResult, *, show: int = 10) -> None:
     """The verdict, then the first findings as the reports list them: value mismatches
     first, a document held by one side only as one line, keys with their numbers in order,
     at most 3 per document."""
-    from shadow_audit.report.view import document_of, group_findings
+    from shadow_audit.report.view import document_of, group_findings, kind_counts
 
-    counts = {k: v for k, v in result.counts().items() if v}
+    counts = kind_counts(result.findings)
     detail = ", ".join(f"{v} {k}" for k, v in counts.items()) or "no findings"
     print(f"{result.status}: {_plural(result.documents, 'document')}, {detail}")
     view = group_findings(result.findings, limit=show, per_document=3)

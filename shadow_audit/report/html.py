@@ -18,7 +18,7 @@ from markupsafe import Markup, escape
 from shadow_audit.engine.findings import AuditResult
 from shadow_audit.report.context import ReportContext, top_paths
 from shadow_audit.report.history import Run, parity, parity_text
-from shadow_audit.report.view import group_findings, reasons
+from shadow_audit.report.view import group_findings, kind_counts, reasons
 from shadow_audit.text import plural, visible
 
 VALUE_CHARS = 2000
@@ -183,7 +183,7 @@ def render_html(result: AuditResult, context: ReportContext | None = None) -> st
     return _env.get_template("report.html.j2").render(
         r=result,
         ctx=context,
-        counts={k: v for k, v in result.counts().items() if v},
+        counts=kind_counts(result.findings),
         parity=parity_text(parity(result)),
         fields=fields.most_common(),
         paths=top_paths(result, 15),

@@ -18,7 +18,7 @@ from typing import Any
 from shadow_audit.engine.findings import AuditResult, Finding
 from shadow_audit.report.context import ReportContext, top_paths
 from shadow_audit.report.history import parity, parity_text
-from shadow_audit.report.view import FindingsView, group_findings, reasons
+from shadow_audit.report.view import FindingsView, group_findings, kind_counts, reasons
 from shadow_audit.text import plural, visible
 
 VALUE_WIDTH = 60
@@ -144,7 +144,7 @@ def render_markdown(result: AuditResult, context: ReportContext | None = None) -
     ]
     if context.run_id is not None:
         lines.append(f"- run: {context.run_id}")
-    counts = {k: v for k, v in result.counts().items() if v}
+    counts = kind_counts(result.findings)
     lines += ["", "## Findings", ""]
     if counts:
         lines += ["| kind | count |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in counts.items()]

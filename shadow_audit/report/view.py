@@ -69,6 +69,19 @@ def reading_order(finding: Finding) -> tuple[Any, ...]:
     return (priority(finding), finding.entity, natural_key(finding.key), finding.field or "")
 
 
+def kind_counts(findings: tuple[Finding, ...]) -> dict[str, int]:
+    """Return how many findings of each kind there are, most telling kind first.
+
+    Args:
+        findings: the audit's findings.
+
+    Returns:
+        ``{kind: count}`` for the kinds present, value mismatches first (``PRIORITY``).
+    """
+    counts = Counter(f.kind for f in findings)
+    return {kind: counts[kind] for kind in sorted(counts, key=_order)}
+
+
 def _order(kind: str) -> int:
     return PRIORITY.get(kind, len(PRIORITY))
 

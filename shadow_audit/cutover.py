@@ -400,11 +400,11 @@ def export_json(
     """
     config = config or Config()
     target = Path(out)
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--out {target}: cannot create: {exc.strerror}") from exc
-    with closing(connect_readonly(shadow)) as conn:
+    with closing(connect_readonly(shadow)) as conn:  # a bad database creates no folder
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--out {target}: cannot create: {exc.strerror}") from exc
         return export_documents(
             conn, config.mapping, JsonStore(target, config.mapping), overwrite=overwrite
         )

@@ -21,6 +21,7 @@ import pytest
 
 from shadow_audit.config import Config
 from shadow_audit.cutover import PhaseChangedError, _move, advance, cutover_status, rollback
+from shadow_audit.dualwrite import DualWriter
 from shadow_audit.engine.run import audit
 from shadow_audit.errors import UsageError
 from shadow_audit.ledger import FailureLedger, default_ledger_path
@@ -29,6 +30,7 @@ from shadow_audit.report.history import History
 from shadow_audit.store import open_store
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.rows import read_unit_rows
+from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from shadow_audit.synth import make_projects
 from tests.conftest import run_cli
 
@@ -459,3 +461,39 @@ def test_an_explicit_history_that_does_not_exist_is_exit_2(root):
     assert done.returncode == 2
     assert "history.db: no such file" in done.stderr
     assert cutover_status(root / "s.db").phase == "shadow"
+
+
+def reference_named_root(tmp_path: Path) -> Path:
+    """A project whose folder the reference named its own way: `agency_toolkit/` holding the
+    key `agency-toolkit-001`, its memory at `.vibe/project_memory.json` with the folder's name."""
+    manifest, memory = copy.deepcopy(PROJECTS[0])
+    manifest["metadata"]["projectId"] = "agency-toolkit-001"
+    memory["project_id"] = "agency_toolkit"
+    writer = DualWriter(JsonStore(tmp_path / "ws"), SqliteShadow(tmp_path / "s.db"))
+    writer.save_project(manifest, memory, workspace="agency_toolkit")
+    (tmp_path / "c.toml").write_text("")
+    return tmp_path
+
+
+def test_rollback_writes_into_the_folder_that_holds_the_key_not_a_second_one(tmp_path):
+    root = reference_named_root(tmp_path)
+    for _ in range(2):
+        advance(root / "ws", root / "s.db", force=True, reason="setup")
+    store = open_store(root / "ws", root / "s.db")
+    d = store.load("agency-toolkit-001")
+    d["manifest"]["status"]["message"] = "written in sqlite-primary"
+    with store.shadow.transaction() as conn:  # SQLite holds the edit, the JSON backup missed it
+        store.shadow.write(conn, "agency-toolkit-001", d)
+    done = cli(root, "rollback", "--reason", "drill")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (root / "ws").iterdir()) == ["agency_toolkit"]
+    manifest = root / "ws" / "agency_toolkit" / "project_manifest.json"
+    assert orjson.loads(manifest.read_bytes()) == d["manifest"]
+    after = audit(root / "ws", root / "s.db")
+    assert after.status == "GREEN", [f.kind for f in after.findings]
+
+
+def test_export_of_a_missing_database_creates_no_out_folder(tmp_path):
+    done = run_cli("export", "--shadow", str(tmp_path / "x.db"), "--out", str(tmp_path / "o"))
+    assert done.returncode == 2
+    assert not (tmp_path / "o").exists()

@@ -223,7 +223,7 @@ def decide_step(
     if current == PHASES[-1]:
         raise UsageError(f"database {db}: already {current}; there is no phase after it")
     target = PHASES[PHASES.index(current) + 1]
-    policy = CutoverPolicy.from_config(config.cutover)
+    policy = CutoverPolicy.from_config(config.cutover, path=config.path)
     hist = Path(history) if history is not None else None
     reasons: list[GateReason] = []
     if target in ("read-verify", "sqlite-primary"):

@@ -112,6 +112,7 @@ def test_advance_refuses_without_evidence_and_lists_every_reason(root):
     assert done.stdout.splitlines() == [
         "refused: shadow -> read-verify (gate NOT READY)",
         "  FAIL  history: no audit of this shadow is recorded yet",
+        "not moved; --force --reason TEXT moves anyway, recorded as forced",
     ]
     assert cutover_status(root / "s.db").phase == "shadow"
 
@@ -443,7 +444,11 @@ def test_demo_cutover_runs_the_whole_journey(tmp_path):
     )
     assert "the application now reads from SQLite: phase sqlite-primary" in out
     assert "reverse audit: RED (truth: sqlite): missing_in_shadow proj-000001" in out
-    assert "audit: GREEN (truth: json); every edit in the JSON: True" in out
+    assert "audit: GREEN (truth: json); every edit in the JSON: yes" in out
+    assert "operation(s)" not in out and "1 mismatches" not in out
+    assert "repair (JSON wins): 1 row operation on proj-000002" in out
+    assert "   6 more reads: 6 verified, 0 mismatches" in out
+    assert "(with SQLite the truth, the audit's 'shadow' is the JSON copy)" in out
     assert out.splitlines()[-1].endswith("sqlite-primary -> read-verify  (rollback)")
 
 
@@ -497,3 +502,19 @@ def test_export_of_a_missing_database_creates_no_out_folder(tmp_path):
     done = run_cli("export", "--shadow", str(tmp_path / "x.db"), "--out", str(tmp_path / "o"))
     assert done.returncode == 2
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("toml", "error"),
+    [
+        ("read_sample = 2", "cutover.read_sample: 2 is not in [0, 1]"),
+        ('min_verified_reads = "lots"', "cutover.min_verified_reads: 'lots' is not a number >= 0"),
+        ("min_verified_reads = 10.5", "cutover.min_verified_reads: 10.5 is not a whole number"),
+    ],
+)
+def test_a_bad_cutover_value_names_the_config_file_and_moves_nothing(root, toml, error):
+    (root / "c.toml").write_text(f"[cutover]\n{toml}\n")
+    done = cli(root, "advance", "--force", "--reason", "bad config")
+    assert done.returncode == 2
+    assert done.stderr == f"shadow-audit: config {root / 'c.toml'}: {error}\n"
+    assert cutover_status(root / "s.db").phase == "shadow"

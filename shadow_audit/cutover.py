@@ -282,6 +282,22 @@ def _move(
     return transition, exported
 
 
+def _check_source(source: Path, transitions: tuple[Transition, ...]) -> None:
+    """Refuse to bring a folder up to date that is not the one the cutover was decided on
+    (a typo in ``--source`` would leave the application's JSON stale after the rollback).
+    A recorded folder that no longer exists (moved by its owner) is not held against it."""
+    recorded = next(
+        (t.evidence["source"] for t in reversed(transitions) if "source" in t.evidence), None
+    )
+    if recorded is None or not Path(recorded).is_dir():
+        return
+    if Path(recorded).resolve() != source.resolve():
+        raise UsageError(
+            f"--source {source}: the cutover was decided on the JSON folder {recorded}; "
+            "a rollback brings that folder up to date (nothing moved)"
+        )
+
+
 def advance(
     source: Path | str,
     shadow: Path | str,
@@ -323,7 +339,7 @@ def advance(
         expect=decision.from_phase,  # type: ignore[arg-type]
         to=decision.to_phase,  # type: ignore[arg-type]
         at=now,
-        evidence=decision.to_dict(),
+        evidence={**decision.to_dict(), "source": str(Path(source).resolve())},
         forced=not decision.ready,
         reason=reason,
     )
@@ -357,10 +373,13 @@ def rollback(
     """
     config = config or Config()
     db = Path(shadow)
-    current = cutover_status(db).phase
+    status = cutover_status(db)
+    current = status.phase
     if current == PHASES[0]:
         raise UsageError(f"database {db}: already {current}; there is no phase before it")
     target = PHASES[PHASES.index(current) - 1]
+    if current in SQLITE_TRUTH:
+        _check_source(Path(source), status.transitions)
     transition, exported = _move(
         db,
         config,

@@ -81,14 +81,17 @@ def export_documents(
     ]
     keys = stored if keys is None else [k for k in stored if k in set(keys)]
     rebuild = _Rebuild(conn, mapping)
+    # every key's folder found before anything is written: a folder this export makes would
+    # otherwise be listed and read again by the search for each later key (quadratic)
+    units = {key: out.unit_of(key) for key in keys}
     if not overwrite:
-        _refuse_to_replace(rebuild, out, keys)
+        _refuse_to_replace(rebuild, out, units)
     written = unchanged = 0
     failures: list[str] = []
     for key in keys:
         try:
             documents = rebuild(key)
-            unit = out.unit_of(key)
+            unit = units[key]
             for name, doc in documents.items():
                 path = out.path_for(unit, name)
                 if path.is_file() and _holds(path, dump_document(doc), doc):
@@ -117,11 +120,10 @@ class _Rebuild:
         return self.rebuild(key, rows) if rows else {}
 
 
-def _refuse_to_replace(rebuild: _Rebuild, out: JsonStore, keys: list[str]) -> None:
+def _refuse_to_replace(rebuild: _Rebuild, out: JsonStore, units: dict[str, str]) -> None:
     """Raise before anything is written when a file under ``out`` holds another document."""
     differ = []
-    for key in keys:
-        unit = out.unit_of(key)
+    for key, unit in units.items():
         for name, doc in rebuild(key).items():
             path = out.path_for(unit, name)
             if path.exists() and not _holds(path, dump_document(doc), doc):

@@ -218,7 +218,8 @@ class Store:
         cutover = dict(self.config.cutover)
         if verify_lock_timeout is not None:  # the argument wins over the config's table
             cutover["verify_lock_timeout"] = verify_lock_timeout
-        self.policy = CutoverPolicy.from_config(cutover, path=self.config.path)
+        where = self.config.path if verify_lock_timeout is None else None  # whose value it is
+        self.policy = CutoverPolicy.from_config(cutover, path=where)
         self.json = JsonStore(source, self.mapping)
         path = Path(shadow)
         marker = _marker_phase(path)

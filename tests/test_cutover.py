@@ -518,3 +518,20 @@ def test_a_bad_cutover_value_names_the_config_file_and_moves_nothing(root, toml,
     assert done.returncode == 2
     assert done.stderr == f"shadow-audit: config {root / 'c.toml'}: {error}\n"
     assert cutover_status(root / "s.db").phase == "shadow"
+
+
+def test_rollback_into_another_folder_than_the_cutover_was_decided_on_is_refused(root):
+    for _ in range(2):
+        advance(root / "ws", root / "s.db", force=True, reason="setup")
+    other = root / "typo"
+    other.mkdir()
+    done = run_cli("cutover", "rollback", "--source", str(other), "--shadow", str(root / "s.db"))
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"shadow-audit: --source {other}: the cutover was decided on the JSON folder "
+        f"{(root / 'ws').resolve()}; a rollback brings that folder up to date (nothing moved)\n"
+    )
+    assert list(other.iterdir()) == []
+    assert cutover_status(root / "s.db").phase == "sqlite-primary"
+    done = cli(root, "rollback")
+    assert done.returncode == 0, done.stderr

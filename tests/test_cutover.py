@@ -422,11 +422,12 @@ def test_reverse_audit_swaps_values_and_repair_rewrites_the_json(root):
     dry = run_cli(*args)
     assert dry.returncode == 1, dry.stderr
     assert dry.stdout.splitlines()[:2] == [
-        "truth: sqlite; plan: rewrite 1 keys' JSON from SQLite", "  EXPORT proj-000002",
+        "truth: sqlite; plan: rewrite the JSON of 1 key from SQLite", "  EXPORT proj-000002",
     ]  # fmt: skip
     assert orjson.loads(path.read_bytes())["metadata"]["owner"] == "copy only"
     done = run_cli(*args, "--execute")
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "repaired: 1 JSON file rewritten from SQLite" in done.stdout
     assert "re-audit: GREEN" in done.stdout
     assert orjson.loads(path.read_bytes())["metadata"]["owner"] == truth_owner
 
@@ -445,9 +446,9 @@ def test_demo_cutover_runs_the_whole_journey(tmp_path):
     assert "the application now reads from SQLite: phase sqlite-primary" in out
     assert "reverse audit: RED (truth: sqlite): missing_in_shadow proj-000001" in out
     assert "audit: GREEN (truth: json); every edit in the JSON: yes" in out
-    assert "operation(s)" not in out and "1 mismatches" not in out
+    assert "operation(s)" not in out
     assert "repair (JSON wins): 1 row operation on proj-000002" in out
-    assert "   6 more reads: 6 verified, 0 mismatches" in out
+    assert "   6 more reads: 6 verified, 0 mismatched" in out
     assert "(with SQLite the truth, the audit's 'shadow' is the JSON copy)" in out
     assert out.splitlines()[-1].endswith("sqlite-primary -> read-verify  (rollback)")
 

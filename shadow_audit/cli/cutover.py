@@ -15,7 +15,7 @@ from typing import Any
 from shadow_audit.cli.options import add_config, file_path, folder_path, iso_time
 from shadow_audit.errors import UsageError
 from shadow_audit.profiles import DEFAULT_DB_PATH
-from shadow_audit.text import visible
+from shadow_audit.text import plural, visible
 
 EXIT_OK, EXIT_FAIL = 0, 1
 
@@ -85,8 +85,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     if outcome.exported is not None:
         e = outcome.exported
         print(
-            f"  JSON brought up to date from SQLite: {e.keys} keys, {e.written} files written, "
-            f"{e.unchanged} already equal"
+            f"  JSON brought up to date from SQLite: {plural(e.keys, 'key')}, "
+            f"{plural(e.written, 'file')} written, {e.unchanged} already equal"
         )
     return EXIT_OK
 
@@ -98,8 +98,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         args.shadow, args.out, config=_config(args.config), overwrite=args.overwrite
     )
     print(
-        f"export: {result.keys} keys from {args.shadow} into {args.out}: "
-        f"{result.written} files written, {result.unchanged} already equal"
+        f"export: {plural(result.keys, 'key')} from {args.shadow} into {args.out}: "
+        f"{plural(result.written, 'file')} written, {result.unchanged} already equal"
     )
     return EXIT_OK
 
@@ -116,7 +116,7 @@ def repair_json_copy(source: Path, shadow: Path, *, config: Any, execute: bool) 
     from shadow_audit.export import repair_json
 
     result = repair_json(source, shadow, config=config, execute=execute)
-    print(f"truth: sqlite; plan: rewrite {len(result.keys)} keys' JSON from SQLite")
+    print(f"truth: sqlite; plan: rewrite the JSON of {plural(len(result.keys), 'key')} from SQLite")
     for key in result.keys[:50]:
         print(f"  EXPORT {key}")
     for key in result.not_in_truth:
@@ -125,7 +125,7 @@ def repair_json_copy(source: Path, shadow: Path, *, config: Any, execute: bool) 
         print("dry run: nothing changed (pass --execute to apply)")
         return EXIT_FAIL if result.keys or result.not_in_truth else EXIT_OK
     if result.exported is not None:
-        print(f"repaired: {result.exported.written} JSON files rewritten from SQLite")
+        print(f"repaired: {plural(result.exported.written, 'JSON file')} rewritten from SQLite")
     after = result.after or result.before
     print(f"re-audit: {after.status}")
     return EXIT_OK if after.status == "GREEN" else EXIT_FAIL

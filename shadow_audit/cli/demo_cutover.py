@@ -19,6 +19,7 @@ from shadow_audit.repair import repair
 from shadow_audit.report.history import History
 from shadow_audit.store import Store, open_store
 from shadow_audit.synth import make_projects
+from shadow_audit.text import plural
 
 
 class Clock:
@@ -42,11 +43,6 @@ def _stamp(moment: datetime) -> str:
 def _reasons(decision: object) -> None:
     for r in getattr(decision, "reasons", ()):
         print(f"     {'pass' if r.passed else 'FAIL'}  {r.check}: {r.message}")
-
-
-def _count(n: int, noun: str) -> str:
-    plural = noun + ("es" if noun.endswith(("s", "sh", "ch", "x")) else "s")
-    return f"{n} {noun}" if n == 1 else f"{n} {plural}"
 
 
 def _moved(moved: bool) -> str:
@@ -105,8 +101,7 @@ def run_cutover_demo(*, directory: Path, projects: int, seed: int) -> int:
     read_all(store, keys)
     checks = read_checks(reads_log_path(db))
     bad = [c for c in checks if not c.matched]
-    print(f"   {len(keys)} reads served from JSON; {len(checks)} verified, "
-          f"{_count(len(bad), 'mismatch')}")  # fmt: skip
+    print(f"   {len(keys)} reads served from JSON; {len(checks)} verified, {len(bad)} mismatched")
     print("5. an out-of-band SQL edit, caught by a read")
     victim = keys[2]
     with sqlite3.connect(db) as conn:
@@ -126,13 +121,13 @@ def run_cutover_demo(*, directory: Path, projects: int, seed: int) -> int:
     _reasons(refused.decision)
     fixed = repair(source, db, config=config, execute=True, out=root / "reports")
     touched = ", ".join(fixed.plan.sync)
-    print(f"   repair (JSON wins): {_count(len(fixed.plan.actions), 'row operation')} on {touched}")
+    print(f"   repair (JSON wins): {plural(len(fixed.plan.actions), 'row operation')} on {touched}")
     clock.advance(hours=1)
     seen = len(read_checks(reads_log_path(db)))
     read_all(store, keys)
     again = read_checks(reads_log_path(db))[seen:]
     bad = [c for c in again if not c.matched]
-    print(f"   {len(keys)} more reads: {len(again)} verified, {_count(len(bad), 'mismatch')}")
+    print(f"   {len(keys)} more reads: {len(again)} verified, {len(bad)} mismatched")
     clock.advance(days=1)
     print(f"   {clock().date()}  audit {audit_day()}")
     print("6. the gate for read-verify -> sqlite-primary")

@@ -183,7 +183,7 @@ def drill(
     outcome = rollback(source, db, config=config, reason="drill", now=clock())
     exported = outcome.exported
     print(f"   rollback {outcome.from_phase} -> {outcome.to_phase}: JSON rewritten from SQLite "
-          f"({exported.written if exported else 0} files written)")  # fmt: skip
+          f"({plural(exported.written if exported else 0, 'file')} written)")  # fmt: skip
     after = audit(source, db, config=config)
     present = all(store.load(d["manifest"]["metadata"]["projectId"])["manifest"] == d["manifest"]
                   for d in edits)  # fmt: skip

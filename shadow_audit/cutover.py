@@ -414,12 +414,19 @@ def export_json(
         The counts.
 
     Raises:
-        DatabaseError: the database is missing or not SQLite.
+        DatabaseError: the database is missing, not SQLite, or has no table of the mapping's
+            root (another SQLite file, such as the audit history).
         ExportError: a file could not be written, or would be replaced without ``overwrite``.
     """
     config = config or Config()
     target = Path(out)
     with closing(connect_readonly(shadow)) as conn:  # a bad database creates no folder
+        root = config.mapping.root.table
+        found = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?", (root,)
+        ).fetchone()
+        if found is None:
+            raise DatabaseError(f"database {shadow}: no table {root}: not a shadow database")
         try:
             target.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -536,3 +536,23 @@ def test_rollback_into_another_folder_than_the_cutover_was_decided_on_is_refused
     assert cutover_status(root / "s.db").phase == "sqlite-primary"
     done = cli(root, "rollback")
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("made", ["empty file", "the audit history"])
+def test_export_of_a_sqlite_file_that_is_not_a_shadow_is_exit_2(tmp_path, made):
+    db = tmp_path / "other.db"
+    if made == "empty file":
+        db.write_bytes(b"")
+    else:
+        History(db).record(audit(*shadow_of_three(tmp_path)))
+    done = run_cli("export", "--shadow", str(db), "--out", str(tmp_path / "o"))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == f"shadow-audit: database {db}: no table missions: not a shadow database\n"
+    assert not (tmp_path / "o").exists()
+
+
+def shadow_of_three(tmp_path: Path) -> tuple[Path, Path]:
+    with open_store(tmp_path / "ws", tmp_path / "s.db") as store:
+        for i in range(3):
+            store.save(docs(i))
+    return tmp_path / "ws", tmp_path / "s.db"

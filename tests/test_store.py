@@ -157,7 +157,9 @@ def test_a_bad_verify_lock_timeout_in_the_config_file_is_exit_2_naming_it(tmp_pa
         str(tmp_path / "s.db"), "--config", str(path),
     )  # fmt: skip
     assert run.returncode == 2, run.stdout + run.stderr
-    assert run.stderr == "shadow-audit: cutover.verify_lock_timeout: -3 is not a number >= 0\n"
+    assert run.stderr == (
+        f"shadow-audit: config {path}: cutover.verify_lock_timeout: -3 is not a number >= 0\n"
+    )
 
 
 # --- shadow --------------------------------------------------------------------------------

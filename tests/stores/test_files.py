@@ -40,7 +40,7 @@ def test_a_fifo_in_the_source_is_an_invalid_source_not_a_hang(store, tmp_path):
     out = tmp_path / "out"
     run = subprocess.run(
         [sys.executable, "-m", "shadow_audit.cli", "audit", "--source", str(store.source),
-         "--shadow", str(store.db), "--out", str(out), "--no-history"],
+         "--shadow", str(store.db), "--out", str(out), "--no-history", "--settle", "0"],
         capture_output=True, text=True, timeout=HANG, cwd=tmp_path,
     )  # fmt: skip
     assert run.returncode == 1, run.stdout + run.stderr

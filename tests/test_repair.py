@@ -219,10 +219,17 @@ def test_one_unsafe_workspace_name_is_skipped_and_the_rest_repaired(store, tmp_p
     assert {f.key for f in left.findings} == {"proj-000003"}
 
 
-def test_repair_holds_few_files_open_whatever_the_store_size(tmp_path):
-    """2,000 units to re-sync under a limit of 256 open files: every unit is repaired."""
+@pytest.mark.parametrize(
+    ("units", "open_files"),
+    [
+        pytest.param(2000, 256, marks=pytest.mark.slow, id="2000-units-256-files"),
+        pytest.param(400, 128, id="400-units-128-files"),  # the quick run's: same law, smaller
+    ],
+)
+def test_repair_holds_few_files_open_whatever_the_store_size(tmp_path, units, open_files):
+    """Many more units to re-sync than open files allowed: every unit is repaired."""
     store = JsonStore(tmp_path / "workspaces")
-    for manifest, memory in make_projects(2000, seed=5, sessions=1, concepts=1, concerns=1):
+    for manifest, memory in make_projects(units, seed=5, sessions=1, concepts=1, concerns=1):
         pid = manifest["metadata"]["projectId"]
         store.write(store.path_for(pid, "manifest"), manifest)
         store.write(store.path_for(pid, "memory"), memory)
@@ -230,7 +237,7 @@ def test_repair_holds_few_files_open_whatever_the_store_size(tmp_path):
     SqliteShadow(db)
 
     def low_limit() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
 
     run = subprocess.run(
         [sys.executable, "-m", "shadow_audit.cli", "repair", "--execute", "--source",
@@ -238,7 +245,7 @@ def test_repair_holds_few_files_open_whatever_the_store_size(tmp_path):
         capture_output=True, text=True, timeout=600, cwd=tmp_path, preexec_fn=low_limit,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    assert "repaired: 2000 units re-synced from JSON, 0 deleted" in run.stdout
+    assert f"repaired: {units} units re-synced from JSON, 0 deleted" in run.stdout
     assert audit(store.root, db).findings == ()
 
 

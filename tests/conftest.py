@@ -56,6 +56,22 @@ VIBE_FIXTURES = next(
 )
 
 
+# Set by pytest_configure: True in the quick run, the one that deselects the slow tests
+# (`pytest -m "not slow"`); the README's and CI's command (no -m) runs at full strength.
+QUICK_RUN = False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global QUICK_RUN
+    QUICK_RUN = "not slow" in (config.getoption("markexpr", "") or "")
+
+
+def examples(n: int) -> int:
+    """Hypothesis ``max_examples`` for a property test: ``n`` in the full run, a quarter of
+    it (at least 10) in the quick run, which the full run backs with every example."""
+    return max(10, n // 4) if QUICK_RUN else n
+
+
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """``shadow-audit ARGS`` in a subprocess; by default in a scratch folder, so the
     default ``reports/`` of a command never lands in the repository."""

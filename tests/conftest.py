@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
+import logging
 import os
 import sqlite3
 import subprocess
@@ -92,6 +94,48 @@ def audit_cli(
     ``--settle 0`` unless ARGS say otherwise (no writer runs: nothing to wait for)."""
     settle = () if "--settle" in args else ("--settle", "0")
     return run_cli(
+        "audit", "--source", str(source), "--shadow", str(shadow), "--out", str(out), *args,
+        *settle,
+    )  # fmt: skip
+
+
+def run_main(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``shadow-audit ARGS`` in this process, through ``shadow_audit.cli.main``: the same
+    result as :func:`run_cli` (exit code, stdout, stderr with the CLI's log lines) without
+    starting an interpreter and importing pandas again (about half a second each).
+
+    For a command a test uses to set up or to read back; where the subject is the
+    process itself (its exit status, a crash, a signal, a fresh import) use run_cli."""
+    from shadow_audit.cli import main
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    root.handlers.clear()  # so the CLI's logging set-up writes to the stderr captured here
+    out, err = io.StringIO(), io.StringIO()
+    with tempfile.TemporaryDirectory() as scratch:
+        here = os.getcwd()
+        os.chdir(cwd or scratch)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    code = main(list(args))
+                except SystemExit as exc:  # argparse: --help, a usage error
+                    code = exc.code if isinstance(exc.code, int) else 2
+        finally:
+            os.chdir(here)
+            root.handlers[:] = handlers
+            root.setLevel(level)
+    return subprocess.CompletedProcess(
+        ["shadow-audit", *args], code, out.getvalue(), err.getvalue()
+    )
+
+
+def audit_main(
+    source: Path, shadow: Path, out: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """:func:`audit_cli` in this process (:func:`run_main`)."""
+    settle = () if "--settle" in args else ("--settle", "0")
+    return run_main(
         "audit", "--source", str(source), "--shadow", str(shadow), "--out", str(out), *args,
         *settle,
     )  # fmt: skip

@@ -14,7 +14,6 @@ from shadow_audit.notebook import explain, load_history, load_report
 from tests.conftest import run_cli
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "investigate_mismatches.ipynb"
-pytestmark = pytest.mark.xdist_group("notebook")  # one worker builds the demo store once
 
 
 @pytest.fixture(scope="module")

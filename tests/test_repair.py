@@ -173,6 +173,7 @@ class Lines:
         return "".join(self.seen + lines)
 
 
+@pytest.mark.slow  # a repair racing a second process: a race test
 def test_a_unit_recreated_while_repair_runs_keeps_its_rows(store, tmp_path):
     """The red-team reproduction: proj-000004 is planned for deletion, then the application
     (a second process) writes it again before repair reaches it; its rows must survive."""

@@ -28,7 +28,7 @@ from shadow_audit.repair import repair as repair_workflow
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from shadow_audit.synth import make_projects
-from tests.conftest import make_store, run_cli, wait_for
+from tests.conftest import make_store, run_cli, run_main, wait_for
 
 TESTS = Path(__file__).resolve().parent
 
@@ -47,8 +47,11 @@ def drift(store) -> None:
     )
 
 
-def repair(store, *flags):
-    return run_cli(
+def repair(store, *flags, process=False):
+    """``shadow-audit repair`` on the store: in this process (run_main), or with
+    ``process=True`` as a subprocess, for the tests whose subject is its exit status."""
+    run = run_cli if process else run_main
+    return run(
         "repair",
         "--source",
         str(store.source),
@@ -99,14 +102,14 @@ def test_repair_of_a_clean_store_does_nothing(store):
 def test_refuses_deletes_while_sources_are_invalid_unless_forced(store):
     shutil.rmtree(store.source / "proj-000004")
     (store.source / "proj-000003" / "project_manifest.json").write_text("{not json")
-    refused = repair(store, "--execute")
+    refused = repair(store, "--execute", process=True)
     assert refused.returncode == 2
     assert (
         "refusing to delete 1 unit from the shadow while 1 source document is invalid"
         in refused.stderr
     )
     assert store.sql("SELECT count(*) FROM missions WHERE mission_uuid = 'proj-000004'") == [(1,)]
-    forced = repair(store, "--execute", "--force")
+    forced = repair(store, "--execute", "--force", process=True)
     assert forced.returncode == 1  # the invalid document is still a finding
     assert store.sql("SELECT count(*) FROM missions WHERE mission_uuid = 'proj-000004'") == [(0,)]
     assert store.sql("SELECT count(*) FROM missions WHERE mission_uuid = 'proj-000003'") == [(1,)]
@@ -253,7 +256,7 @@ def test_repair_holds_few_files_open_whatever_the_store_size(tmp_path, units, op
 def test_still_red_because_of_invalid_sources_says_so(store):
     store.sql("UPDATE missions SET owner = 'mallory' WHERE mission_uuid = 'proj-000000'")
     (store.source / "proj-000003" / "project_manifest.json").write_text("{not json")
-    run = repair(store, "--execute")
+    run = repair(store, "--execute", process=True)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "re-audit: RED; 0 findings left on the repaired keys" in run.stdout
     assert "still RED: 1 source document is invalid: repair copies valid JSON only" in run.stdout

@@ -32,7 +32,7 @@ from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.rows import read_unit_rows
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from shadow_audit.synth import make_projects
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_main
 
 PROJECTS = make_projects(3, seed=5, sessions=3, concepts=3, concerns=2)
 NOW = datetime.now(UTC)
@@ -355,8 +355,8 @@ def replace_folder_with_file(folder: Path) -> None:
 
 
 def report(root: Path, out: str) -> dict[str, Any]:
-    done = run_cli("audit", "--source", str(root / "ws"), "--shadow", str(root / "s.db"),
-                   "--out", str(root / out), "--no-history")  # fmt: skip
+    done = run_main("audit", "--source", str(root / "ws"), "--shadow", str(root / "s.db"),
+                    "--out", str(root / out), "--no-history", "--settle", "0")  # fmt: skip
     assert done.returncode in (0, 1), done.stderr
     return orjson.loads((root / out / "report.json").read_bytes())
 

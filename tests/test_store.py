@@ -491,6 +491,8 @@ from datetime import datetime, timedelta  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from tests.conftest import examples  # noqa: E402
+
 WORDS = st.text(alphabet="abcdefghij -", min_size=1, max_size=12)
 
 
@@ -544,7 +546,9 @@ def primary(tmp_path_factory: pytest.TempPathFactory) -> Store:
 
 
 SETTINGS = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 

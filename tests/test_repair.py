@@ -379,3 +379,21 @@ def test_a_writer_waiting_while_the_empty_folder_is_dropped_makes_it_again_and_s
     assert app.wait(timeout=120) == 0, app.stderr.read() if app.stderr else ""
     assert (store.source / "proj-000004" / "project_manifest.json").is_file()
     assert audit(store.source, store.db).findings == ()
+
+
+def test_repair_of_a_project_saved_without_memory(tmp_path):
+    """The reference saves a manifest long before it has a memory: repairing such a
+    project must not invent a memory's rows (trajectory.current_phase is NOT NULL)."""
+    store = make_store(tmp_path, n=2)
+    manifest, _ = make_projects(3, seed=1, sessions=4, concepts=4, concerns=2)[2]
+    store.writer.save_project(manifest, None)
+    key = manifest["metadata"]["projectId"]
+    store.sql("UPDATE missions SET owner = 'mallory' WHERE mission_uuid = ?", key)
+    run = repair(store, "--execute")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert audit(store.source, store.db).findings == ()
+    assert store.sql(
+        "SELECT count(*) FROM trajectory JOIN missions ON missions.id = trajectory.mission_id "
+        "WHERE mission_uuid = ?",
+        key,
+    ) == [(0,)]

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shadow_audit.engine.findings import Finding
 from shadow_audit.mapping import (
@@ -23,6 +23,9 @@ from shadow_audit.mapping import (
 )
 from shadow_audit.progress import Progress
 from shadow_audit.stores.sqlite_shadow import connect_readonly, table_columns
+
+if TYPE_CHECKING:
+    from shadow_audit.engine.partition import KeyPartition
 
 Key = tuple[Any, ...]
 Rows = dict[Key, tuple[Any, ...]]
@@ -67,7 +70,11 @@ def key_text(key: Key) -> str:
 
 
 def load_shadow(
-    path: Path | str, mapping: DocumentMap, *, progress: Progress | None = None
+    path: Path | str,
+    mapping: DocumentMap,
+    *,
+    progress: Progress | None = None,
+    part: KeyPartition | None = None,
 ) -> ShadowRows:
     """Read every mapped table (read-only); tables or columns it lacks are noted, not fatal.
 
@@ -75,6 +82,7 @@ def load_shadow(
         path: the SQLite file.
         mapping: the map of the tables.
         progress: ticked once per table.
+        part: only the rows of this key partition's document keys (default: all rows).
 
     Returns:
         The rows per table, with what the database lacks.
@@ -84,6 +92,8 @@ def load_shadow(
     """
     out = ShadowRows(mapping=mapping)
     with closing(connect_readonly(path)) as conn:
+        if part is not None:
+            part.register(conn)
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         for entity in mapping.entities:
             if progress:
@@ -108,7 +118,9 @@ def load_shadow(
                         }
                     )
             out.fields[entity.table] = tuple(fields)
-            out.rows[entity.table] = _read_table(conn, mapping, entity, tuple(fields), out)
+            out.rows[entity.table] = _read_table(
+                conn, mapping, entity, tuple(fields), out, part=part
+            )
     return out
 
 
@@ -167,8 +179,12 @@ def _read_table(
     fields: tuple[Field, ...],
     out: ShadowRows,
     unit: tuple[Any] | None = None,
+    part: KeyPartition | None = None,
 ) -> Rows:
-    """All rows of a table, or with ``unit`` only those of that one document key."""
+    """All rows of a table, or with ``unit`` only those of that one document key, or with
+    ``part`` those of one key partition (``sa_part``, registered on ``conn``, runs once
+    per parent row, not per child row; an orphan is in the partition of its key text)."""
+    params: tuple[Any, ...] = unit or ()
     t = quote(entity.table)
     values = [f"c.{quote(f.column)}" for f in fields]
     if entity.is_root:
@@ -176,6 +192,9 @@ def _read_table(
         sql = f"SELECT {', '.join(keys + values)} FROM {t} c"
         if unit is not None:
             sql += f" WHERE {keys[0]} = ?"
+        elif part is not None:
+            sql += f" WHERE sa_part({keys[0]}) = ?"
+            params = (part.index,)
     else:
         parent = mapping.entity(entity.parent or "")
         link = f"c.{quote(entity.link_column or '')}"
@@ -188,8 +207,15 @@ def _read_table(
         )
         if unit is not None:
             sql += f" WHERE p.{quote(parent.key_column or '')} = ?"
+        elif part is not None:
+            pk = quote(parent.key_column or "")
+            sql += (
+                f" WHERE p.{pk} IN (SELECT {pk} FROM {quote(parent.table)} WHERE sa_part({pk}) = ?)"
+                f" OR (p.{pk} IS NULL AND sa_part({keys[0]}) = ?)"
+            )
+            params = (part.index, part.index)
     n = len(keys)
-    fetched = conn.execute(sql, unit or ()).fetchall()
+    fetched = conn.execute(sql, params).fetchall()
     with gc_paused():
         rows = {(r[0],): r[1:] for r in fetched} if n == 1 else {r[:n]: r[n:] for r in fetched}
     if len(rows) != len(fetched):

@@ -214,7 +214,7 @@ def _client(engine: DaskEngine) -> Iterator[Client]:
         n_workers=engine.workers or os.cpu_count() or 1,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",  # any free port: none is fixed, none clashes
         silence_logs=logging.ERROR,
     )
     with cluster, distributed.Client(cluster, set_as_default=False) as client:

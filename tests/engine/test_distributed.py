@@ -69,6 +69,7 @@ def grow_store(root: Path, *, reference: list[int], written: int, seed: int) -> 
     """Reference-layout units (folder name != key, memory grown session by session) plus
     units saved by the writer (folder = key), all imported into the shadow."""
     source, db = root / "workspaces", root / "shadow.db"
+    source.mkdir(parents=True)
     write_reference_store(source, reference, seed=seed)
     writer = DualWriter(JsonStore(source), SqliteShadow(db))
     for manifest, memory in make_projects(written, seed=seed, sessions=3, concepts=3, concerns=2):
@@ -106,6 +107,7 @@ def rows_of(db: Path, table: str) -> list[int]:
 
 
 def units(source: Path) -> list[Path]:
+    """The unit folders, sorted."""
     return sorted(p.parent for p in source.glob("*/project_manifest.json"))
 
 
@@ -137,28 +139,33 @@ def inject(kind: str, pick: int, source: Path, db: Path) -> None:
         return
     if kind == "json_garbage":
         manifest.write_text('{"apiVersion": ')
-    elif kind == "json_schema":
-        doc = json.loads(manifest.read_text())
-        doc["status"]["projectPhase"] = "DONE"
-        manifest.write_text(json.dumps(doc))
-    elif kind == "json_value":
-        doc = json.loads(manifest.read_text())
-        doc["metadata"]["description"] += " (edited)"
-        manifest.write_text(json.dumps(doc))
-    elif kind == "json_new_key":
-        doc = json.loads(manifest.read_text())
-        doc["metadata"]["projectId"] = f"renamed-{pick}"
+    elif kind in ("json_schema", "json_value", "json_new_key"):
+        try:
+            doc = json.loads(manifest.read_text())
+        except ValueError:  # garbage already
+            return
+        if kind == "json_schema":
+            doc["status"]["projectPhase"] = "DONE"
+        elif kind == "json_value":
+            doc["metadata"]["description"] += " (edited)"
+        else:
+            doc["metadata"]["projectId"] = f"renamed-{pick}"
         manifest.write_text(json.dumps(doc))
     elif kind == "json_duplicate":
-        shutil.copytree(folder, source / f"zz-copy-{pick}")
+        copy = source / f"zz-copy-{pick}"
+        if not copy.exists():
+            shutil.copytree(folder, copy)
     elif kind == "json_delete":
         shutil.rmtree(folder)
     elif kind == "memory":
         memories = [folder / ".vibe" / "project_memory.json", folder / "project_memory.json"]
         memory = next((m for m in memories if m.exists()), None)
-        if memory is None:
+        try:
+            doc = json.loads(memory.read_text()) if memory is not None else None
+        except ValueError:  # garbage already
+            doc = None
+        if memory is None or doc is None:
             return
-        doc = json.loads(memory.read_text())
         if pick % 3 == 0:
             memory.write_text("[not json")
         elif pick % 3 == 1 and doc.get("domain", {}).get("concepts"):
@@ -178,7 +185,7 @@ DRIFT = [
 
 @pytest.mark.slow
 @settings(
-    max_examples=20,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -247,9 +254,12 @@ def test_a_key_has_the_same_partition_in_every_process():
     )
     seen = {
         subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
             env={**os.environ, "PYTHONHASHSEED": seed},
-        ).stdout  # fmt: skip
+        ).stdout
         for seed in ("1", "2", "3")
     }
     assert len(seen) == 1
@@ -264,7 +274,9 @@ def test_the_partitions_of_the_shadow_split_every_row_exactly_once(tmp_path):
     copy_row(store.db, "session_narrative", 1, mission_id=777)
     full = load_shadow(store.db, REFERENCE)
     for count in (1, 3, 40):
-        parts = [load_shadow(store.db, REFERENCE, part=KeyPartition(i, count)) for i in range(count)]
+        parts = [
+            load_shadow(store.db, REFERENCE, part=KeyPartition(i, count)) for i in range(count)
+        ]
         for table in TABLES:
             keys = [k for p in parts for k in p.rows[table]]
             assert len(keys) == len(set(keys)), (table, count)
@@ -371,7 +383,7 @@ def test_cli_unreachable_scheduler_is_one_line_exit_2(store, tmp_path):
     assert not (tmp_path / "out" / "report.json").exists()
 
 
-class socket_nobody_listens_on:  # noqa: N801 - used as a context manager
+class socket_nobody_listens_on:
     """A local port that was free a moment ago (bound, then closed): nothing listens."""
 
     def __enter__(self) -> int:

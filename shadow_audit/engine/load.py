@@ -91,6 +91,8 @@ def load_shadow(
         DatabaseError: the file is missing or not SQLite.
     """
     out = ShadowRows(mapping=mapping)
+    if part is not None and part.count == 1:
+        part = None  # the one partition holds every row: no filter
     with closing(connect_readonly(path)) as conn:
         if part is not None:
             part.register(conn)
@@ -172,6 +174,32 @@ def _as_keyed(entity: Entity, present: set[str], out: ShadowRows) -> Entity:
     return legacy
 
 
+def _partition_sql(entity: Entity, parent: Entity, columns: list[str], *, null_links: bool) -> str:
+    """A child table's rows of one key partition (``sa_part``; parameters: the partition,
+    two or three times): the partition's parents with their children, looked up through
+    the link column's index; then the orphans (no parent, or one without a key), found
+    from the index of distinct links, in the partition of their ``<orphan …>`` key text;
+    then, when the link column may be NULL, the rows without a link."""
+    t, pt = quote(entity.table), quote(parent.table)
+    pk, pc = quote(parent.key_column or ""), quote(entity.parent_column)
+    lk = quote(entity.link_column or "")
+    selected = ", ".join(columns)
+    orphans = f"SELECT {selected} FROM {t} c LEFT JOIN {pt} p ON c.{lk} = p.{pc} WHERE "
+    unkeyed = (
+        f"SELECT {lk} FROM {t} EXCEPT SELECT {pc} FROM {pt} WHERE {pk} IS NOT NULL "
+        f"UNION SELECT {pc} FROM {pt} WHERE {pk} IS NULL"
+    )
+    key = columns[0]
+    sql = (
+        f"SELECT {selected} FROM {pt} p CROSS JOIN {t} c ON c.{lk} = p.{pc} "
+        f"WHERE p.{pk} IS NOT NULL AND sa_part(p.{pk}) = ? "
+        f"UNION ALL {orphans}c.{lk} IN ({unkeyed}) AND p.{pk} IS NULL AND sa_part({key}) = ?"
+    )
+    if null_links:
+        sql += f" UNION ALL {orphans}c.{lk} IS NULL AND sa_part({key}) = ?"
+    return sql
+
+
 def _read_table(
     conn: sqlite3.Connection,
     mapping: DocumentMap,
@@ -208,12 +236,10 @@ def _read_table(
         if unit is not None:
             sql += f" WHERE p.{quote(parent.key_column or '')} = ?"
         elif part is not None:
-            pk = quote(parent.key_column or "")
-            sql += (
-                f" WHERE p.{pk} IN (SELECT {pk} FROM {quote(parent.table)} WHERE sa_part({pk}) = ?)"
-                f" OR (p.{pk} IS NULL AND sa_part({keys[0]}) = ?)"
-            )
-            params = (part.index, part.index)
+            info = conn.execute(f"PRAGMA table_info({t})").fetchall()
+            null_links = not any(r[1] == entity.link_column and r[3] for r in info)
+            sql = _partition_sql(entity, parent, keys + values, null_links=null_links)
+            params = (part.index,) * (3 if null_links else 2)
     n = len(keys)
     fetched = conn.execute(sql, params).fetchall()
     with gc_paused():

@@ -93,12 +93,13 @@ def columns(db: Path, table: str) -> list[str]:
 
 
 def copy_row(db: Path, table: str, row_id: int, **changes) -> None:
-    """Insert a copy of one row with some columns changed (a new id)."""
+    """Insert a copy of one row with some columns changed (a new id; none if the copy
+    would break a UNIQUE constraint)."""
     cols = [c for c in columns(db, table) if c != "id"]
     picked = ", ".join(f'"{c}"' if c not in changes else "?" for c in cols)
     names = ", ".join(f'"{c}"' for c in cols)
     params = [changes[c] for c in cols if c in changes]
-    sql(db, f'INSERT INTO "{table}" ({names}) SELECT {picked} FROM "{table}" WHERE id = ?',
+    sql(db, f'INSERT OR IGNORE INTO "{table}" ({names}) SELECT {picked} FROM "{table}" WHERE id = ?',
         *params, row_id)  # fmt: skip
 
 

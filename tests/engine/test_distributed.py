@@ -211,6 +211,7 @@ def test_merged_dask_result_equals_the_single_process_one(
             assert outcome(merged) == outcome(local), (count, drift)
 
 
+@pytest.mark.slow
 def test_every_drift_kind_is_found_alike_in_one_store(scheduler, tmp_path):
     """One store with each drift at once: the kinds the law's stores produce, all found."""
     source, db = grow_store(tmp_path, reference=[2, 0, 3, 1], written=4, seed=7)
@@ -323,6 +324,7 @@ def report(out: Path) -> dict:
     return json.loads((out / "report.json").read_text())
 
 
+@pytest.mark.slow
 def test_cli_engine_dask_reports_what_the_local_engine_reports(scheduler, tmp_path):
     source, db = grow_store(tmp_path, reference=[2, 1], written=3, seed=5)
     for i, kind in enumerate(["sql_update", "json_garbage", "sql_delete_root", "json_new_key"]):
@@ -344,6 +346,7 @@ def test_cli_engine_dask_reports_what_the_local_engine_reports(scheduler, tmp_pa
         )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_cli_engine_dask_on_a_clean_store_exits_0(tmp_path):
     store = make_store(tmp_path, n=4)
     done = audit_cli(store.source, store.db, tmp_path / "out", "--no-history",
@@ -369,6 +372,7 @@ def test_cli_bad_engine_options_are_usage_errors(store, tmp_path, args, message)
     assert not (tmp_path / "out" / "report.json").exists()
 
 
+@pytest.mark.slow
 def test_cli_unreachable_scheduler_is_one_line_exit_2(store, tmp_path):
     with socket_nobody_listens_on() as port:
         done = subprocess.run(

@@ -7,7 +7,8 @@ Builds (or reuses, under --dir, on /dev/shm by default) the same store as
 bench_audit.py: N projects with about 1 % drift. Then, in this one process:
 
   floor        read and parse both stores (orjson, gc paused; cursor fetchall)
-  local        sa.audit, the default engine
+  local        sa.audit, the default engine (the schema checks on a second core)
+  local 1 core sa.audit(workers=1): validation inline, as each Dask task runs it
   dask 1w      sa.audit on a LocalCluster of 1 worker process (1 thread)
   dask 2w      sa.audit on a LocalCluster of 2 worker processes (1 thread each)
 
@@ -70,12 +71,16 @@ def main() -> None:
         )
         clusters[workers] = (cluster, time.perf_counter() - t)
 
-    times: dict[str, list[float]] = {"floor": [], "local": [], "dask 1w": [], "dask 2w": []}
+    names = ["floor", "local", "local 1 core", "dask 1w", "dask 2w"]
+    times: dict[str, list[float]] = {name: [] for name in names}
     try:
         for _ in range(args.repeat):
             times["floor"].append(floor(source, db))
             seconds, local = timed_audit(source, db, "local")
             times["local"].append(seconds)
+            t = time.perf_counter()
+            sa.audit(source, db, workers=1)
+            times["local 1 core"].append(time.perf_counter() - t)
             for workers, (cluster, _) in clusters.items():
                 engine = DaskEngine(cluster.scheduler_address, args.partitions)
                 seconds, merged = timed_audit(source, db, engine)

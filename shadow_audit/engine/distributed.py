@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from distributed import Client
 
     from shadow_audit.config import Config
+    from shadow_audit.mapping import DocumentMap
     from shadow_audit.stores.files import FilePolicy
 
 log = logging.getLogger(__name__)
@@ -127,15 +128,7 @@ def run_partitions(
     with _client(engine) as client:
         threads = max(1, sum(client.nthreads().values()))
         count = engine.partitions or max(threads, math.ceil(len(primaries) / UNITS_PER_PARTITION))
-        chunk = max(1, math.ceil(len(primaries) / (threads * 2)))
-        chunks = [primaries[i : i + chunk] for i in range(0, len(primaries), chunk)]
-        found = client.gather(
-            client.map(unit_keys_task, chunks, mapping=mapping, root=root, files=files, pure=False)
-        )
-        assigned: dict[int, list[str]] = {i: [] for i in range(count)}
-        for part_keys, part_paths in zip(found, chunks, strict=True):
-            for path, key in zip(part_paths, part_keys, strict=True):
-                assigned[partition_of(key, count)].append(path)
+        assigned = _assign(client, primaries, count, mapping=mapping, root=root, files=files)
         tick = begin_phase(progress, "auditing partitions", total=count, unit="partition")
         results: dict[int, PartitionResult] = {}
         pending = set(range(count))
@@ -162,6 +155,32 @@ def run_partitions(
         else:
             log.warning("units kept changing their keys during the audit: %s", sorted(pending))
     return merge_partitions([results[i] for i in range(count)])
+
+
+def _assign(
+    client: Client,
+    primaries: list[str],
+    count: int,
+    *,
+    mapping: DocumentMap,
+    root: str,
+    files: FilePolicy | None,
+) -> dict[int, list[str]]:
+    """Each unit in the partition of its document key, read by the workers (a unit's
+    key is in its document, not in its folder's name); one partition needs no keys."""
+    if count == 1:
+        return {0: list(primaries)}
+    threads = max(1, sum(client.nthreads().values()))
+    chunk = max(1, math.ceil(len(primaries) / (threads * 2)))
+    chunks = [primaries[i : i + chunk] for i in range(0, len(primaries), chunk)]
+    found = client.gather(
+        client.map(unit_keys_task, chunks, mapping=mapping, root=root, files=files, pure=False)
+    )
+    assigned: dict[int, list[str]] = {i: [] for i in range(count)}
+    for part_keys, part_paths in zip(found, chunks, strict=True):
+        for path, key in zip(part_paths, part_keys, strict=True):
+            assigned[partition_of(key, count)].append(path)
+    return assigned
 
 
 def _reassign(

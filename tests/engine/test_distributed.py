@@ -303,6 +303,31 @@ def test_a_unit_whose_key_another_partition_owns_is_left_out_and_named(tmp_path)
     assert sorted(result.expected.units) == sorted(owned)
 
 
+def test_units_that_moved_are_added_to_their_partition_which_runs_again(tmp_path):
+    """A unit whose key changed between the key discovery and its partition's run is
+    left out where it was and audited where its new key belongs."""
+    from shadow_audit.engine.distributed import _reassign
+    from shadow_audit.engine.partition import partition_of
+
+    store = make_store(tmp_path, n=12)
+    primaries = [str(p / "project_manifest.json") for p in units(store.source)]
+    count = 3
+    first = primaries[0]
+    key = next(f"moved-{i}" for i in range(99) if partition_of(f"moved-{i}", count) == 2)
+    assigned = {0: [first], 1: primaries[1:], 2: []}
+    task = PartitionTask(
+        str(store.source), str(store.db), REFERENCE, KeyPartition(0, count), (first,)
+    )
+    manifest = json.loads(Path(first).read_text())
+    manifest["metadata"]["projectId"] = key
+    Path(first).write_text(json.dumps(manifest))
+    results = {0: audit_partition(task)}
+    assert results[0].moved == [(first, key)] and results[0].expected.documents == 0
+    assert _reassign(results, assigned, count) == {2}
+    assert assigned == {0: [], 1: primaries[1:], 2: [first]}
+    assert results[0].moved == [] and _reassign(results, assigned, count) == set()
+
+
 def test_engine_options_are_checked():
     with pytest.raises(UsageError, match="partitions must be a whole number >= 1"):
         DaskEngine(partitions=0)

@@ -524,20 +524,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine",
         choices=("local", "dask"),
         default="local",
-        help="local: this machine (default); dask: key partitions on dask.distributed "
-        "(pip install 'shadow-audit[dask]')",
+        help="local: this machine; dask: key partitions on dask.distributed "
+        "(pip install 'shadow-audit[dask]') (default: local)",
     )
     p.add_argument(
         "--scheduler",
         metavar="ADDRESS",
-        help="with --engine dask: a running scheduler (tcp://host:8786); default: a local "
-        "cluster, one worker process per core",
+        help="with --engine dask: a running scheduler, tcp://host:8786 (default: a local "
+        "cluster, one worker process per core)",
     )
     p.add_argument(
         "--partitions",
         type=positive_int,
         metavar="N",
-        help="with --engine dask: key partitions, one task each (default: by workers and size)",
+        help="with --engine dask: key partitions, one task each (default: one per worker "
+        "thread, and one per 25,000 units)",
     )
     _file_options(p)
 

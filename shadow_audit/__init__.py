@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from shadow_audit.backfill import BackfillResult, backfill
     from shadow_audit.config import load_config
     from shadow_audit.dualwrite import DualWriter, SaveResult
+    from shadow_audit.engine.distributed import DaskEngine
     from shadow_audit.engine.findings import AuditResult, Finding
     from shadow_audit.engine.run import audit
     from shadow_audit.errors import (
@@ -46,6 +47,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "audit": ("shadow_audit.engine.run", "audit"),
     "AuditResult": ("shadow_audit.engine.findings", "AuditResult"),
     "Finding": ("shadow_audit.engine.findings", "Finding"),
+    "DaskEngine": ("shadow_audit.engine.distributed", "DaskEngine"),  # dask itself: lazily
     "frames": ("shadow_audit.frames", "frames"),
     "Frames": ("shadow_audit.frames", "Frames"),
     "assert_parity": ("shadow_audit.parity", "assert_parity"),
@@ -91,6 +93,7 @@ __all__ = [
     "AuditResult",
     "BackfillResult",
     "ConfigError",
+    "DaskEngine",
     "DatabaseError",
     "DocumentMap",
     "DocumentSpec",

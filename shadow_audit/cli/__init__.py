@@ -36,6 +36,7 @@ from shadow_audit.text import plural as _plural
 from shadow_audit.text import visible
 
 if TYPE_CHECKING:
+    from shadow_audit.engine.distributed import DaskEngine
     from shadow_audit.engine.findings import AuditResult
     from shadow_audit.report import PublishedRun
     from shadow_audit.stores.files import FilePolicy
@@ -219,8 +220,25 @@ def cmd_audit(args: argparse.Namespace) -> int:
             config=_config_path(args.config), keep=args.keep, max_findings=args.max_findings,
             history=None if args.no_history else args.history, workers=args.workers,
             progress=tick, files=_file_policy(args), settle=args.settle,
+            engine=_engine(args),
         )  # fmt: skip
     return _print_run(run)
+
+
+def _engine(args: argparse.Namespace) -> str | DaskEngine:
+    """``--engine``: "local", or the Dask engine with ``--scheduler`` / ``--partitions``."""
+    if args.engine != "dask":
+        if args.scheduler is not None or args.partitions is not None:
+            raise UsageError("--scheduler and --partitions need --engine dask")
+        return "local"
+    import os
+
+    from shadow_audit.engine.distributed import DaskEngine
+
+    # dask.distributed logs every worker start at INFO (its config, read at import and by
+    # each worker process): on a terminal, warnings only, unless the user configured it
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+    return DaskEngine(scheduler=args.scheduler, partitions=args.partitions)
 
 
 # --- history / gate ---------------------------------------------------------
@@ -501,6 +519,26 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long a difference must hold to be drift while writers that skip the lock "
         "may be mid-save; waited at most once per run (default: 5, or [audit] settle)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=("local", "dask"),
+        default="local",
+        help="local: this machine; dask: key partitions on dask.distributed "
+        "(pip install 'shadow-audit[dask]') (default: local)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with --engine dask: a running scheduler, tcp://host:8786 (default: a local "
+        "cluster, one worker process per core)",
+    )
+    p.add_argument(
+        "--partitions",
+        type=positive_int,
+        metavar="N",
+        help="with --engine dask: key partitions, one task each (default: one per worker "
+        "thread, and one per 25,000 units)",
     )
     _file_options(p)
 

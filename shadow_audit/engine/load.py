@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shadow_audit.engine.findings import Finding
 from shadow_audit.mapping import (
@@ -23,6 +23,9 @@ from shadow_audit.mapping import (
 )
 from shadow_audit.progress import Progress
 from shadow_audit.stores.sqlite_shadow import connect_readonly, table_columns
+
+if TYPE_CHECKING:
+    from shadow_audit.engine.partition import KeyPartition
 
 Key = tuple[Any, ...]
 Rows = dict[Key, tuple[Any, ...]]
@@ -67,7 +70,11 @@ def key_text(key: Key) -> str:
 
 
 def load_shadow(
-    path: Path | str, mapping: DocumentMap, *, progress: Progress | None = None
+    path: Path | str,
+    mapping: DocumentMap,
+    *,
+    progress: Progress | None = None,
+    part: KeyPartition | None = None,
 ) -> ShadowRows:
     """Read every mapped table (read-only); tables or columns it lacks are noted, not fatal.
 
@@ -75,6 +82,7 @@ def load_shadow(
         path: the SQLite file.
         mapping: the map of the tables.
         progress: ticked once per table.
+        part: only the rows of this key partition's document keys (default: all rows).
 
     Returns:
         The rows per table, with what the database lacks.
@@ -83,7 +91,11 @@ def load_shadow(
         DatabaseError: the file is missing or not SQLite.
     """
     out = ShadowRows(mapping=mapping)
+    if part is not None and part.count == 1:
+        part = None  # the one partition holds every row: no filter
     with closing(connect_readonly(path)) as conn:
+        if part is not None:
+            part.register(conn)
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         for entity in mapping.entities:
             if progress:
@@ -108,7 +120,9 @@ def load_shadow(
                         }
                     )
             out.fields[entity.table] = tuple(fields)
-            out.rows[entity.table] = _read_table(conn, mapping, entity, tuple(fields), out)
+            out.rows[entity.table] = _read_table(
+                conn, mapping, entity, tuple(fields), out, part=part
+            )
     return out
 
 
@@ -160,6 +174,32 @@ def _as_keyed(entity: Entity, present: set[str], out: ShadowRows) -> Entity:
     return legacy
 
 
+def _partition_sql(entity: Entity, parent: Entity, columns: list[str], *, null_links: bool) -> str:
+    """A child table's rows of one key partition (``sa_part``; parameters: the partition,
+    two or three times): the partition's parents with their children, looked up through
+    the link column's index; then the orphans (no parent, or one without a key), found
+    from the index of distinct links, in the partition of their ``<orphan …>`` key text;
+    then, when the link column may be NULL, the rows without a link."""
+    t, pt = quote(entity.table), quote(parent.table)
+    pk, pc = quote(parent.key_column or ""), quote(entity.parent_column)
+    lk = quote(entity.link_column or "")
+    selected = ", ".join(columns)
+    orphans = f"SELECT {selected} FROM {t} c LEFT JOIN {pt} p ON c.{lk} = p.{pc} WHERE "
+    unkeyed = (
+        f"SELECT {lk} FROM {t} EXCEPT SELECT {pc} FROM {pt} WHERE {pk} IS NOT NULL "
+        f"UNION SELECT {pc} FROM {pt} WHERE {pk} IS NULL"
+    )
+    key = columns[0]
+    sql = (
+        f"SELECT {selected} FROM {pt} p CROSS JOIN {t} c ON c.{lk} = p.{pc} "
+        f"WHERE p.{pk} IS NOT NULL AND sa_part(p.{pk}) = ? "
+        f"UNION ALL {orphans}c.{lk} IN ({unkeyed}) AND p.{pk} IS NULL AND sa_part({key}) = ?"
+    )
+    if null_links:
+        sql += f" UNION ALL {orphans}c.{lk} IS NULL AND sa_part({key}) = ?"
+    return sql
+
+
 def _read_table(
     conn: sqlite3.Connection,
     mapping: DocumentMap,
@@ -167,8 +207,12 @@ def _read_table(
     fields: tuple[Field, ...],
     out: ShadowRows,
     unit: tuple[Any] | None = None,
+    part: KeyPartition | None = None,
 ) -> Rows:
-    """All rows of a table, or with ``unit`` only those of that one document key."""
+    """All rows of a table, or with ``unit`` only those of that one document key, or with
+    ``part`` those of one key partition (``sa_part``, registered on ``conn``, runs once
+    per parent row, not per child row; an orphan is in the partition of its key text)."""
+    params: tuple[Any, ...] = unit or ()
     t = quote(entity.table)
     values = [f"c.{quote(f.column)}" for f in fields]
     if entity.is_root:
@@ -176,6 +220,9 @@ def _read_table(
         sql = f"SELECT {', '.join(keys + values)} FROM {t} c"
         if unit is not None:
             sql += f" WHERE {keys[0]} = ?"
+        elif part is not None:
+            sql += f" WHERE sa_part({keys[0]}) = ?"
+            params = (part.index,)
     else:
         parent = mapping.entity(entity.parent or "")
         link = f"c.{quote(entity.link_column or '')}"
@@ -188,8 +235,13 @@ def _read_table(
         )
         if unit is not None:
             sql += f" WHERE p.{quote(parent.key_column or '')} = ?"
+        elif part is not None:
+            info = conn.execute(f"PRAGMA table_info({t})").fetchall()
+            null_links = not any(r[1] == entity.link_column and r[3] for r in info)
+            sql = _partition_sql(entity, parent, keys + values, null_links=null_links)
+            params = (part.index,) * (3 if null_links else 2)
     n = len(keys)
-    fetched = conn.execute(sql, unit or ()).fetchall()
+    fetched = conn.execute(sql, params).fetchall()
     with gc_paused():
         rows = {(r[0],): r[1:] for r in fetched} if n == 1 else {r[:n]: r[n:] for r in fetched}
     if len(rows) != len(fetched):

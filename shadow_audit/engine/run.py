@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections import Counter
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shadow_audit.clock import utc_stamp
 from shadow_audit.config import Config, today_utc
@@ -24,9 +26,13 @@ from shadow_audit.engine.load import ShadowRows, gc_paused, load_shadow
 from shadow_audit.engine.recheck import LIBRARY_SETTLE, check_settle, recheck_findings
 from shadow_audit.engine.roles import swap_roles, truth_of
 from shadow_audit.engine.source import SourceRows, SourceScan
+from shadow_audit.errors import UsageError
 from shadow_audit.mapping import DocumentMap
 from shadow_audit.progress import Progress, begin_phase
 from shadow_audit.stores.files import FilePolicy
+
+if TYPE_CHECKING:
+    from shadow_audit.engine.distributed import DaskEngine
 
 _KIND_ORDER = {
     "invalid_source": 0,
@@ -50,6 +56,7 @@ def audit(
     settle: float | None = None,
     recheck: bool = True,
     files: FilePolicy | None = None,
+    engine: str | DaskEngine = "local",
 ) -> AuditResult:
     """Is the shadow telling the truth? Every document, every row, every field.
 
@@ -67,16 +74,21 @@ def audit(
         recheck: re-check units with findings on a consistent view (``engine.recheck``);
             False reports the pass over both stores as it is.
         files: how source files are opened (size cap, symlinks); default FilePolicy().
+        engine: ``"local"`` (this process, the default), or ``"dask"`` / a ``DaskEngine``
+            (key partitions on a dask.distributed cluster, ``engine.distributed``); the
+            result is the same; finding paths are then absolute.
 
     Returns:
         The findings, per-table summary, coverage and what the re-check resolved.
 
     Raises:
-        UsageError: ``settle`` is not a number of seconds >= 0.
+        UsageError: ``settle`` is not a number of seconds >= 0, or an unknown engine.
+        EngineError: the dask engine without dask installed, or its scheduler unreachable.
         SourceError: the source folder cannot be read.
         DatabaseError: the database is missing or not SQLite.
     """
     config = config or Config()
+    dask = _dask_engine(engine)
     settle = check_settle(next(s for s in (settle, config.settle, LIBRARY_SETTLE) if s is not None))
     started = utc_stamp()
     timings: dict[str, float] = {}
@@ -95,6 +107,7 @@ def audit(
             stream=stream,
             settle=settle if recheck else None,
             files=files,
+            dask=dask,
         )
     truth = truth_of(shadow)
     if truth == "sqlite":  # sqlite-primary on: SQLite is the truth, JSON the copy
@@ -129,29 +142,28 @@ def _collect(
     stream: bool = True,
     settle: float | None = None,
     files: FilePolicy | None = None,
+    dask: DaskEngine | None = None,
 ) -> tuple[
     list[Finding], dict[str, EntitySummary], Counter[str], Coverage, int, RecheckSummary | None
 ]:
     """Load both stores and compare them; only the small results leave this function."""
     mapping = config.mapping
     t = time.perf_counter()
-    with SourceScan(
-        source, mapping, validate=config.validate, workers=workers, files=files
-    ) as scan:
-        tables = len(mapping.entities)
-        tick = begin_phase(progress, "reading shadow", total=tables, unit="table")
-        actual = load_shadow(shadow, mapping, progress=tick)
-        timings["load_shadow"] = time.perf_counter() - t
-        t = time.perf_counter()
-        mapping = actual.mapping or mapping  # as the database keys its tables
-        expected = scan.load(
-            actual.fields, progress=progress, against=actual if stream else None, mapping=mapping
+    if dask is not None:  # the same pass, key partition by partition on a cluster
+        from shadow_audit.engine.distributed import run_partitions
+
+        source, shadow = os.path.abspath(source), os.path.abspath(shadow)  # as workers see them
+        findings, summary, normalizers, expected, actual = run_partitions(
+            source, shadow, config, engine=dask, files=files, progress=progress
         )
-    timings["load_source"] = time.perf_counter() - t
-    t = time.perf_counter()
-    tick = begin_phase(progress, "comparing", total=len(mapping.entities), unit="table")
-    findings, summary, normalizers = _compare_all(mapping, expected, actual, progress=tick)
-    timings["compare"] = time.perf_counter() - t
+        mapping = actual.mapping or mapping
+        timings["partitions"] = time.perf_counter() - t
+    else:
+        findings, summary, normalizers, expected, actual = _single_pass(
+            source, shadow, config, progress=progress, workers=workers, timings=timings,
+            stream=stream, files=files,
+        )  # fmt: skip
+        mapping = actual.mapping or mapping
     checked = None
     if settle is not None:  # settle None: no re-check
         t = time.perf_counter()
@@ -172,6 +184,54 @@ def _collect(
         missing_tables=tuple(actual.missing_tables),
     )
     return findings, summary, normalizers, coverage, expected.documents, checked
+
+
+def _single_pass(
+    source: Path | str,
+    shadow: Path | str,
+    config: Config,
+    *,
+    progress: Progress | None,
+    workers: int | None,
+    timings: dict[str, float],
+    stream: bool,
+    files: FilePolicy | None,
+) -> tuple[list[Finding], dict[str, EntitySummary], Counter[str], SourceRows, ShadowRows]:
+    """One pass over both stores in this process: findings, summary, normalizer counts,
+    and both sides (streamed rows consumed)."""
+    mapping = config.mapping
+    t = time.perf_counter()
+    with SourceScan(
+        source, mapping, validate=config.validate, workers=workers, files=files
+    ) as scan:
+        tables = len(mapping.entities)
+        tick = begin_phase(progress, "reading shadow", total=tables, unit="table")
+        actual = load_shadow(shadow, mapping, progress=tick)
+        timings["load_shadow"] = time.perf_counter() - t
+        t = time.perf_counter()
+        mapping = actual.mapping or mapping  # as the database keys its tables
+        expected = scan.load(
+            actual.fields, progress=progress, against=actual if stream else None, mapping=mapping
+        )
+    timings["load_source"] = time.perf_counter() - t
+    t = time.perf_counter()
+    tick = begin_phase(progress, "comparing", total=len(mapping.entities), unit="table")
+    findings, summary, normalizers = _compare_all(mapping, expected, actual, progress=tick)
+    timings["compare"] = time.perf_counter() - t
+    return findings, summary, normalizers, expected, actual
+
+
+def _dask_engine(engine: str | DaskEngine) -> DaskEngine | None:
+    """None for the local engine; the Dask engine's options otherwise."""
+    if engine == "local":
+        return None
+    from shadow_audit.engine.distributed import DaskEngine
+
+    if engine == "dask":
+        return DaskEngine()
+    if isinstance(engine, DaskEngine):
+        return engine
+    raise UsageError(f"engine: {engine!r} is not one of 'local', 'dask' or a DaskEngine")
 
 
 def _hint_legacy_keys(

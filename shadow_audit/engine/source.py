@@ -55,6 +55,8 @@ class SourceRows:
     unmapped: dict[tuple[str, str], int] = field(default_factory=dict)
     documents: int = 0
     units: dict[Any, str] = field(default_factory=dict)  # document key -> its primary's path
+    # units left out because another key partition owns their key: (primary, key)
+    moved: list[tuple[str, Any]] = field(default_factory=list)
 
 
 def check_schemas(
@@ -101,7 +103,9 @@ class SourceScan:
     the other core as soon as the scan opens, so they overlap everything else the audit does.
 
     ``workers``: 1 validates inline; 2 or more in a separate process (default: 2 when the
-    store has at least 2,000 documents and the machine has two cores).
+    store has at least 2,000 documents and the machine has two cores). ``primaries``: these
+    units instead of the mapping's glob; ``keep``: only units whose document key it
+    accepts (one key partition; the others are listed in ``SourceRows.moved``).
     """
 
     def __init__(
@@ -112,6 +116,8 @@ class SourceScan:
         validate: bool = True,
         workers: int | None = None,
         files: FilePolicy | None = None,
+        primaries: list[str] | None = None,
+        keep: Callable[[Any], bool] | None = None,
     ) -> None:
         if workers is not None and workers < 1:  # 0 would silently skip the schema check
             raise UsageError(f"workers: {workers} is not a whole number >= 1")
@@ -123,7 +129,10 @@ class SourceScan:
         # strings, not Paths: sorting 100,000 Path objects alone costs a tenth of a second
         self.primaries = sorted(
             glob.glob(glob.escape(str(root)) + os.sep + mapping.primary.pattern)
+            if primaries is None
+            else primaries
         )
+        self.keep = keep
         if workers is None:
             many = len(self.primaries) >= PARALLEL_MIN_DOCUMENTS and (os.cpu_count() or 1) > 1
             workers = 2 if many else 1
@@ -171,6 +180,7 @@ class SourceScan:
             validate=self.validate_inline,
             against=against,
             reader=self.reader,
+            keep=self.keep,
         )
         name = "reading source" if against is None else "reading source and comparing"
         tick = begin_phase(progress, name, total=len(self.primaries), unit=UNIT)
@@ -209,6 +219,30 @@ def read_unit(
     loader = _Loader(mapping, fields, validate=validate, reader=reader)
     loader.unit(primary)
     return loader.finish()
+
+
+def unit_keys(
+    primaries: list[str],
+    mapping: DocumentMap,
+    *,
+    root: str,
+    files: FilePolicy | None = None,
+) -> list[Any]:
+    """The document key of each unit, as the audit names it (read from the primary
+    document; its folder's name when the document has no usable key). Not validated.
+
+    Args:
+        primaries: the units' primary documents.
+        mapping: the map.
+        root: the source folder; files are read only inside it.
+        files: the file policy (default: the standard one).
+
+    Returns:
+        One key per primary, in order.
+    """
+    loader = _Loader(mapping, {}, validate=False, reader=SafeReader(root, files))
+    with gc_paused():
+        return [loader._read(p, mapping.primary, None)[1] for p in primaries]
 
 
 def load_source(
@@ -252,8 +286,10 @@ class _Loader:
         validate: bool,
         against: ShadowRows | None = None,
         reader: SafeReader | None = None,
+        keep: Callable[[Any], bool] | None = None,
     ) -> None:
         self.mapping = mapping
+        self.keep = keep
         self.reader = reader or SafeReader("/")
         self.validate = validate
         self.against = against
@@ -283,8 +319,13 @@ class _Loader:
 
     def unit(self, primary: str) -> None:
         mapping = self.mapping
-        self.out.documents += 1
         doc, key = self._read(primary, mapping.primary, None)
+        if self.keep is not None and not self.keep(key):  # another partition's unit
+            self.seen.pop(primary, None)
+            self.bad.pop(primary, None)
+            self.out.moved.append((primary, key))
+            return
+        self.out.documents += 1
         self.out.units.setdefault(key, primary)
         if doc is None:
             return

@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shadow_audit.config import Config, load_config
 from shadow_audit.engine.findings import AuditResult
@@ -25,6 +26,9 @@ from shadow_audit.report.history import DEFAULT_HISTORY, Delta, History
 from shadow_audit.report.write import FORMATS, Published, folder_mode, make_folder, publish
 from shadow_audit.stores.files import FilePolicy
 from shadow_audit.stores.json_store import no_wider_than
+
+if TYPE_CHECKING:
+    from shadow_audit.engine.distributed import DaskEngine
 
 Progress = Callable[[int], None]
 LOCK_NAME = ".shadow-audit.lock"
@@ -90,6 +94,7 @@ def publish_run(
     progress: Progress | None = None,
     settle: float | None = None,
     files: FilePolicy | None = None,
+    engine: str | DaskEngine = "local",
 ) -> PublishedRun:
     """Audit ``source`` against ``shadow`` and publish the run's reports under ``out``.
 
@@ -112,6 +117,7 @@ def publish_run(
         settle: passed to ``audit`` (default: the config's ``[audit] settle``, else 5 s:
             a scheduled run waits out writers that skip the lock).
         files: which source files may be opened (size cap, symlinks); passed to ``audit``.
+        engine: passed to ``audit`` (``"local"``, ``"dask"`` or a ``DaskEngine``).
 
     Returns:
         The result, run id, delta and files, or why the run was skipped.
@@ -149,7 +155,7 @@ def publish_run(
             settle = DEFAULT_SETTLE if cfg.settle is None else cfg.settle
         result = audit(
             source, shadow, config=cfg, progress=progress, workers=workers, files=files,
-            settle=settle,
+            settle=settle, engine=engine,
         )  # fmt: skip
         context = ReportContext(max_findings=max_findings, json_findings=json_findings)
         run_id, delta = None, None

@@ -344,7 +344,7 @@ def _noisy(field: Any, value: Any) -> Any:
         return value * (1 + 1e-15) if value else 1e-300
     if field.type == "timestamp" and isinstance(value, str):
         return value.replace("Z", "+00:00")
-    if isinstance(value, str) and value[:1] in "[{":
+    if isinstance(value, str) and value.startswith(("[", "{")):
         parsed = json.loads(value)
         if isinstance(parsed, list):
             return json.dumps(list(reversed(parsed)), indent=1)

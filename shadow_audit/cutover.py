@@ -223,7 +223,7 @@ def decide_step(
     if current == PHASES[-1]:
         raise UsageError(f"database {db}: already {current}; there is no phase after it")
     target = PHASES[PHASES.index(current) + 1]
-    policy = CutoverPolicy.from_config(config.cutover)
+    policy = CutoverPolicy.from_config(config.cutover, path=config.path)
     hist = Path(history) if history is not None else None
     reasons: list[GateReason] = []
     if target in ("read-verify", "sqlite-primary"):
@@ -282,6 +282,22 @@ def _move(
     return transition, exported
 
 
+def _check_source(source: Path, transitions: tuple[Transition, ...]) -> None:
+    """Refuse to bring a folder up to date that is not the one the cutover was decided on
+    (a typo in ``--source`` would leave the application's JSON stale after the rollback).
+    A recorded folder that no longer exists (moved by its owner) is not held against it."""
+    recorded = next(
+        (t.evidence["source"] for t in reversed(transitions) if "source" in t.evidence), None
+    )
+    if recorded is None or not Path(recorded).is_dir():
+        return
+    if Path(recorded).resolve() != source.resolve():
+        raise UsageError(
+            f"--source {source}: the cutover was decided on the JSON folder {recorded}; "
+            "a rollback brings that folder up to date (nothing moved)"
+        )
+
+
 def advance(
     source: Path | str,
     shadow: Path | str,
@@ -323,7 +339,7 @@ def advance(
         expect=decision.from_phase,  # type: ignore[arg-type]
         to=decision.to_phase,  # type: ignore[arg-type]
         at=now,
-        evidence=decision.to_dict(),
+        evidence={**decision.to_dict(), "source": str(Path(source).resolve())},
         forced=not decision.ready,
         reason=reason,
     )
@@ -357,10 +373,13 @@ def rollback(
     """
     config = config or Config()
     db = Path(shadow)
-    current = cutover_status(db).phase
+    status = cutover_status(db)
+    current = status.phase
     if current == PHASES[0]:
         raise UsageError(f"database {db}: already {current}; there is no phase before it")
     target = PHASES[PHASES.index(current) - 1]
+    if current in SQLITE_TRUTH:
+        _check_source(Path(source), status.transitions)
     transition, exported = _move(
         db,
         config,
@@ -395,16 +414,23 @@ def export_json(
         The counts.
 
     Raises:
-        DatabaseError: the database is missing or not SQLite.
+        DatabaseError: the database is missing, not SQLite, or has no table of the mapping's
+            root (another SQLite file, such as the audit history).
         ExportError: a file could not be written, or would be replaced without ``overwrite``.
     """
     config = config or Config()
     target = Path(out)
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--out {target}: cannot create: {exc.strerror}") from exc
-    with closing(connect_readonly(shadow)) as conn:
+    with closing(connect_readonly(shadow)) as conn:  # a bad database creates no folder
+        root = config.mapping.root.table
+        found = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?", (root,)
+        ).fetchone()
+        if found is None:
+            raise DatabaseError(f"database {shadow}: no table {root}: not a shadow database")
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--out {target}: cannot create: {exc.strerror}") from exc
         return export_documents(
             conn, config.mapping, JsonStore(target, config.mapping), overwrite=overwrite
         )

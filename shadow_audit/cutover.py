@@ -26,6 +26,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from shadow_audit.clock import utc_stamp
 from shadow_audit.config import Config
 from shadow_audit.errors import DatabaseError, UsageError
 from shadow_audit.export import ExportResult, export_documents
@@ -45,6 +46,7 @@ from shadow_audit.stores.phases import (
     record_transition,
 )
 from shadow_audit.stores.sqlite_shadow import SqliteShadow, connect_readonly
+from shadow_audit.text import plural
 
 TRANSITION_TIMEOUT = 60.0  # seconds a move waits for the saves in flight to commit
 
@@ -90,10 +92,6 @@ class CutoverStatus:
 
     phase: Phase
     transitions: tuple[Transition, ...] = field(default_factory=tuple)
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _instant(stamp: str) -> datetime:
@@ -185,7 +183,7 @@ def _primary_reasons(
         GateReason(
             "backup_failures",
             not failures,
-            f"{len(failures)} JSON-backup failures since {_stamp(start)} (allowed 0)",
+            f"{plural(len(failures), 'JSON-backup failure')} since {utc_stamp(start)} (allowed 0)",
             {"count": len(failures), "failures": [e.to_dict() for e in failures[:20]]},
         ),
     ]
@@ -232,7 +230,7 @@ def decide_step(
         reasons.append(_read_reasons(db, _entered(status.transitions, current), policy))
     if target == "json-retired":
         reasons += _primary_reasons(db, _entered(status.transitions, current), policy, now)
-    return StepDecision(current, target, _stamp(now), tuple(reasons))
+    return StepDecision(current, target, utc_stamp(now), tuple(reasons))
 
 
 def _move(
@@ -271,7 +269,7 @@ def _move(
                 )
                 evidence = {**evidence, "exported": exported.to_dict()}
             transition = record_transition(
-                conn, to_phase=to, at=_stamp(at), evidence=evidence, forced=forced, reason=reason
+                conn, to_phase=to, at=utc_stamp(at), evidence=evidence, forced=forced, reason=reason
             )
             if to in SQLITE_TRUTH:
                 write_phase_marker(shadow, to)

@@ -193,7 +193,7 @@ def test_backup_failures_block_json_retired(root):
     )
     refused = cli(root, "advance", "--now", stamp(NOW + timedelta(days=30)))
     assert refused.returncode == 1
-    assert "  FAIL  backup_failures: 1 JSON-backup failures since" in refused.stdout
+    assert "  FAIL  backup_failures: 1 JSON-backup failure since" in refused.stdout
 
 
 def test_force_needs_a_reason_and_is_recorded(root):

@@ -280,8 +280,8 @@ Batch = list[tuple[SourceUnit, UnitRead]]
 def _tune(conn: sqlite3.Connection) -> None:
     """Settings of the backfill's own connection, none kept in the database file: WAL
     commits without a sync each (a crash still leaves whole transactions; a power cut may
-    lose the last few, which a second run writes again), a larger page cache, the staging
-    tables of ``insert_all`` in memory, and no foreign-key lookups per row
+    lose the last few, which a second run writes again), a larger page cache, temporary
+    tables in memory, and no foreign-key lookups per row
     (``import_units`` attaches every child row to the root row it has just found or
     written, and never deletes a root row). The journal mode stays WAL, as the writer has
     it."""

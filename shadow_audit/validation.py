@@ -17,6 +17,7 @@ import orjson
 from jsonschema import Draft202012Validator, FormatChecker
 
 from shadow_audit.errors import SourceError, UsageError
+from shadow_audit.quickcheck import Check, compile_check
 
 DOCUMENT_KINDS = ("manifest", "memory")
 _SCHEMA_FILES = {
@@ -138,12 +139,19 @@ def _fast_validator(name: str) -> Any:
     )
 
 
-def is_valid(document: Any, kind: str) -> bool:
-    """Return a fast yes/no (compiled schema); ``validate_document`` gives the reasons.
+@cache
+def _quick_check(name: str) -> Check | None:
+    return compile_check(load_schema(name), formats={"date-time": is_rfc3339_datetime})
 
-    The compiled validator comes from a trusted, shipped or configured schema,
-    never from document data. On a "no" the caller asks jsonschema for every
-    error, which stays the authority on what is wrong.
+
+def is_valid(document: Any, kind: str) -> bool:
+    """Return a fast yes/no; ``validate_document`` gives the reasons.
+
+    The closures of ``quickcheck`` answer first (a yes is final); on their no, or
+    for a schema they do not know, the validator fastjsonschema compiled from the
+    trusted, shipped or configured schema (never from document data) answers.
+    On a "no" the caller asks jsonschema for every error, which stays the
+    authority on what is wrong.
 
     Args:
         document: the parsed document.
@@ -152,7 +160,10 @@ def is_valid(document: Any, kind: str) -> bool:
     Returns:
         Whether the document is valid (a document nested too deeply is not).
     """
+    quick = _quick_check(kind)
     try:
+        if quick is not None and quick(document):
+            return True
         _fast_validator(kind)(document)
     except fastjsonschema.JsonSchemaException:
         return False

@@ -67,7 +67,11 @@ def key_text(key: Key) -> str:
 
 
 def load_shadow(
-    path: Path | str, mapping: DocumentMap, *, progress: Progress | None = None
+    path: Path | str,
+    mapping: DocumentMap,
+    *,
+    progress: Progress | None = None,
+    schema_only: bool = False,
 ) -> ShadowRows:
     """Read every mapped table (read-only); tables or columns it lacks are noted, not fatal.
 
@@ -75,6 +79,7 @@ def load_shadow(
         path: the SQLite file.
         mapping: the map of the tables.
         progress: ticked once per table.
+        schema_only: read the tables' columns, not their rows (``rows`` stays empty).
 
     Returns:
         The rows per table, with what the database lacks.
@@ -108,7 +113,8 @@ def load_shadow(
                         }
                     )
             out.fields[entity.table] = tuple(fields)
-            out.rows[entity.table] = _read_table(conn, mapping, entity, tuple(fields), out)
+            if not schema_only:
+                out.rows[entity.table] = _read_table(conn, mapping, entity, tuple(fields), out)
     return out
 
 

@@ -46,7 +46,7 @@ from filelock import FileLock, Timeout
 from shadow_audit.engine.compare import classify, findings_for
 from shadow_audit.engine.findings import EntitySummary, Finding, RecheckSummary
 from shadow_audit.engine.load import ShadowRows, read_unit_rows
-from shadow_audit.engine.source import SourceRows, read_unit
+from shadow_audit.engine.source import SourceRows, Verdicts, read_unit
 from shadow_audit.errors import ShadowAuditError, UsageError
 from shadow_audit.mapping import DocumentMap, Field
 from shadow_audit.stores.files import FilePolicy, SafeReader
@@ -153,8 +153,10 @@ class UnitReader:
         validate: bool,
         files: FilePolicy | None = None,
         lock_timeout: float = LOCK_TIMEOUT,
+        verdicts: Verdicts | None = None,
     ) -> None:
         self.conn = conn
+        self.verdicts = verdicts
         self.files = _HashingReader(source, files)
         self.store = JsonStore(source, mapping)
         self.mapping = mapping
@@ -226,6 +228,20 @@ class UnitReader:
         for unit in units:
             unit.views.append(View(tuple(found[unit.key]), documents[unit.key], moments[unit.key]))
 
+    def snapshot(self, key: str, primary: str | None) -> tuple[SourceRows, ShadowRows]:
+        """One unit's documents and rows as one snapshot (under its lock, in one read
+        transaction); the source side is empty when ``primary`` no longer holds ``key``.
+
+        Args:
+            key: the unit's document key.
+            primary: its primary document, if it has one.
+
+        Returns:
+            (expected rows, actual rows) of the unit.
+        """
+        (expected, actual), _ = self._snapshot(_Unit(key=key, primary=primary))
+        return expected, actual
+
     def _snapshot(
         self, unit: _Unit
     ) -> tuple[tuple[SourceRows, ShadowRows], tuple[tuple[str, str | None], ...]]:
@@ -238,7 +254,7 @@ class UnitReader:
                 if unit.primary is not None and os.path.lexists(unit.primary):
                     expected = read_unit(
                         unit.primary, self.mapping, self.fields, validate=self.validate,
-                        reader=self.files,
+                        reader=self.files, verdicts=self.verdicts,
                     )  # fmt: skip
                 elif unit.primary is not None:
                     hashes[unit.primary] = None
@@ -274,6 +290,51 @@ class UnitReader:
                     owner = group[0] if len(group) == 1 else f.key.split("/", 1)[0]
                     found[owner].append(f)
         return found
+
+
+@dataclass
+class UnitComparison:
+    """One unit compared alone: its findings, its rows per table, its normalizer counts."""
+
+    findings: list[Finding]
+    summary: dict[str, EntitySummary]
+    normalizers: Counter[str]
+
+
+def compare_unit(
+    expected: SourceRows,
+    actual: ShadowRows,
+    *,
+    mapping: DocumentMap,
+    fields: dict[str, tuple[Field, ...]],
+) -> UnitComparison:
+    """Compare one unit's snapshot table by table, by the audit's engine (``classify``,
+    ``findings_for``), as the full pass compares every unit.
+
+    Args:
+        expected: the unit's rows projected from its documents (``read_unit``).
+        actual: the unit's rows in the shadow (``read_unit_rows``).
+        mapping: the map.
+        fields: the compared columns per table.
+
+    Returns:
+        The unit's findings (problems of its documents and rows first), per-table
+        summary and normalizer counts.
+    """
+    out = UnitComparison([*expected.problems, *actual.duplicates], {}, Counter())
+    for entity in mapping.entities:
+        table = entity.table
+        if table not in fields:
+            continue
+        excluded = expected.excluded.get(table, set()) | actual.excluded.get(table, set())
+        classified = classify(
+            expected.rows.get(table, {}), actual.rows.get(table, {}), excluded=excluded
+        )
+        result = findings_for(entity, fields[table], classified)
+        out.findings += result.findings
+        out.summary[table] = result.summary
+        out.normalizers.update(result.normalizers)
+    return out
 
 
 def recheck_findings(

@@ -42,6 +42,11 @@ from shadow_audit.stores.json_store import locate
 from shadow_audit.validation import document_problems
 
 PARALLEL_MIN_DOCUMENTS = 2000
+Verdicts = Callable[[bytes, DocumentSpec], list[str] | None]  # a document's schema problems
+
+
+def _check_document(data: bytes, spec: DocumentSpec) -> list[str] | None:
+    return document_problems(data, spec.schema)
 
 
 @dataclass
@@ -55,6 +60,8 @@ class SourceRows:
     unmapped: dict[tuple[str, str], int] = field(default_factory=dict)
     documents: int = 0
     units: dict[Any, str] = field(default_factory=dict)  # document key -> its primary's path
+    # per document key, its unmapped paths: kept for an incremental audit's state only
+    unit_unmapped: dict[Any, set[tuple[str, str]]] = field(default_factory=dict)
 
 
 def check_schemas(
@@ -153,6 +160,7 @@ class SourceScan:
         progress: Progress | None = None,
         against: ShadowRows | None = None,
         mapping: DocumentMap | None = None,
+        per_unit: bool = False,
     ) -> SourceRows:
         """Parse and project every document into expected rows for ``fields``.
 
@@ -161,6 +169,7 @@ class SourceScan:
             progress: called with 1 per unit.
             against: compare each document's rows as they come (its rows are consumed).
             mapping: the map as the database keys its tables (default: the scan's).
+            per_unit: also note each unit's unmapped paths (``SourceRows.unit_unmapped``).
 
         Returns:
             The expected rows (or their comparison), problems, coverage counts.
@@ -171,6 +180,7 @@ class SourceScan:
             validate=self.validate_inline,
             against=against,
             reader=self.reader,
+            per_unit=per_unit,
         )
         name = "reading source" if against is None else "reading source and comparing"
         tick = begin_phase(progress, name, total=len(self.primaries), unit=UNIT)
@@ -192,6 +202,7 @@ def read_unit(
     *,
     reader: SafeReader,
     validate: bool = True,
+    verdicts: Verdicts | None = None,
 ) -> SourceRows:
     """One unit's documents read, validated and projected exactly as the full pass does it;
     ``reader`` reads each file (by the pass's file policy; it may also note what it read).
@@ -202,11 +213,14 @@ def read_unit(
         fields: the columns to project per table.
         reader: reads each file.
         validate: check each document against its schema.
+        verdicts: gives a document's schema problems (default: check it now).
 
     Returns:
         The unit's expected rows and its problems.
     """
-    loader = _Loader(mapping, fields, validate=validate, reader=reader)
+    loader = _Loader(
+        mapping, fields, validate=validate, reader=reader, verdicts=verdicts, per_unit=True
+    )
     loader.unit(primary)
     return loader.finish()
 
@@ -252,8 +266,12 @@ class _Loader:
         validate: bool,
         against: ShadowRows | None = None,
         reader: SafeReader | None = None,
+        verdicts: Verdicts | None = None,
+        per_unit: bool = False,
     ) -> None:
         self.mapping = mapping
+        self.verdicts = verdicts or _check_document
+        self.per_unit = per_unit
         self.reader = reader or SafeReader("/")
         self.validate = validate
         self.against = against
@@ -350,7 +368,7 @@ class _Loader:
             reasons.append(f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")
         if not reasons:
             if self.validate:
-                reasons = document_problems(data, spec.schema) or []
+                reasons = self.verdicts(data, spec) or []
             found = get_path(doc, self.key_parts[spec.name]) if spec.key_path else MISSING
             pointer = "/" + (spec.key_path or "").replace(".", "/")
             if key is None and isinstance(found, str) and found:
@@ -394,7 +412,9 @@ class _Loader:
                 for row_key in self._child_duplicates(entity, key, produced, spec):
                     del fresh[row_key]
             add(fresh)
-        self.coverage.add(spec.name, doc)
+        found = self.coverage.add(spec.name, doc)
+        if self.per_unit and found:
+            self.out.unit_unmapped.setdefault(key, set()).update((spec.name, p) for p in found)
 
     def _child_duplicates(
         self, entity: Entity, key: Any, produced: list[Any], spec: DocumentSpec

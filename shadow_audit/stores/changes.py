@@ -28,7 +28,11 @@ CHANGES_DDL = (
     f"CREATE TABLE IF NOT EXISTS {CHANGES_TABLE} (unit TEXT PRIMARY KEY, seq INTEGER NOT NULL)",
     f"CREATE INDEX IF NOT EXISTS {CHANGES_TABLE}_seq ON {CHANGES_TABLE}(seq)",
 )
-_EVENTS = (("ins", "INSERT", ("NEW",)), ("upd", "UPDATE", ("OLD", "NEW")), ("del", "DELETE", ("OLD",)))
+_EVENTS = (
+    ("ins", "INSERT", ("NEW",)),
+    ("upd", "UPDATE", ("OLD", "NEW")),
+    ("del", "DELETE", ("OLD",)),
+)
 
 
 def _note(unit: str, where: str = "1") -> str:
@@ -108,9 +112,11 @@ def ensure_change_record(conn: sqlite3.Connection, mapping: DocumentMap) -> bool
         conn.execute(f"DROP TRIGGER IF EXISTS {quote(name)}")
         conn.execute(sql)
         made = True
-    if made or conn.execute(
-        "SELECT 1 FROM shadow_audit_meta WHERE name = ?", (EPOCH_NAME,)
-    ).fetchone() is None:
+    if (
+        made
+        or conn.execute("SELECT 1 FROM shadow_audit_meta WHERE name = ?", (EPOCH_NAME,)).fetchone()
+        is None
+    ):
         conn.execute(
             "INSERT OR REPLACE INTO shadow_audit_meta (name, value) VALUES (?, ?)",
             (EPOCH_NAME, str(uuid.uuid4())),

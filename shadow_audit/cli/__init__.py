@@ -112,10 +112,25 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 # --- audit ------------------------------------------------------------------
 
 
+def _hours(text: str) -> float:
+    """``--full-every``: a number of hours >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of hours") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a number of hours >= 0")
+    return value
+
+
 def _print_result(result: AuditResult) -> None:
     counts = {k: v for k, v in result.counts().items() if v}
     detail = ", ".join(f"{v} {k}" for k, v in counts.items()) or "no findings"
     print(f"{result.status}: {result.documents} documents, {detail}")
+    if result.incremental is not None:
+        from shadow_audit.report.markdown import mode_line
+
+        print(f"  mode: {mode_line(result)}")
     for f in result.findings[:10]:
         where = f"{f.entity} {f.key}" + (f" {f.field}" if f.field else "")
         print(f"  {f.kind:<18} {visible(where)}")
@@ -186,7 +201,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
             config=_config_path(args.config), keep=args.keep, max_findings=args.max_findings,
             history=None if args.no_history else args.history, workers=args.workers,
             progress=tick, files=_file_policy(args), settle=args.settle,
+            incremental=args.incremental, full_every=args.full_every,
         )  # fmt: skip
+    how = run.result.incremental if run.result is not None else None
+    if how is not None and how.fallback:
+        _err(f"audited in full: {how.fallback}")
     return _print_run(run)
 
 
@@ -423,6 +442,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long a difference must hold to be drift while writers that skip the lock "
         "may be mid-save; waited at most once per run (default 5, or [audit] settle)",
+    )
+    p.add_argument(
+        "--incremental",
+        action="store_true",
+        help="re-read only what changed since the last run on --out (state kept there); "
+        "a full audit, saying why, when the change record or the state cannot be trusted",
+    )
+    p.add_argument(
+        "--full-every",
+        type=_hours,
+        default=24.0,
+        metavar="HOURS",
+        help="with --incremental: audit in full when the last full audit is this old (0: always)",
     )
     _file_options(p)
 

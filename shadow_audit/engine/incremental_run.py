@@ -141,7 +141,7 @@ def run_incremental(
                 )  # fmt: skip
             except _Fallback as exc:
                 reason = str(exc)
-        log.warning("audit --incremental: auditing in full: %s", reason)
+        log.info("audit --incremental: auditing in full: %s", reason)
         return _full(
             source, shadow, config, store=store, full_pass=full_pass, reason=reason,
             files=files, timings=timings,

@@ -165,7 +165,6 @@ class IncrementalState:
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.executescript(_DDL)
 
     def close(self) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from shadow_audit.config import Config, load_config
 from shadow_audit.engine.findings import AuditResult
+from shadow_audit.engine.incremental import DEFAULT_FULL_EVERY, STATE_NAME, check_full_every
 from shadow_audit.errors import SourceError, UsageError
 from shadow_audit.report.context import JSON_FINDINGS, MAX_FINDINGS, ReportContext
 from shadow_audit.report.history import DEFAULT_HISTORY, Delta, History
@@ -90,6 +91,8 @@ def publish_run(
     progress: Progress | None = None,
     settle: float | None = None,
     files: FilePolicy | None = None,
+    incremental: bool = False,
+    full_every: float = DEFAULT_FULL_EVERY,
 ) -> PublishedRun:
     """Audit ``source`` against ``shadow`` and publish the run's reports under ``out``.
 
@@ -112,6 +115,10 @@ def publish_run(
         settle: passed to ``audit`` (default: the config's ``[audit] settle``, else 5 s:
             a scheduled run waits out writers that skip the lock).
         files: which source files may be opened (size cap, symlinks); passed to ``audit``.
+        incremental: re-read only what changed since the last run on ``out``; the state is
+            kept in ``out/.shadow-audit-state.db`` (``audit(incremental=True)``).
+        full_every: with ``incremental``, audit in full when the last full audit is this
+            many hours old.
 
     Returns:
         The result, run id, delta and files, or why the run was skipped.
@@ -127,6 +134,7 @@ def publish_run(
     from shadow_audit.engine.run import audit  # pandas and deepdiff: only when auditing
 
     wanted = check_options(formats, keep=keep, max_findings=max_findings)
+    full_every = check_full_every(full_every)
     if json_findings < 1:
         raise UsageError(f"json_findings must be at least 1 (got {json_findings})")
     cfg = config if isinstance(config, Config) else load_config(config)
@@ -149,7 +157,8 @@ def publish_run(
             settle = DEFAULT_SETTLE if cfg.settle is None else cfg.settle
         result = audit(
             source, shadow, config=cfg, progress=progress, workers=workers, files=files,
-            settle=settle,
+            settle=settle, incremental=incremental, state=base / STATE_NAME,
+            full_every=full_every,
         )  # fmt: skip
         context = ReportContext(max_findings=max_findings, json_findings=json_findings)
         run_id, delta = None, None

@@ -11,7 +11,7 @@ What changed is found on each side without reading it:
   since the last sequence number seen.
 
 The changed units are read again (documents and rows as one snapshot, under the writer's
-lock) and compared by the audit's engine (``recheck.compare_unit``), the re-check and its
+lock) and compared by the audit's engine (``recheck.compare_units``), the re-check and its
 settle time apply to their findings as in a full audit, and the state (``incremental_state``)
 swaps their old findings and summary parts for the new ones. Whenever the record or the
 state cannot be trusted, the run audits in full, says why, and writes a new state.
@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import sqlite3
+import stat
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -108,25 +109,14 @@ def check_full_every(hours: float) -> float:
     return float(hours)
 
 
-def _sig(path: str, racy_after: int) -> str | None:
-    """size:mtime:ctime:inode of a file ('-' absent), '?' appended when racy; None: absent
-    and not even a link."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        try:
-            st = os.lstat(path)
-        except OSError:
-            return None
-    racy = "?" if max(st.st_mtime_ns, st.st_ctime_ns) >= racy_after else ""
-    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}{racy}"
-
-
 def signatures(source: Path | str, mapping: DocumentMap) -> dict[str, str]:
-    """The stat signature of every unit: its primary document and each companion place.
+    """The stat signature of every unit: size, mtime_ns, ctime_ns and inode of its primary
+    document and of each place a companion may be ('-' where there is none).
 
     Finds the primaries as the audit's glob does (``*`` skips hidden names), with one
-    directory listing for the usual ``*/<file>`` layout.
+    directory listing for the usual ``*/<file>`` layout. Signatures end in '?' (never trusted: the unit is read again next run) when a timestamp
+    is within ``RACY_SECONDS`` of now, or when a document is a symlink (its target may
+    change behind it).
 
     Args:
         source: the source folder.
@@ -146,15 +136,32 @@ def signatures(source: Path | str, mapping: DocumentMap) -> dict[str, str]:
         import glob
 
         primaries = glob.glob(glob.escape(root) + os.sep + mapping.primary.pattern)
-    places = [loc for spec in mapping.companions for loc in spec.locations]
+    places = [os.sep + loc for spec in mapping.companions for loc in spec.locations]
+    lstat, dirname = os.lstat, os.path.dirname
     out: dict[str, str] = {}
     for primary in primaries:
-        first = _sig(primary, racy_after)
-        if first is None:
+        try:
+            st = lstat(primary)
+        except OSError:
             continue
-        folder = os.path.dirname(primary)
-        rest_sigs = [_sig(os.path.join(folder, place), racy_after) or "-" for place in places]
-        out[primary] = "|".join([first, *rest_sigs])
+        stats: list[os.stat_result | None] = [st]
+        folder = dirname(primary)
+        for place in places:
+            try:
+                stats.append(lstat(folder + place))
+            except OSError:
+                stats.append(None)
+        parts = []
+        newest = 0
+        for one in stats:
+            if one is None:
+                parts.append("-")
+                continue
+            if stat.S_ISLNK(one.st_mode):  # its target may change behind it: never trusted
+                newest = racy_after
+            parts.append(f"{one.st_size}:{one.st_mtime_ns}:{one.st_ctime_ns}:{one.st_ino}")
+            newest = max(newest, one.st_mtime_ns, one.st_ctime_ns)
+        out[primary] = "|".join(parts) + ("?" if newest >= racy_after else "")
     return out
 
 

@@ -50,7 +50,7 @@ from shadow_audit.engine.incremental_state import (
     UnitPart,
 )
 from shadow_audit.engine.load import ShadowRows, load_shadow
-from shadow_audit.engine.recheck import UnitReader, compare_unit, recheck_findings
+from shadow_audit.engine.recheck import UnitReader, compare_units, recheck_findings
 from shadow_audit.mapping import DocumentMap, DocumentSpec
 from shadow_audit.stores.files import FilePolicy, SafeReader
 from shadow_audit.stores.sqlite_shadow import connect_readonly
@@ -215,7 +215,7 @@ def _changed_only(
     reader = SafeReader(source, files)
     updates: dict[str, tuple[str, str] | None] = {p: None for p in old if p not in sigs}
     for primary, sig in sigs.items():
-        if old.get(primary, ("", ""))[1] != sig:
+        if old.get(primary, ("", ""))[1] != sig or sig.endswith("?"):  # '?': not trusted
             updates[primary] = (unit_key(primary, mapping.primary, reader), sig)
     after = {**old, **{p: v for p, v in updates.items() if v is not None}}
     for p in [p for p, v in updates.items() if v is None]:
@@ -232,7 +232,6 @@ def _changed_only(
     t = time.perf_counter()
     cache = _VerdictCache(store)
     fields = schema.fields
-    results: dict[str, tuple[Any, set[tuple[str, str]] | None]] = {}
     reread = 0
     primary_of = {k: after_keys[k][0] for k in affected if after_keys.get(k)}
     with closing(connect_readonly(shadow)) as conn:
@@ -246,16 +245,16 @@ def _changed_only(
             conn, source=source, mapping=mapping, fields=fields, validate=config.validate,
             files=files, verdicts=cache,
         )  # fmt: skip
+        snaps = {}
         for key in sorted(affected):
             held_by = primary_of.get(key)
             expected, actual = units.snapshot(key, held_by)
             reread += len(units.files.hashes)
             if held_by is not None and key not in expected.units:  # changed meanwhile
                 updates[held_by] = (after[held_by][0], after[held_by][1] + "?")
-            results[key] = (
-                compare_unit(expected, actual, mapping=mapping, fields=fields),
-                expected.unit_unmapped.get(key),
-            )
+            snaps[key] = (expected, actual)
+    compared = compare_units(snaps, mapping=mapping, fields=fields)
+    results = {key: (compared[key], snaps[key][0].unit_unmapped.get(key)) for key in snaps}
     timings["reaudit"] = time.perf_counter() - t
     t = time.perf_counter()
     first = [f for key in sorted(results) for f in results[key][0].findings]

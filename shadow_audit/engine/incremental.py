@@ -114,9 +114,9 @@ def signatures(source: Path | str, mapping: DocumentMap) -> dict[str, str]:
     document and of each place a companion may be ('-' where there is none).
 
     Finds the primaries as the audit's glob does (``*`` skips hidden names), with one
-    directory listing for the usual ``*/<file>`` layout. Signatures end in '?' (never trusted: the unit is read again next run) when a timestamp
-    is within ``RACY_SECONDS`` of now, or when a document is a symlink (its target may
-    change behind it).
+    directory listing for the usual ``*/<file>`` layout. A signature ends in '?' (never
+    trusted: the unit is read again next run) when a timestamp is within ``RACY_SECONDS``
+    of now, or when a document is a symlink (its target may change behind it).
 
     Args:
         source: the source folder.

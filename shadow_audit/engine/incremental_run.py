@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections import Counter
 from contextlib import closing
@@ -64,14 +65,18 @@ class _Fallback(Exception):
 
 
 class _VerdictCache:
-    """Schema verdicts by content hash: a document is validated once per content."""
+    """Schema verdicts by content hash: a document is validated once per content. One whose
+    stat signature is unchanged since a run that found it valid (``trusted``) is valid."""
 
-    def __init__(self, state: IncrementalState) -> None:
+    def __init__(self, state: IncrementalState, trusted: set[str]) -> None:
         self.state = state
+        self.trusted = trusted
         self.new: dict[str, list[str]] = {}
         self.validated = 0
 
-    def __call__(self, data: bytes, spec: DocumentSpec) -> list[str] | None:
+    def __call__(self, path: str, data: bytes, spec: DocumentSpec) -> list[str] | None:
+        if path in self.trusted:
+            return None
         digest = hashlib.blake2b(spec.name.encode() + b"\0" + data, digest_size=16).hexdigest()
         known = self.new.get(digest)
         if known is None:
@@ -230,7 +235,10 @@ def _changed_only(
         if len(before_keys.get(key, ())) > 1 or len(after_keys.get(key, ())) > 1:
             raise _Fallback(f"the key {key!r} is held by more than one folder")
     t = time.perf_counter()
-    cache = _VerdictCache(store)
+    findings_before = store.findings()
+    cache = _VerdictCache(
+        store, _unchanged_valid(affected, old, sigs, after_keys, findings_before, mapping)
+    )
     fields = schema.fields
     reread = 0
     primary_of = {k: after_keys[k][0] for k in affected if after_keys.get(k)}
@@ -259,7 +267,12 @@ def _changed_only(
     t = time.perf_counter()
     first = [f for key in sorted(results) for f in results[key][0].findings]
     final, checked = first, None
-    if settle is not None:
+    if settle == 0:
+        # each unit was read as the re-check's locked read reads it (its documents and rows
+        # in one snapshot, under its lock): reading it again would find the same
+        drifted = sum(1 for key in results if results[key][0].findings)
+        checked = RecheckSummary(units=drifted, drift_units=drifted, settle_seconds=0.0)
+    elif settle is not None:
         checked = RecheckSummary(settle_seconds=settle)
         if first:
             outcome = recheck_findings(
@@ -289,7 +302,7 @@ def _changed_only(
         totals.add(part)
         empty = not (part.tables or part.normalizers or part.unmapped or mine)
         new_units[key] = None if empty else (part, mine)
-    kept = {u: fs for u, fs in store.findings().items() if u not in affected}
+    kept = {u: fs for u, fs in findings_before.items() if u not in affected}
     findings = [f for fs in kept.values() for f in fs] + final
     meta_out = {"last_seq": str(mark.seq), "totals": totals.dump()}
     store.write(meta=meta_out, files=updates, units=new_units, verdicts=cache.new)
@@ -302,6 +315,33 @@ def _changed_only(
         last_full_at=meta.get("last_full_at"),
     )
     return Outcome(collected, "incremental", summary)
+
+
+def _unchanged_valid(
+    affected: set[str],
+    old: dict[str, tuple[str, str]],
+    sigs: dict[str, str],
+    after_keys: dict[str, list[str]],
+    findings: dict[str, list[Finding]],
+    mapping: DocumentMap,
+) -> set[str]:
+    """Documents of the affected units that are as the last run read them (same stat
+    signature, trusted) and were valid then (their unit had no invalid_source finding)."""
+    places = [loc for spec in mapping.companions for loc in spec.locations]
+    out: set[str] = set()
+    for key in affected:
+        if any(f.kind == "invalid_source" for f in findings.get(key, ())):
+            continue
+        for primary in after_keys.get(key, ()):
+            before, now = old.get(primary, ("", "?"))[1], sigs.get(primary, "?")
+            if before.endswith("?") or now.endswith("?"):
+                continue
+            folder = os.path.dirname(primary)
+            paths = [primary, *(os.path.join(folder, place) for place in places)]
+            for path, a, b in zip(paths, before.split("|"), now.split("|"), strict=False):
+                if a == b and a != "-":
+                    out.add(path)
+    return out
 
 
 def _sum_summaries(

@@ -42,10 +42,11 @@ from shadow_audit.stores.json_store import locate
 from shadow_audit.validation import document_problems
 
 PARALLEL_MIN_DOCUMENTS = 2000
-Verdicts = Callable[[bytes, DocumentSpec], list[str] | None]  # a document's schema problems
+# a document's schema problems, from its path and content
+Verdicts = Callable[[str, bytes, DocumentSpec], list[str] | None]
 
 
-def _check_document(data: bytes, spec: DocumentSpec) -> list[str] | None:
+def _check_document(path: str, data: bytes, spec: DocumentSpec) -> list[str] | None:
     return document_problems(data, spec.schema)
 
 
@@ -368,7 +369,7 @@ class _Loader:
             reasons.append(f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")
         if not reasons:
             if self.validate:
-                reasons = self.verdicts(data, spec) or []
+                reasons = self.verdicts(path, data, spec) or []
             found = get_path(doc, self.key_parts[spec.name]) if spec.key_path else MISSING
             pointer = "/" + (spec.key_path or "").replace(".", "/")
             if key is None and isinstance(found, str) and found:

@@ -11,7 +11,7 @@ What changed is found on each side without reading it:
   since the last sequence number seen.
 
 The changed units are read again (documents and rows as one snapshot, under the writer's
-lock) and compared by the audit's engine (``recheck.compare_units``), the re-check and its
+lock) and compared by the audit's engine (``units.compare_units``), the re-check and its
 settle time apply to their findings as in a full audit, and the state (``incremental_state``)
 swaps their old findings and summary parts for the new ones. Whenever the record or the
 state cannot be trusted, the run audits in full, says why, and writes a new state.

@@ -51,7 +51,8 @@ from shadow_audit.engine.incremental_state import (
     UnitPart,
 )
 from shadow_audit.engine.load import ShadowRows, load_shadow
-from shadow_audit.engine.recheck import UnitReader, compare_units, recheck_findings
+from shadow_audit.engine.recheck import UnitReader, recheck_findings
+from shadow_audit.engine.units import compare_units
 from shadow_audit.mapping import DocumentMap, DocumentSpec
 from shadow_audit.stores.files import FilePolicy, SafeReader
 from shadow_audit.stores.sqlite_shadow import connect_readonly

@@ -283,7 +283,16 @@ def _mark(
 
 
 def orphans_present(conn: sqlite3.Connection, mapping: DocumentMap, key: str) -> bool:
-    """Whether any child row is keyed ``key`` (``<orphan N>``: its mission is missing)."""
+    """Whether any child row is keyed ``key`` (``<orphan N>``: its mission is missing).
+
+    Args:
+        conn: a read-only connection to the shadow.
+        mapping: the map of the tables.
+        key: ``<orphan N>``.
+
+    Returns:
+        True when such a row exists (or the tables cannot tell).
+    """
     link = key[len(ORPHAN) : -1]
     for entity in mapping.entities:
         if entity.is_root:

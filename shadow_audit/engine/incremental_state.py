@@ -62,7 +62,14 @@ class UnitPart:
 
     @classmethod
     def load(cls, data: bytes) -> UnitPart:
-        """Return a stored part."""
+        """Return a stored part.
+
+        Args:
+            data: the part as ``dump`` stored it.
+
+        Returns:
+            The part.
+        """
         raw = orjson.loads(data)
         return cls(raw["t"], Counter(raw["n"]), {(d, p) for d, p in raw["u"]})
 
@@ -76,7 +83,12 @@ class Totals:
     unmapped: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def add(self, part: UnitPart, sign: int = 1) -> None:
-        """Add (``sign`` 1) or take away (-1) one unit's part."""
+        """Add (``sign`` 1) or take away (-1) one unit's part.
+
+        Args:
+            part: the unit's part.
+            sign: 1 to add it, -1 to take it away.
+        """
         for table, counts in part.tables.items():
             have = self.tables.setdefault(table, [0] * len(COUNTS))
             for i, n in enumerate(counts):
@@ -100,7 +112,14 @@ class Totals:
 
     @classmethod
     def load(cls, text: str) -> Totals:
-        """Return stored totals."""
+        """Return stored totals.
+
+        Args:
+            text: the totals as ``dump`` stored them.
+
+        Returns:
+            The totals.
+        """
         raw = orjson.loads(text)
         return cls(raw["t"], Counter(raw["n"]), Counter({(d, p): n for d, p, n in raw["u"]}))
 
@@ -118,14 +137,28 @@ def _untagged(obj: dict[str, Any]) -> Any:
 
 
 def dump_findings(findings: list[Finding]) -> str | None:
-    """Return a unit's findings as stored (None for none); values survive exactly."""
+    """Return a unit's findings as stored (None for none); values survive exactly.
+
+    Args:
+        findings: the unit's findings.
+
+    Returns:
+        JSON text (bytes tagged), or None.
+    """
     if not findings:
         return None
     return json.dumps([[getattr(f, c) for c in FINDING_COLUMNS] for f in findings], default=_tagged)
 
 
 def load_findings(text: str) -> list[Finding]:
-    """Return stored findings."""
+    """Return stored findings.
+
+    Args:
+        text: what ``dump_findings`` stored.
+
+    Returns:
+        The findings.
+    """
     return [Finding(*row) for row in json.loads(text, object_hook=_untagged)]
 
 
@@ -184,7 +217,14 @@ class IncrementalState:
         return {f: (u, s) for f, u, s in rows}
 
     def parts(self, units: Iterable[str]) -> dict[str, UnitPart]:
-        """Return the stored parts of these units (those that have one)."""
+        """Return the stored parts of these units (those that have one).
+
+        Args:
+            units: unit keys.
+
+        Returns:
+            unit key -> its part.
+        """
         out = {}
         for unit in units:
             row = self._db().execute("SELECT part FROM units WHERE unit = ?", (unit,)).fetchone()
@@ -198,7 +238,14 @@ class IncrementalState:
         return {unit: load_findings(text) for unit, text in rows}
 
     def verdict(self, digest: str) -> list[str] | None:
-        """Return the cached schema problems of a document content, or None if unknown."""
+        """Return the cached schema problems of a document content, or None if unknown.
+
+        Args:
+            digest: the content's hash.
+
+        Returns:
+            The problems (empty: valid), or None.
+        """
         sql = "SELECT reasons FROM verdicts WHERE hash = ?"
         row = self._db().execute(sql, (digest,)).fetchone()
         return None if row is None else list(json.loads(row[0]))

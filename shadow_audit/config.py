@@ -43,7 +43,7 @@ GATE_KEYS = (
 )
 # The fields of shadow_audit.store.CutoverPolicy, which checks their values (a test keeps the
 # two equal).
-CUTOVER_KEYS = ("read_sample", "min_verified_reads", "min_days_primary")
+CUTOVER_KEYS = ("read_sample", "min_verified_reads", "min_days_primary", "verify_lock_timeout")
 
 __all__ = [
     "CUTOVER_KEYS",

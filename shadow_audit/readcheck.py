@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from shadow_audit.mapping import DocumentMap, iter_rows
+from shadow_audit.mapping import (
+    DocumentMap,
+    Entity,
+    Field,
+    Projector,
+    TableRows,
+    compile_projector,
+)
 
 if TYPE_CHECKING:
     from shadow_audit.engine.findings import Finding
@@ -82,42 +89,83 @@ def read_checks(path: Path | str, *, include_skipped: bool = False) -> list[Read
     return out
 
 
+class RowVerifier:
+    """``verify_rows`` for one map, its projectors compiled once per table and column set.
+
+    Expected rows come from ``compile_projector`` (as the audit's source side makes them);
+    the columns a table has are those its rows were read with, or ``columns`` when the key
+    has no row there to tell.
+    """
+
+    def __init__(self, mapping: DocumentMap) -> None:
+        self.mapping = mapping
+        self._plans: dict[tuple[str, frozenset[str]], _Plan] = {}
+
+    def _plan(self, entity: Entity, present: frozenset[str]) -> _Plan:
+        plan = self._plans.get((entity.table, present))
+        if plan is None:
+            fields = tuple(f for f in entity.compared_fields if f.column in present)
+            plan = (fields, compile_projector(entity, fields))
+            self._plans[(entity.table, present)] = plan
+        return plan
+
+    def __call__(
+        self,
+        key: str,
+        documents: MappingABC[str, Any],
+        rows: MappingABC[str, TableRows],
+        *,
+        columns: Callable[[str], set[str]],
+    ) -> list[Finding]:
+        """The findings of one key (see ``verify_rows``)."""
+        from shadow_audit.engine.compare import compare_entity
+
+        findings: list[Finding] = []
+        for e in self.mapping.entities:
+            names, table_rows = rows.get(e.table) or ((), [])
+            present = frozenset(names) if names else frozenset(columns(e.table))
+            fields, project = self._plan(e, present)
+            single = e.is_root or not e.key_column
+            doc = documents.get(e.document)
+            expected = {
+                ((key,) if single else (key, child)): values
+                for child, values in (project(doc) if doc is not None else ())
+            }
+            index = {name: i for i, name in enumerate(names)}
+            at = [index.get(f.column) for f in fields]
+            key_at = None if single else index.get(e.key_column or "")
+            actual = {
+                ((key,) if single else (key, None if key_at is None else row[key_at])): tuple(
+                    None if i is None else row[i] for i in at
+                )
+                for row in table_rows
+            }
+            findings += compare_entity(e, fields, expected, actual).findings
+        return findings
+
+
+_Plan = tuple[tuple[Field, ...], Projector]
+
+
 def verify_rows(
     mapping: DocumentMap,
     key: str,
     documents: MappingABC[str, Any],
-    rows: MappingABC[str, list[tuple[Any, dict[str, Any]]]],
+    rows: MappingABC[str, TableRows],
     *,
     columns: Callable[[str], set[str]],
 ) -> list[Finding]:
     """The audit's comparison for one document key: the JSON documents projected through the
-    mapping against the rows SQLite holds (``read_unit_rows``), same normalizers, same kinds.
+    mapping against the rows SQLite holds (``UnitReader.read``), same normalizers, same kinds.
 
     Args:
         mapping: the document map.
         key: the document key.
         documents: {name: document} as read from JSON.
-        rows: the key's rows per table.
+        rows: the key's rows per table, as (column names, row tuples).
         columns: the columns a table has in the database (absent ones are not compared).
 
     Returns:
         The findings; empty when the two agree.
     """
-    from shadow_audit.engine.compare import compare_entity
-
-    findings: list[Finding] = []
-    for e in mapping.entities:
-        present = columns(e.table)
-        fields = tuple(f for f in e.compared_fields if f.column in present)
-        single = e.is_root or not e.key_column
-        doc = documents.get(e.document)
-        expected = {
-            ((key,) if single else (key, child)): values
-            for child, values in (iter_rows(e, doc, fields) if doc is not None else ())
-        }
-        actual = {
-            ((key,) if single else (key, child)): tuple(row.get(f.column) for f in fields)
-            for child, row in rows.get(e.table, [])
-        }
-        findings += compare_entity(e, fields, expected, actual).findings
-    return findings
+    return RowVerifier(mapping)(key, documents, rows, columns=columns)

@@ -360,10 +360,16 @@ def execute_repair(
         with shadow.connection() as conn:
             for start in range(0, len(work), batch):
                 chunk = work[start : start + batch]
+                # folders of deleted units that hold nothing of theirs: the lock makes them
+                spare = {unit for _, unit, sync in chunk if not sync and store.only_lock_left(unit)}
                 with contextlib.ExitStack() as locks:
                     for _, unit, _ in chunk:
                         locks.enter_context(store.lock(unit))
-                    run.batch(conn, chunk)
+                    done = len(run.deleted)
+                    run.batch(conn, chunk)  # committed: what is left under the locks is cleanup
+                    for key in run.deleted[done:]:
+                        if key in spare:
+                            store.drop_lock_folder(key)
             if plan.orphans:
                 with shadow.transaction(conn):
                     _delete_orphans(shadow, conn)

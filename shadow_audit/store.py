@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 import os
 import random
 import sqlite3
@@ -42,9 +43,15 @@ from shadow_audit.config import Config
 from shadow_audit.dualwrite import DualWriter, Validation, document_hash
 from shadow_audit.errors import ConfigError, DatabaseError, InvalidDocumentError, ShadowAuditError
 from shadow_audit.ledger import LedgerEntry, append_json_line
-from shadow_audit.mapping import build_documents
-from shadow_audit.readcheck import ReadCheck, reads_log_path, verify_rows
-from shadow_audit.stores.json_store import JsonStore, atomic_write, check_safe_name, lock_path
+from shadow_audit.mapping import TableRows, compile_rebuilder
+from shadow_audit.readcheck import ReadCheck, RowVerifier, reads_log_path
+from shadow_audit.stores.json_store import (
+    JsonStore,
+    acquire_unit_lock,
+    atomic_write,
+    check_safe_name,
+    lock_path,
+)
 from shadow_audit.stores.phases import (
     PHASES,
     SQLITE_TRUTH,
@@ -52,7 +59,7 @@ from shadow_audit.stores.phases import (
     ensure_phase_table,
     read_phase,
 )
-from shadow_audit.stores.rows import read_unit_rows
+from shadow_audit.stores.rows import UnitReader
 from shadow_audit.stores.sqlite_shadow import DEFAULT_BUSY_TIMEOUT, SqliteShadow
 
 log = logging.getLogger(__name__)
@@ -66,11 +73,18 @@ class DocumentNotFoundError(ShadowAuditError):
 
 @dataclass(frozen=True)
 class CutoverPolicy:
-    """The ``[cutover]`` table of shadow-audit.toml."""
+    """The ``[cutover]`` table of shadow-audit.toml.
+
+    ``read_sample``: the fraction of reads verified in read-verify; ``min_verified_reads``:
+    clean verified reads before sqlite-primary; ``min_days_primary``: days in sqlite-primary
+    before json-retired; ``verify_lock_timeout``: seconds a verified read waits for the
+    unit's lock (a save holds it) before serving the JSON unverified and logging it skipped.
+    """
 
     read_sample: float = 0.1
     min_verified_reads: int = 1000
     min_days_primary: float = 7.0
+    verify_lock_timeout: float = VERIFY_LOCK_TIMEOUT
 
     @classmethod
     def from_config(cls, raw: MappingABC[str, Any]) -> CutoverPolicy:
@@ -90,7 +104,12 @@ class CutoverPolicy:
         if unknown:
             raise ConfigError(f"cutover: unknown keys {unknown} (known: {sorted(known)})")
         for name, value in raw.items():
-            if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+            if (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or math.isnan(value)
+                or value < 0
+            ):
                 raise ConfigError(f"cutover.{name}: {value!r} is not a number >= 0")
         if raw.get("read_sample", 0) > 1:
             raise ConfigError(f"cutover.read_sample: {raw['read_sample']!r} is not in [0, 1]")
@@ -174,14 +193,20 @@ class Store:
         config: Config | None = None,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         lock_timeout: float = 30.0,
-        verify_lock_timeout: float = VERIFY_LOCK_TIMEOUT,
+        verify_lock_timeout: float | None = None,
         clock: Callable[[], datetime] | None = None,
         seed: int | None = None,
         validation: Validation = "observe",
     ) -> None:
         self.config = config or Config()
         self.mapping = self.config.mapping
-        self.policy = CutoverPolicy.from_config(self.config.cutover)
+        self._reader = UnitReader(self.mapping)  # statements and rebuild plans made once
+        self._rebuild = compile_rebuilder(self.mapping)
+        self._verify_rows = RowVerifier(self.mapping)
+        cutover = dict(self.config.cutover)
+        if verify_lock_timeout is not None:  # the argument wins over the config's table
+            cutover["verify_lock_timeout"] = verify_lock_timeout
+        self.policy = CutoverPolicy.from_config(cutover)
         self.json = JsonStore(source, self.mapping)
         path = Path(shadow)
         marker = _marker_phase(path)
@@ -194,7 +219,7 @@ class Store:
         self.ledger = self.writer.ledger
         self.reads_log = reads_log_path(path)
         self.lock_timeout = lock_timeout
-        self.verify_lock_timeout = verify_lock_timeout
+        self.verify_lock_timeout = self.policy.verify_lock_timeout
         self._clock = clock or (lambda: datetime.now(UTC))
         self._rng = random.Random(seed)  # noqa: S311 - sampling, not secrets
         self._guard = threading.RLock()
@@ -297,11 +322,11 @@ class Store:
                 documents[spec.name] = self.json.read(path)
         return documents
 
-    def _rows(self, conn: sqlite3.Connection, key: str) -> dict[str, Any]:
-        """The key's rows in one read snapshot."""
+    def _rows(self, conn: sqlite3.Connection, key: str) -> dict[str, TableRows]:
+        """The key's rows in one read snapshot, per table (column names, rows)."""
         conn.execute("BEGIN")
         try:
-            return read_unit_rows(conn, self.mapping, key)
+            return self._reader.read(conn, key)
         finally:
             conn.execute("COMMIT")
 
@@ -312,7 +337,7 @@ class Store:
             raise DatabaseError(f"database {self.shadow.path}: cannot read {key}: {exc}") from exc
         if not rows:
             raise DocumentNotFoundError(f"{self.mapping.primary.name} {key}: not in the database")
-        return build_documents(self.mapping, key, rows)
+        return self._rebuild(key, rows)
 
     def _verified_load(
         self, conn: sqlite3.Connection | None, key: str
@@ -354,7 +379,7 @@ class Store:
                 raise DatabaseError(f"database {self.shadow.path}: unavailable")
             started = time.perf_counter()
             rows = self._rows(conn, key)
-            build_documents(self.mapping, key, rows)  # the read sqlite-primary would serve
+            self._rebuild(key, rows)  # the read sqlite-primary would serve
             return rows, (time.perf_counter() - started) * 1000, None
         except Exception as exc:  # the candidate's failures never reach the caller
             return None, None, f"{type(exc).__name__}: {' '.join(str(exc).split())}"
@@ -376,8 +401,7 @@ class Store:
             if error is not None or rows is None or conn is None:
                 raise DatabaseError(error or f"database {self.shadow.path}: unavailable")
             live: sqlite3.Connection = conn
-            found = verify_rows(
-                self.mapping,
+            found = self._verify_rows(
                 key,
                 documents,
                 rows,
@@ -489,12 +513,9 @@ class Store:
         another writer after ``lock_timeout`` raises ``filelock.Timeout``, as in DualWriter.
         """
         primary = self.json.path_for(unit, self.mapping.primary.name)
-        lock = FileLock(str(lock_path(primary)), timeout=self.lock_timeout)
-        held = False
+        lock = None
         try:
-            primary.parent.mkdir(parents=True, exist_ok=True)
-            lock.acquire()
-            held = True
+            lock = acquire_unit_lock(primary, timeout=self.lock_timeout)
         except Timeout:
             raise
         except OSError as exc:
@@ -502,7 +523,7 @@ class Store:
         try:
             yield
         finally:
-            if held:
+            if lock is not None:
                 lock.release()
 
     def _save_without_database(
@@ -621,6 +642,7 @@ def open_store(
     *,
     config: Config | None = None,
     busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    verify_lock_timeout: float | None = None,
     clock: Callable[[], datetime] | None = None,
     seed: int | None = None,
     validation: Validation = "observe",
@@ -633,6 +655,8 @@ def open_store(
             SQLite-truth phase was recorded for it (then that is a DatabaseError).
         config: mapping and ``[cutover]`` policy (default: the built-in profile).
         busy_timeout: seconds to wait for a locked database.
+        verify_lock_timeout: seconds a verified read waits for the unit's lock before it
+            serves the JSON unverified (default: ``[cutover] verify_lock_timeout``, 0.5).
         clock: the time verified reads are stamped with (a simulated clock in the demo).
         seed: seed of the read sampling (reproducible runs).
         validation: ``observe`` (as DualWriter: an invalid document is saved and its
@@ -643,13 +667,14 @@ def open_store(
 
     Raises:
         DatabaseError: the database is missing while it is the truth, or is not SQLite.
-        ConfigError: the ``[cutover]`` table is malformed.
+        ConfigError: the ``[cutover]`` table or ``verify_lock_timeout`` is malformed.
     """
     return Store(
         source,
         shadow,
         config=config,
         busy_timeout=busy_timeout,
+        verify_lock_timeout=verify_lock_timeout,
         clock=clock,
         seed=seed,
         validation=validation,

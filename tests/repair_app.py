@@ -17,6 +17,7 @@ from shadow_audit.stores.sqlite_shadow import SqliteShadow
 if __name__ == "__main__":
     source, shadow, project = (Path(a) for a in sys.argv[1:4])
     manifest, memory = json.loads(project.read_text())
+    print("saving", flush=True)  # a barrier for tests: next comes the unit's lock
     result = DualWriter(JsonStore(source), SqliteShadow(shadow, create=False)).save_project(
         manifest, memory
     )

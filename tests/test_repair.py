@@ -28,7 +28,7 @@ from shadow_audit.repair import repair as repair_workflow
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from shadow_audit.synth import make_projects
-from tests.conftest import make_store, run_cli
+from tests.conftest import make_store, run_cli, wait_for
 
 TESTS = Path(__file__).resolve().parent
 
@@ -313,3 +313,58 @@ def test_migrate_refuses_before_changing_anything_and_names_what_it_cannot_keep(
     run = repair(store, "--execute", "--migrate")
     assert run.returncode == 2
     assert "migration refused, nothing changed: the column missions.reviewer" in run.stderr
+
+
+def test_repair_of_a_deleted_workspace_leaves_no_folder_behind(store):
+    """The unit's lock needs its folder: repair made it only to lock a unit whose JSON is
+    gone, and removes it again (with the lock file) once the rows are deleted."""
+    shutil.rmtree(store.source / "proj-000004")
+    run = repair(store, "--execute")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert store.sql("SELECT count(*) FROM missions WHERE mission_uuid = 'proj-000004'") == [(0,)]
+    assert not (store.source / "proj-000004").exists()
+    assert sorted(p.name for p in store.source.iterdir()) == [f"proj-00000{i}" for i in range(4)]
+
+
+def test_repair_keeps_a_deleted_workspace_folder_that_still_holds_something(store):
+    """Only the manifest is gone: the folder keeps what is left (and its lock file)."""
+    (store.source / "proj-000004" / "project_manifest.json").unlink()
+    (store.source / "proj-000004" / "notes.txt").write_text("mine")
+    run = repair(store, "--execute")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert store.sql("SELECT count(*) FROM missions WHERE mission_uuid = 'proj-000004'") == [(0,)]
+    assert (store.source / "proj-000004" / "notes.txt").read_text() == "mine"
+
+
+def process_state(pid: int) -> str:
+    """The one-letter state of a process (``S``: sleeping, e.g. between lock attempts)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs /proc")
+def test_a_writer_waiting_while_the_empty_folder_is_dropped_makes_it_again_and_saves(
+    store, tmp_path
+):
+    """The race of repair's cleanup: the application re-creates a deleted workspace and
+    waits for its lock while the holder removes the lock file and the folder (as repair does
+    last, under the lock). The waiting writer makes both again and saves, never an error."""
+    shutil.rmtree(store.source / "proj-000004")
+    project = tmp_path / "proj-000004.json"
+    project.write_text(json.dumps(list(store.projects[4])))
+    json_store = JsonStore(store.source)
+    with json_store.lock("proj-000004"):
+        app = subprocess.Popen(
+            [sys.executable, str(TESTS / "repair_app.py"), str(store.source), str(store.db),
+             str(project)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=TESTS.parent,
+        )  # fmt: skip
+        output = Lines(app)
+        output.until("saving")
+        # past its mkdir, polling for the lock: asleep between attempts
+        wait_for(lambda: app.poll() is not None or process_state(app.pid) == "S", "the wait")
+        assert app.poll() is None, output.rest()
+        assert json_store.drop_lock_folder("proj-000004")
+        assert not (store.source / "proj-000004").exists()
+    assert app.wait(timeout=120) == 0, app.stderr.read() if app.stderr else ""
+    assert (store.source / "proj-000004" / "project_manifest.json").is_file()
+    assert audit(store.source, store.db).findings == ()

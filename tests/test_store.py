@@ -26,6 +26,7 @@ from shadow_audit.readcheck import read_checks, reads_log_path
 from shadow_audit.store import CutoverPolicy, DocumentNotFoundError, Store, open_store
 from shadow_audit.stores.json_store import lock_path
 from shadow_audit.synth import make_projects
+from tests.conftest import run_cli
 
 PROJECTS = make_projects(3, seed=3, sessions=3, concepts=3, concerns=2)
 
@@ -104,6 +105,9 @@ def test_open_store_creates_the_phase_table_idempotently(tmp_path):
         ({"min_verified_reads": -1}, "cutover.min_verified_reads: -1 is not a number"),
         ({"min_verified_reads": 2.5}, "cutover.min_verified_reads: 2.5 is not a whole number"),
         ({"min_days_primary": True}, "cutover.min_days_primary: True is not a number"),
+        ({"verify_lock_timeout": -0.5}, "cutover.verify_lock_timeout: -0.5 is not a number >= 0"),
+        ({"verify_lock_timeout": "soon"}, "cutover.verify_lock_timeout: 'soon' is not a number"),
+        ({"verify_lock_timeout": float("nan")}, "cutover.verify_lock_timeout: nan is not a number"),
     ],
 )
 def test_bad_cutover_policy_is_a_config_error(tmp_path, raw, message):
@@ -118,6 +122,42 @@ def test_the_cutover_table_is_read_from_the_config_file(tmp_path):
     path.write_text("[cutover]\nread_sample = 0.5\nmin_verified_reads = 20\n")
     policy = CutoverPolicy.from_config(load_config(path).cutover)
     assert policy == CutoverPolicy(read_sample=0.5, min_verified_reads=20, min_days_primary=7.0)
+
+
+def test_verify_lock_timeout_is_set_by_the_config_file_or_open_store(tmp_path):
+    """[cutover] verify_lock_timeout, else 0.5 s; open_store's argument wins over both."""
+    path = tmp_path / "shadow-audit.toml"
+    path.write_text("[cutover]\nverify_lock_timeout = 2.5\n")
+    ws, db = tmp_path / "ws", tmp_path / "s.db"
+    with open_store(ws, db) as store:
+        assert store.verify_lock_timeout == 0.5
+    with open_store(ws, db, config=load_config(path)) as store:
+        assert store.verify_lock_timeout == store.policy.verify_lock_timeout == 2.5
+    with open_store(ws, db, config=load_config(path), verify_lock_timeout=0) as store:
+        assert store.verify_lock_timeout == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(-1, "-1 is not a number >= 0"), ("1s", "'1s' is not a number >= 0")],
+)
+def test_a_bad_verify_lock_timeout_argument_is_one_line_naming_it(tmp_path, value, shown):
+    with pytest.raises(ConfigError) as raised:
+        open_store(tmp_path / "ws", tmp_path / "s.db", verify_lock_timeout=value)
+    assert str(raised.value) == f"cutover.verify_lock_timeout: {shown}"
+
+
+def test_a_bad_verify_lock_timeout_in_the_config_file_is_exit_2_naming_it(tmp_path):
+    """Through the CLI: the [cutover] table is checked when the step's policy is read."""
+    path = tmp_path / "shadow-audit.toml"
+    path.write_text("[cutover]\nverify_lock_timeout = -3\n")
+    open_store(tmp_path / "ws", tmp_path / "s.db").close()
+    run = run_cli(
+        "cutover", "advance", "--source", str(tmp_path / "ws"), "--shadow",
+        str(tmp_path / "s.db"), "--config", str(path),
+    )  # fmt: skip
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert run.stderr == "shadow-audit: cutover.verify_lock_timeout: -3 is not a number >= 0\n"
 
 
 # --- shadow --------------------------------------------------------------------------------
@@ -252,12 +292,17 @@ def unit_lock(root: Path, i: int) -> FileLock:
     return FileLock(str(lock_path(manifest_file(root, i))))
 
 
-def test_verified_read_skips_when_the_units_lock_stays_busy(root):
+@pytest.mark.parametrize("where", ["argument", "config"])
+def test_verified_read_skips_when_the_units_lock_stays_busy(root, where):
     """A held lock: the read serves the JSON, and the verification is recorded as skipped,
-    which the gate counts neither as verified nor as a mismatch."""
+    which the gate counts neither as verified nor as a mismatch. The wait is the one set
+    by open_store's argument or by the [cutover] table."""
     go_to(root, "read-verify")
-    store = Store(root / "ws", root / "s.db", config=Config(cutover={"read_sample": 1.0}),
-                  verify_lock_timeout=0.05)  # fmt: skip
+    if where == "argument":
+        store = open_store(root / "ws", root / "s.db", verify_lock_timeout=0.05,
+                           config=Config(cutover={"read_sample": 1.0}))  # fmt: skip
+    else:
+        store = open_(root, read_sample=1.0, verify_lock_timeout=0.05)
     with unit_lock(root, 1):
         assert store.load("proj-000001") == docs(1)
     assert store.load("proj-000001") == docs(1)
@@ -373,8 +418,28 @@ def test_database_deleted_while_it_is_the_truth_raises(root, phase):
     assert not (root / "s.db").exists()
 
 
-def test_database_locked_while_it_is_the_truth_makes_save_raise(root):
-    go_to(root, "sqlite-primary")
+@pytest.mark.parametrize("phase", ["sqlite-primary", "json-retired"])
+def test_database_replaced_by_garbage_while_it_is_the_truth_raises(root, phase):
+    """An open store whose database file is replaced by one that is not SQLite: load and
+    save raise naming the database; the JSON (still on disk) is never served instead."""
+    go_to(root, phase)
+    store = open_(root)
+    assert store.load("proj-000000") == docs(0)
+    for suffix in ("", "-wal", "-shm"):
+        (root / f"s.db{suffix}").unlink(missing_ok=True)
+    (root / "s.db").write_bytes(b"this is not a database" * 100)
+    assert manifest_file(root, 0).is_file()
+    with pytest.raises(
+        DatabaseError, match=f"s.db: unavailable while it is the truth \\({phase}\\)"
+    ):
+        store.load("proj-000000")
+    with pytest.raises(DatabaseError, match="truth"):
+        store.save(docs(0))
+
+
+@pytest.mark.parametrize("phase", ["sqlite-primary", "json-retired"])
+def test_database_locked_while_it_is_the_truth_makes_save_raise(root, phase):
+    go_to(root, phase)
     store = open_store(root / "ws", root / "s.db", busy_timeout=0.2)
     holder = sqlite3.connect(root / "s.db", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
@@ -387,8 +452,9 @@ def test_database_locked_while_it_is_the_truth_makes_save_raise(root):
     assert store.save(docs(0)).sqlite_written
 
 
-def test_database_exclusively_locked_makes_load_raise(root):
-    go_to(root, "sqlite-primary")
+@pytest.mark.parametrize("phase", ["sqlite-primary", "json-retired"])
+def test_database_exclusively_locked_makes_load_raise(root, phase):
+    go_to(root, phase)
     store = open_store(root / "ws", root / "s.db", busy_timeout=0.2)
     holder = sqlite3.connect(root / "s.db", isolation_level=None)
     holder.execute("PRAGMA journal_mode = DELETE")

@@ -38,7 +38,7 @@ from shadow_audit.mapping.projection import (
     iter_rows,
     project_field,
 )
-from shadow_audit.mapping.rebuild import build_documents
+from shadow_audit.mapping.rebuild import Rebuilder, TableRows, build_documents, compile_rebuilder
 from shadow_audit.mapping.sql import SQL_TYPES, check_identifier, quote
 
 __all__ = [
@@ -55,11 +55,14 @@ __all__ = [
     "Field",
     "FieldType",
     "Projector",
+    "Rebuilder",
     "Row",
+    "TableRows",
     "build_documents",
     "canonical_json",
     "check_identifier",
     "compile_projector",
+    "compile_rebuilder",
     "cover_tree",
     "derivation",
     "get_path",

@@ -7,13 +7,14 @@ import logging
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from shadow_audit.errors import ShadowAuditError, SourceError, UsageError
 from shadow_audit.mapping import DocumentMap, DocumentSpec
@@ -306,10 +307,82 @@ class JsonStore:
             UsageError: an unsafe unit name.
             filelock.Timeout: another process held the lock for ``timeout`` seconds.
         """
-        primary = self.path_for(unit, self.mapping.primary.name)
-        primary.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(lock_path(primary)), timeout=timeout):
+        lock = acquire_unit_lock(self.path_for(unit, self.mapping.primary.name), timeout=timeout)
+        try:
             yield
+        finally:
+            lock.release()
+
+    def only_lock_left(self, unit: str) -> bool:
+        """Return whether the unit's folder is absent or holds nothing but its lock file.
+
+        Args:
+            unit: the unit's folder name.
+
+        Returns:
+            True when no folder is there or only the lock file is in it.
+        """
+        primary = self.path_for(unit, self.mapping.primary.name)
+        try:
+            return os.listdir(primary.parent) == [lock_path(primary).name]
+        except FileNotFoundError:
+            return True
+
+    def drop_lock_folder(self, unit: str) -> bool:
+        """Remove the unit's folder when it holds nothing but its lock file.
+
+        Call it holding that lock, as the last thing done under it: the lock file goes
+        first, then the folder (``rmdir``: never a folder something was put in meanwhile).
+        A writer waiting for the lock finds its file unlinked and locks anew, making the
+        folder again (``acquire_unit_lock``).
+
+        Args:
+            unit: the unit's folder name.
+
+        Returns:
+            True when the folder was removed.
+        """
+        primary = self.path_for(unit, self.mapping.primary.name)
+        lock = lock_path(primary)
+        try:
+            if os.listdir(primary.parent) != [lock.name]:
+                return False
+            lock.unlink()
+            primary.parent.rmdir()
+        except OSError:
+            return False
+        return True
+
+
+def acquire_unit_lock(primary: Path, *, timeout: float, poll_interval: float = 0.05) -> FileLock:
+    """Take the lock of the unit whose primary document is ``primary``, making its folder.
+
+    A folder removed while waiting (``JsonStore.drop_lock_folder``) is made again and the
+    lock taken anew, within the same ``timeout``.
+
+    Args:
+        primary: the unit's primary document.
+        timeout: seconds to wait for the lock.
+        poll_interval: seconds between attempts.
+
+    Returns:
+        The held lock; release it.
+
+    Raises:
+        filelock.Timeout: another process held the lock for ``timeout`` seconds.
+        OSError: the folder or the lock file cannot be made.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        primary.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(lock_path(primary)), timeout=max(0.0, deadline - time.monotonic()))
+        try:
+            lock.acquire(poll_interval=poll_interval)
+        except FileNotFoundError:
+            if time.monotonic() >= deadline:
+                raise Timeout(str(lock_path(primary))) from None
+            continue  # its folder was removed meanwhile: make it again
+        return lock
 
 
 def lock_path(primary: Path) -> Path:

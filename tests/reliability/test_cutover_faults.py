@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
+
 from shadow_audit.cutover import advance, cutover_status
 from shadow_audit.store import open_store
 from tests.reliability.store_process import PROJECTS
@@ -154,3 +156,32 @@ def test_sigkill_around_the_json_backup_is_found_by_the_reverse_audit_and_repair
     repaired = repair_json(tmp_path / "ws", tmp_path / "s.db", execute=True)
     assert repaired.after is None or repaired.after.status == "GREEN"
     assert audit(tmp_path / "ws", tmp_path / "s.db").status == "GREEN"
+
+
+def test_sigkill_between_the_json_backup_and_the_commit_is_found_and_repaired(tmp_path):
+    """The exact instant: the backup of a save is on disk, SQLite has not committed (the
+    process dies). SQLite, the truth, keeps the old version; the reverse audit reports the
+    copy's one differing field; repair rewrites the JSON from SQLite and the audit is GREEN."""
+    from shadow_audit.engine.run import audit
+    from shadow_audit.export import repair_json
+
+    seeded(tmp_path)
+    for _ in range(2):
+        advance(tmp_path / "ws", tmp_path / "s.db", force=True, reason="to sqlite-primary")
+    key = PROJECTS[1][0]["metadata"]["projectId"]
+    saved = PROJECTS[1][0]["status"]["message"]
+    dying = start("backup-dies", str(tmp_path), "1", "backup ahead of the truth")
+    _, err = dying.communicate(timeout=120)
+    assert dying.returncode == -signal.SIGKILL, err
+    with open_store(tmp_path / "ws", tmp_path / "s.db") as store:
+        assert store.phase == "sqlite-primary"
+        assert store.load(key)["manifest"]["status"]["message"] == saved
+    result = audit(tmp_path / "ws", tmp_path / "s.db")
+    assert result.truth == "sqlite"
+    assert [(f.kind, f.key, f.field, f.source_value, f.shadow_value) for f in result.findings] == [
+        ("value_mismatch", key, "status_message", saved, "backup ahead of the truth")
+    ]
+    repaired = repair_json(tmp_path / "ws", tmp_path / "s.db", execute=True)
+    assert repaired.after is not None and repaired.after.status == "GREEN"
+    manifest = orjson.loads((tmp_path / "ws" / key / "project_manifest.json").read_bytes())
+    assert manifest["status"]["message"] == saved

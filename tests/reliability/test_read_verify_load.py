@@ -39,7 +39,7 @@ from shadow_audit.mapping import DocumentMap
 from shadow_audit.readcheck import ReadCheck, read_checks, reads_log_path, verify_rows
 from shadow_audit.store import Store, open_store
 from shadow_audit.stores.json_store import JsonStore
-from shadow_audit.stores.rows import read_unit_rows
+from shadow_audit.stores.rows import UnitReader
 from shadow_audit.stores.sqlite_shadow import table_columns
 from tests.conftest import wait_for
 from tests.reliability.processes import SavingProcess
@@ -104,7 +104,7 @@ def unlocked_mismatch(store: JsonStore, conn: sqlite3.Connection, key: str) -> b
     }
     conn.execute("BEGIN")
     try:
-        rows = read_unit_rows(conn, mapping, key)
+        rows = UnitReader(mapping).read(conn, key)
     finally:
         conn.execute("COMMIT")
     found = verify_rows(

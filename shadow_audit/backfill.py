@@ -16,27 +16,29 @@ its rows after this transaction commits: the older version never wins.
 from __future__ import annotations
 
 import gc
+import marshal
 import os
 import sqlite3
+import stat
 from collections import deque
 from collections.abc import Generator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from shadow_audit.engine.load import gc_paused
 from shadow_audit.errors import DatabaseError, ShadowAuditError, UsageError
-from shadow_audit.mapping import MISSING, DocumentMap, Projector, Row, compile_projector
+from shadow_audit.mapping import MISSING, DocumentMap, Row, compile_projector
 from shadow_audit.mapping.projection import stored
 from shadow_audit.profiles import REFERENCE
 from shadow_audit.progress import UNIT, Progress, begin_phase
 from shadow_audit.stores.bulk import TableLayout, import_units, table_layouts
 from shadow_audit.stores.files import SafeReader
-from shadow_audit.stores.json_store import JsonStore, SourceUnit, locate
-from shadow_audit.stores.sqlite_shadow import SqliteShadow
-from shadow_audit.validation import is_valid, validate_document
+from shadow_audit.stores.json_store import JsonStore, SourceUnit
+from shadow_audit.stores.sqlite_shadow import SqliteShadow, legacy_key_loss
+from shadow_audit.validation import DOCUMENT_KINDS, is_valid, validate_document
 
 BATCH = 500  # units per transaction
 POOL_FROM = 2 * BATCH  # fewer units are read in this process (a pool costs its start-up)
@@ -45,10 +47,11 @@ POOL_FROM = 2 * BATCH  # fewer units are read in this process (a pool costs its 
 @dataclass(frozen=True)
 class Skipped:
     """A document that was not imported, and every reason why (the reasons do not repeat
-    the path)."""
+    the path); ``fix``: what ``shadow-audit upgrade`` would do about a legacy shape."""
 
     path: str
     reasons: tuple[str, ...]
+    fix: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,9 @@ class BackfillResult:
             "imported": self.imported,
             "unchanged": self.unchanged,
             "partial": self.partial,
-            "skipped": [{"path": s.path, "reasons": list(s.reasons)} for s in self.skipped],
+            "skipped": [
+                {"path": s.path, "reasons": list(s.reasons), "fix": s.fix} for s in self.skipped
+            ],
         }
 
 
@@ -110,11 +115,12 @@ def open_stores(
 
 class UnitRead(NamedTuple):
     """One unit as read: its key (None: not importable), the stat signature of its files
-    taken before reading, its rows per table for each valid document, and its problems."""
+    taken before reading, its rows per table (aligned with the reader's layouts; None for
+    a table whose document was not read), and its problems."""
 
     key: str | None
     signature: tuple[Any, ...]
-    rows: dict[str, list[Row]]
+    tables: tuple[list[Row] | None, ...]
     problems: tuple[Skipped, ...]
 
 
@@ -126,12 +132,12 @@ class UnitReader:
         self.store = store
         self.layouts = tuple(layouts)
         self.files = SafeReader(store.root)
-        self._places = [p for spec in store.mapping.companions for p in spec.locations]
-        self._projectors: dict[str, list[tuple[str, Projector]]] = {}
-        for table in self.layouts:
-            entity = table.entity
-            projector = compile_projector(entity, table.fields)
-            self._projectors.setdefault(entity.document, []).append((entity.table, projector))
+        # (companion, place) for every place a companion may be, in the order looked at
+        self._places = [(spec.name, p) for spec in store.mapping.companions for p in spec.locations]
+        self._projectors = [
+            (table.entity.document, compile_projector(table.entity, table.fields))
+            for table in self.layouts
+        ]
 
     def signature(self, unit: SourceUnit) -> tuple[Any, ...]:
         """What a change to any of the unit's files changes.
@@ -143,8 +149,9 @@ class UnitReader:
             Inode, size, mtime and ctime (None: absent) of the primary and of every
             place a companion may be.
         """
-        folder = os.path.dirname(unit.primary)
-        return (_stamp(unit.primary), *(_stamp(os.path.join(folder, p)) for p in self._places))
+        primary = str(unit.primary)
+        folder = os.path.dirname(primary)
+        return (_stamp(primary), *(_stamp(os.path.join(folder, p)) for _, p in self._places))
 
     def read(self, unit: SourceUnit) -> UnitRead:
         """Read, validate and project one unit (its signature is taken first).
@@ -156,26 +163,35 @@ class UnitReader:
             Its key, signature, rows and problems.
         """
         signature = self.signature(unit)
-        docs, problems = _load_unit(self.store, unit, self.files)
+        # the places that exist, from the signature's stats (a stamp is None only when
+        # lstat found nothing there): no second look per companion
+        folder = os.path.dirname(str(unit.primary))
+        found: dict[str, list[str]] = {}
+        for (name, place), stamp in zip(self._places, signature[1:], strict=True):
+            if stamp is not None:
+                found.setdefault(name, []).append(os.path.join(folder, place))
+        docs, problems = _load_unit(self.store, unit, self.files, found)
         primary = docs.get(self.store.mapping.primary.name)
         if primary is None:
-            return UnitRead(None, signature, {}, tuple(problems))
-        rows: dict[str, list[Row]] = {}
-        for name, doc in docs.items():
-            for table, project in self._projectors.get(name, ()):
-                rows[table] = [(k, stored(v)) for k, v in project(doc)]
+            return UnitRead(None, signature, (), tuple(problems))
+        tables = tuple(
+            None if (doc := docs.get(name)) is None else [(k, stored(v)) for k, v in project(doc)]
+            for name, project in self._projectors
+        )
         key = str(self.store.mapping.primary.key_of(primary))
-        return UnitRead(key, signature, rows, tuple(problems))
+        return UnitRead(key, signature, tables, tuple(problems))
 
 
-def _stamp(path: str | Path) -> tuple[int, ...] | None:
+def _stamp(path: str) -> tuple[int, ...] | None:
+    """lstat first (one call for a file or an absent place); a link's target when it has one
+    (a dangling link is still a place that changes)."""
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
     except OSError:
-        try:
-            st = os.lstat(path)  # a dangling link is still a place that changes
-        except OSError:
-            return None
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        with suppress(OSError):
+            st = os.stat(path)
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
@@ -187,6 +203,7 @@ def backfill(
     progress: Progress | None = None,
     workers: int | None = None,
     batch: int = BATCH,
+    migrate: bool = False,
 ) -> BackfillResult:
     """Import every unit, ``batch`` units per transaction; running it twice changes nothing.
 
@@ -202,22 +219,26 @@ def backfill(
         workers: processes that read and project (default: the cores, at most 2, for
             stores of ``POOL_FROM`` units or more; 1 reads in this process).
         batch: units per write transaction.
+        migrate: first bring the database to the mapping's DDL (``SqliteShadow.migrate``).
 
     Returns:
         The counts and every skipped document with its reasons.
 
     Raises:
-        SourceError: the source folder cannot be read.
-        DatabaseError: the shadow is not an SQLite database.
+        SourceError: the source folder cannot be read (no database is made then).
+        DatabaseError: the shadow is not an SQLite database, or it keys a table by a
+            legacy key (the reference's v2: no position column) and ``migrate`` is False.
         UsageError: ``batch`` or ``workers`` is below 1.
     """
     if batch < 1 or (workers is not None and workers < 1):
         raise UsageError(f"backfill: batch ({batch}) and workers ({workers}) must be >= 1")
-    source, db = open_stores(store, shadow, mapping)
-    units = source.units()
+    source = store if isinstance(store, JsonStore) else JsonStore(store, mapping)
+    units = source.units()  # a source folder that is not there makes no database
+    source, db = open_stores(source, shadow, mapping)
+    if migrate:
+        db.migrate()
+    layouts = _whole_layouts(db, source.root)
     tick = begin_phase(progress, "backfill", total=len(units), unit=UNIT)
-    with db.connection() as conn:
-        layouts = table_layouts(db, conn)
     reader = UnitReader(source, layouts)
     if workers is None:
         workers = min(2, os.cpu_count() or 1) if len(units) >= POOL_FROM else 1
@@ -240,17 +261,33 @@ def backfill(
     )
 
 
+def _whole_layouts(db: SqliteShadow, source: Path) -> tuple[TableLayout, ...]:
+    """The tables as the database holds them, refused when one would lose rows: keyed by
+    a legacy key (no position column), a list whose legacy keys repeat cannot fit."""
+    with db.connection() as conn:
+        layouts = table_layouts(db, conn)
+    for table in layouts:
+        mapped = db.mapping.entity(table.entity.table)
+        if table.entity.key_column != mapped.key_column:
+            problem = legacy_key_loss(db.path, mapped).replace("DIR", str(source))
+            raise DatabaseError(f"{problem}, or backfill --migrate")
+    return layouts
+
+
 Batch = list[tuple[SourceUnit, UnitRead]]
 
 
 def _tune(conn: sqlite3.Connection) -> None:
-    """Settings of the backfill's own connection: WAL commits without a sync each (a
-    crash still leaves whole transactions; a power cut may lose the last few, which a
-    second run writes again), a larger page cache, and no foreign-key lookups per row
+    """Settings of the backfill's own connection, none kept in the database file: WAL
+    commits without a sync each (a crash still leaves whole transactions; a power cut may
+    lose the last few, which a second run writes again), a larger page cache, the staging
+    tables of ``insert_all`` in memory, and no foreign-key lookups per row
     (``import_units`` attaches every child row to the root row it has just found or
-    written, and never deletes a root row)."""
+    written, and never deletes a root row). The journal mode stays WAL, as the writer has
+    it."""
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA cache_size = -65536")
+    conn.execute("PRAGMA temp_store = MEMORY")
     conn.execute("PRAGMA foreign_keys = OFF")
 
 
@@ -328,7 +365,7 @@ def _import(
                 continue
             read = again
         ready.append((i, read))
-    units = [(str(read.key), read.rows) for _, read in ready]
+    units = [(str(read.key), read.tables) for _, read in ready]
     changed = import_units(db, conn, layouts=reader.layouts, units=units)
     return [(read, did) for (_, read), did in zip(ready, changed, strict=True)]
 
@@ -344,7 +381,7 @@ def _read_batches(
         return
     pool = ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(reader,))
     try:
-        pending: deque[tuple[list[SourceUnit], Future[list[UnitRead]]]] = deque()
+        pending: deque[tuple[list[SourceUnit], Future[_Packed]]] = deque()
         queue = iter(chunks)
         for chunk in queue:
             pending.append((chunk, pool.submit(_read_chunk, chunk)))
@@ -355,10 +392,14 @@ def _read_batches(
             nxt = next(queue, None)
             if nxt is not None:
                 pending.append((nxt, pool.submit(_read_chunk, nxt)))
-            yield list(zip(chunk, future.result(), strict=True))
+            yield list(zip(chunk, _unpack(future.result()), strict=True))
     finally:
         pool.shutdown(cancel_futures=True)
 
+
+# A chunk as a worker sends it: (key, signature, tables) of every unit, marshalled (plain
+# values only: several times cheaper to send than pickled reads), and the problems by index.
+_Packed = tuple[bytes | list[UnitRead], dict[int, tuple[Skipped, ...]]]
 
 _worker_reader: UnitReader | None = None
 
@@ -370,9 +411,24 @@ def _start_worker(reader: UnitReader) -> None:
     gc.disable()
 
 
-def _read_chunk(chunk: list[SourceUnit]) -> list[UnitRead]:
+def _read_chunk(chunk: list[SourceUnit]) -> _Packed:
     assert _worker_reader is not None
-    return [_worker_reader.read(unit) for unit in chunk]
+    reads = [_worker_reader.read(unit) for unit in chunk]
+    problems = {i: read.problems for i, read in enumerate(reads) if read.problems}
+    try:
+        return marshal.dumps([read[:3] for read in reads]), problems
+    except ValueError:  # a value marshal cannot hold (a custom projection's): pickle it
+        return reads, {}
+
+
+def _unpack(packed: _Packed) -> list[UnitRead]:
+    data, problems = packed
+    if not isinstance(data, bytes):
+        return data
+    return [
+        UnitRead(key, signature, tables, problems.get(i, ()))
+        for i, (key, signature, tables) in enumerate(marshal.loads(data))  # noqa: S302 (our workers')
+    ]
 
 
 def _without_path(message: str, path: Path) -> str:
@@ -388,9 +444,21 @@ def _reasons(doc: Any, schema: str) -> list[str]:
     return [str(i) for i in validate_document(doc, schema)]
 
 
+def _upgrade_fix(doc: Any, kind: str, path: Path) -> str | None:
+    """What ``upgrade`` would do for an invalid document of a shipped kind (as ``validate``
+    says it); None for a configured schema or when no step applies."""
+    if kind not in DOCUMENT_KINDS:
+        return None
+    from shadow_audit.upgrade import describe_fix, unit_folder
+
+    return describe_fix(doc, kind, unit=unit_folder(path))
+
+
 def _load_unit(
-    store: JsonStore, unit: SourceUnit, files: SafeReader
+    store: JsonStore, unit: SourceUnit, files: SafeReader, found: dict[str, list[str]]
 ) -> tuple[dict[str, Any], list[Skipped]]:
+    """The unit's valid documents by name, and the problems of the others (``found``: the
+    places each companion exists, in the order looked at)."""
     docs: dict[str, Any] = {}
     problems: list[Skipped] = []
     mapping = store.mapping
@@ -398,12 +466,12 @@ def _load_unit(
         if spec is mapping.primary:
             path = unit.primary
         else:
-            found = locate(unit.folder, spec)
-            if not found:
+            places = found.get(spec.name)
+            if not places:
                 continue
-            path = Path(found[0])
+            path = Path(places[0])
             problems += [
-                Skipped(p, (f"a second {spec.name}: {path} is the one read",)) for p in found[1:]
+                Skipped(p, (f"a second {spec.name}: {path} is the one read",)) for p in places[1:]
             ]
         try:
             doc = store.read(path, reader=files)
@@ -421,7 +489,8 @@ def _load_unit(
                 shown = "absent" if have is MISSING else repr(have)
                 reasons.append(f"{pointer}: {shown} is not the key {key!r}")
         if reasons:
-            problems.append(Skipped(str(path), tuple(reasons)))
+            fix = _upgrade_fix(doc, spec.schema, path) if spec.schema else None
+            problems.append(Skipped(str(path), tuple(reasons), fix))
             if spec is mapping.primary:
                 return {}, problems
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import dataclass
@@ -129,8 +130,11 @@ def validator_for(name: str) -> Draft202012Validator:
 
 @cache
 def _fast_validator(name: str) -> Any:
+    # a copy: fastjsonschema rewrites the $refs of the schema it is given in place
     return fastjsonschema.compile(
-        load_schema(name), formats={"date-time": is_rfc3339_datetime}, use_default=False
+        copy.deepcopy(load_schema(name)),
+        formats={"date-time": is_rfc3339_datetime},
+        use_default=False,
     )
 
 

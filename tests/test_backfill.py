@@ -101,6 +101,7 @@ def test_duplicate_project_id_in_two_workspaces_is_skipped(tmp_path):
 def test_cli_backfill_exit_codes(tmp_path):
     projects = make_projects(3, seed=5, sessions=2)
     write_json_only(tmp_path / "src", projects)
+    (tmp_path / "db").mkdir()  # a --shadow in a folder that is missing is a usage error
     cmd = [
         "backfill",
         "--source",
@@ -288,6 +289,27 @@ def test_batched_backfill_writes_exactly_what_the_writer_writes_unit_by_unit(
     third = backfill(source, tmp_path / "fast.db", workers=workers, batch=batch)
     assert (third.imported, third.unchanged, third.partial) == (0, 16, 3)
     assert dump(tmp_path / "fast.db", raw=True) == before  # import times and ids included
+
+
+def test_new_root_rows_take_the_ids_autoincrement_gives_after_rows_were_deleted(tmp_path):
+    """Root ids are assigned up front (one INSERT for the batch): one past the largest id
+    ever used, as sqlite_sequence keeps it, never one past the largest still there."""
+    source = tmp_path / "src"
+    reference_store_with_bad_documents(source)
+    SqliteShadow(tmp_path / "base.db")
+    for name in ("ref.db", "fast.db"):
+        shutil.copy(tmp_path / "base.db", tmp_path / name)
+    import_unit_by_unit(source, tmp_path / "ref.db")
+    backfill(source, tmp_path / "fast.db", workers=1, batch=4)
+    for name in ("ref.db", "fast.db"):  # the newest units gone: their ids are not reused
+        with sqlite3.connect(tmp_path / name) as conn:
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("DELETE FROM missions WHERE id > (SELECT max(id) - 3 FROM missions)")
+        conn.close()
+    import_unit_by_unit(source, tmp_path / "ref.db")
+    again = backfill(source, tmp_path / "fast.db", workers=1, batch=4)
+    assert again.imported == 3
+    assert dump(tmp_path / "fast.db") == dump(tmp_path / "ref.db")
 
 
 KILLED = """

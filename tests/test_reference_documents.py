@@ -136,14 +136,42 @@ def _unvalidated() -> Any:
     return Config(validate=False)
 
 
+def fill_like_the_reference_v2(source: Path, tmp_path: Path) -> Path:
+    """A v2 database as the reference fills it: rows inserted, duplicates ignored (the
+    first of the repeated session numbers stays). Backfill refuses such a database."""
+    full = tmp_path / "full.db"
+    backfill(JsonStore(source), SqliteShadow(full))
+    db = tmp_path / "v2.db"
+    with closing(sqlite3.connect(db)) as conn:
+        conn.executescript(REFERENCE_V2_DDL)
+        conn.execute("ATTACH DATABASE ? AS full", (str(full),))
+        tables = [
+            t for (t,) in conn.execute("SELECT name FROM full.sqlite_master WHERE type = 'table'")
+        ]
+        for table in (
+            "missions",
+            "session_narrative",
+            "domain_concepts",
+            "domain_concerns",
+            "trajectory",
+        ):
+            assert table in tables
+            mine = {r[1] for r in conn.execute(f"PRAGMA main.table_info({table})")}
+            cols = ", ".join(
+                r[1] for r in conn.execute(f"PRAGMA full.table_info({table})") if r[1] in mine
+            )
+            conn.execute(
+                f"INSERT OR IGNORE INTO main.{table} ({cols}) SELECT {cols} FROM full.{table} ORDER BY id"
+            )
+        conn.commit()
+    return db
+
+
 def test_a_reference_v2_database_is_audited_by_session_number(tmp_path, reference_store):
     """No position column: it is listed in coverage, rows are keyed by session number, and
     the sessions that database really lost (repeated numbers) show, never a crash."""
     source, _ = reference_store
-    db = tmp_path / "v2.db"
-    with closing(sqlite3.connect(db)) as conn:
-        conn.executescript(REFERENCE_V2_DDL)
-    backfill(JsonStore(source), SqliteShadow(db, create=False))
+    db = fill_like_the_reference_v2(source, tmp_path)
     result = audit(source, db)
     assert {"entity": "session_narrative", "column": "position"} in [
         {k: c[k] for k in ("entity", "column")} for c in result.coverage.missing_columns
@@ -157,10 +185,7 @@ def test_a_reference_v2_database_is_audited_by_session_number(tmp_path, referenc
 
 def test_migrating_a_v2_database_fills_positions_in_session_order(tmp_path, reference_store):
     source, _ = reference_store
-    db = tmp_path / "v2.db"
-    with closing(sqlite3.connect(db)) as conn:
-        conn.executescript(REFERENCE_V2_DDL)
-    backfill(JsonStore(source), SqliteShadow(db, create=False))
+    db = fill_like_the_reference_v2(source, tmp_path)
     shadow = SqliteShadow(db, create=False)
     assert "session_narrative" in shadow.migrate()
     with closing(sqlite3.connect(db)) as conn:

@@ -165,3 +165,16 @@ def test_patterns_end_where_the_value_ends(project, pointer, value):
     target[parts[-1]] = value
     assert pointer in {i.pointer for i in validate_document(manifest, "manifest")}
     assert not is_valid(manifest, "manifest")
+
+
+def test_the_fast_checker_leaves_the_loaded_schema_as_it_was_read():
+    """fastjsonschema rewrites the $refs of the schema it compiles; the cached schema that
+    load_schema hands to everyone else must not change."""
+    import copy
+
+    from shadow_audit.validation import _fast_validator, is_valid, load_schema
+
+    before = copy.deepcopy(load_schema("manifest"))
+    _fast_validator.cache_clear()
+    is_valid({}, "manifest")
+    assert load_schema("manifest") == before

@@ -14,16 +14,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shadow_audit.backfill import BATCH
 from shadow_audit.cli.options import (
     EXIT_CODES,
     CommandParser,
     HelpFormatter,
     add_config,
+    file_in_folder,
     file_path,
     folder_path,
     format_list,
     iso_time,
     positive_int,
+    worker_count,
 )
 from shadow_audit.cli.terminal import progress_bars, setup_logging
 from shadow_audit.errors import ShadowAuditError, UsageError
@@ -85,7 +88,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     """``backfill``: each skipped document with its reasons, then the counts.
 
     Args:
-        args: ``source``, ``shadow``, ``config``.
+        args: ``source``, ``shadow``, ``config``, ``workers``, ``batch``, ``migrate``.
 
     Returns:
         0 when nothing was skipped, 1 otherwise.
@@ -95,10 +98,15 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
     config = load_config(_config_path(args.config))
     with progress_bars("backfill") as tick:
-        result = backfill(args.source, args.shadow, mapping=config.mapping, progress=tick)
+        result = backfill(
+            args.source, args.shadow, mapping=config.mapping, progress=tick,
+            workers=args.workers, batch=args.batch, migrate=args.migrate,
+        )  # fmt: skip
     for skipped in result.skipped:
         for reason in skipped.reasons:
             print(f"skipped {visible(skipped.path)}: {visible(reason)}")
+        if skipped.fix:
+            print(f"skipped {visible(skipped.path)}: {visible(skipped.fix)}")
     counts = [f"{result.imported} imported", f"{result.unchanged} unchanged"]
     if result.partial:
         counts.append(f"{result.partial} imported without an invalid companion document")
@@ -106,6 +114,12 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         f"backfill: {_plural(result.units, 'unit')} into {visible(args.shadow)}: "
         f"{', '.join(counts)}; {_plural(len(result.skipped), 'document')} skipped"
     )
+    legacy = sum(s.fix is not None for s in result.skipped)
+    if legacy:
+        print(
+            f"{_plural(legacy, 'skipped document')} in a legacy shape: see what upgrade would "
+            f"change with `shadow-audit upgrade --source {visible(args.source)} --dry-run`"
+        )
     return EXIT_FAIL if result.skipped else EXIT_OK
 
 
@@ -406,8 +420,24 @@ def build_parser() -> argparse.ArgumentParser:
         sub, "backfill", cmd_backfill, "import every valid source document into the shadow"
     )
     p.add_argument("--source", required=True, help="folder of workspaces (the JSON store)")
-    p.add_argument("--shadow", type=file_path, default=DEFAULT_DB_PATH, help="SQLite file")
+    p.add_argument(
+        "--shadow",
+        type=file_in_folder(DEFAULT_DB_PATH),
+        default=DEFAULT_DB_PATH,
+        help="SQLite file (created when new; its folder must exist)",
+    )
     add_config(p, DEFAULT_CONFIG)
+    p.add_argument(
+        "--workers",
+        type=worker_count,
+        help="processes that read and project (default: the cores, at most 2, for large stores)",
+    )
+    p.add_argument("--batch", type=positive_int, default=BATCH, help="units per transaction")
+    p.add_argument(
+        "--migrate",
+        action="store_true",
+        help="first bring a database the reference system made (v2) to the mapping's DDL",
+    )
 
     p = _command(sub, "audit", cmd_audit, "compare the JSON store with the shadow, write reports")
     p.add_argument("--source", required=True, help="folder of workspaces (the JSON store)")
@@ -422,7 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated: json,md,html,junit,prom",
     )
     add_config(p, DEFAULT_CONFIG)
-    p.add_argument("--history", type=file_path, default=history_db, help="history database")
+    p.add_argument(
+        "--history", type=file_in_folder(history_db), default=history_db, help="history database"
+    )
     p.add_argument("--no-history", action="store_true", help="do not record this run")
     p.add_argument("--keep", type=positive_int, help="keep only the newest N run folders")
     p.add_argument(
@@ -433,7 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--workers",
-        type=positive_int,
+        type=worker_count,
         help="1: validate inline; 2: on a second core (default: by size)",
     )
     p.add_argument(
@@ -469,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--history",
-        type=file_path,
+        type=file_in_folder(),
         help="history database (default: reports/history.db; a file given here must exist)",
     )
     add_config(p, DEFAULT_CONFIG)

@@ -4,7 +4,8 @@ anything is written or recorded, and every default shows in ``--help``."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -60,6 +61,26 @@ def positive_int(text: str) -> int:
     return value
 
 
+WORKERS_PER_CORE = 4  # more processes than this per core only queue for the same cores
+
+
+def max_workers() -> int:
+    """The most ``--workers`` this machine takes: ``WORKERS_PER_CORE`` per core."""
+    return WORKERS_PER_CORE * (os.cpu_count() or 1)
+
+
+def worker_count(text: str) -> int:
+    """A number of worker processes: a whole number from 1 to ``max_workers()``."""
+    value = positive_int(text)
+    bound = max_workers()
+    if value > bound:
+        raise argparse.ArgumentTypeError(
+            f"{value} is more than {bound} ({WORKERS_PER_CORE} per core, "
+            f"{os.cpu_count() or 1} cores here)"
+        )
+    return value
+
+
 def iso_time(text: str) -> datetime:
     """An ISO 8601 time, timezone-aware (a time without an offset is UTC)."""
     try:
@@ -91,6 +112,29 @@ def file_path(text: str) -> str:
     if Path(text).is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a folder, not a file")
     return text
+
+
+def file_in_folder(default: str | None = None) -> Callable[[str], str]:
+    """A file that may not exist yet, in a folder that does: a typo in a folder name must
+    not make folders. ``default`` (the option's own default) may still make its folder.
+
+    Args:
+        default: the option's default path, exempt from the folder check.
+
+    Returns:
+        The argparse type.
+    """
+
+    def file_in_existing_folder(text: str) -> str:
+        text = file_path(text)
+        folder = Path(text).parent
+        if text != default and not folder.is_dir():
+            raise argparse.ArgumentTypeError(
+                f"{text}: the folder {folder} does not exist (make it first, or fix the path)"
+            )
+        return text
+
+    return file_in_existing_folder
 
 
 def folder_path(text: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from datetime import date
@@ -216,6 +217,7 @@ def _collect(
         findings, summary, checked = outcome.findings, outcome.summary, outcome.counts
         findings.sort(key=_order)
         timings["recheck"] = time.perf_counter() - t
+    findings = _hint_legacy_keys(findings, config.mapping, mapping, shadow=shadow, source=source)
     lost, kept = split_unmapped(expected.unmapped, mapping, actual.fields)
     coverage = Coverage(
         unmapped_paths=lost,
@@ -224,6 +226,35 @@ def _collect(
         missing_tables=tuple(actual.missing_tables),
     )
     return findings, summary, normalizers, coverage, expected.documents, checked
+
+
+def _hint_legacy_keys(
+    findings: list[Finding],
+    mapped: DocumentMap,
+    held: DocumentMap,
+    *,
+    shadow: Path | str,
+    source: Path | str,
+) -> list[Finding]:
+    """A key repeated in a table the database keys by a legacy key (the reference's v2:
+    no position column) is the database's limit, not the JSON's fault: say what fixes it."""
+    from shadow_audit.stores.sqlite_shadow import legacy_key_loss
+
+    legacy = {
+        e.table: mapped.entity(e.table)
+        for e in held.entities
+        if e.key_column != mapped.entity(e.table).key_column
+    }
+    return [
+        dataclasses.replace(
+            f,
+            detail=f"{f.detail}; not the JSON's fault: "
+            + legacy_key_loss(Path(shadow), legacy[f.entity]).replace("DIR", str(source)),
+        )
+        if f.kind == "duplicate_key" and f.entity in legacy
+        else f
+        for f in findings
+    ]
 
 
 def _compare_all(

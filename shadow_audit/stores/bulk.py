@@ -10,7 +10,6 @@ each table on its own), unchanged rows left alone, so a second run writes nothin
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping as MappingABC
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,8 @@ from shadow_audit.errors import DatabaseError
 from shadow_audit.mapping import Entity, Field, Row, quote
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 
-UnitRows = tuple[str, MappingABC[str, Sequence[Row]]]  # (key, {table: rows of its documents})
+# (key, rows per table in the layouts' order; None: the table's document was not read)
+UnitRows = tuple[str, Sequence[Sequence[Row] | None]]
 IN_CHUNK = 500  # parameters per ``IN (...)`` lookup
 _ABSENT = object()
 
@@ -71,7 +71,7 @@ def import_units(
         shadow: the shadow (its mapping names parents and links).
         conn: a connection inside an open write transaction.
         layouts: ``table_layouts(shadow, conn)``; the rows were projected with their fields.
-        units: (key, {table: [(child key, stored values)]}), keys distinct.
+        units: (key, per layout: [(child key, stored values)] or None), keys distinct.
 
     Returns:
         Per unit, whether any of its rows was inserted, updated or deleted.
@@ -84,13 +84,13 @@ def import_units(
     if len(set(keys)) != len(keys):
         raise ValueError("import_units: the units' keys are not distinct")
     changed = [False] * len(units)
-    root = next(t for t in layouts if t.entity.is_root)
-    ids = _import_roots(conn, root, units, changed)
+    at = next(i for i, t in enumerate(layouts) if t.entity.is_root)
+    ids = _import_roots(conn, layouts[at], at, units, changed)
     stamp = utc_stamp()
-    for table in layouts:
+    for i, table in enumerate(layouts):
         if not table.entity.is_root:
             parent = shadow.mapping.entity(table.entity.parent or "")
-            _import_children(conn, table, parent, units, ids, changed, stamp)
+            _import_children(conn, table, i, parent, units, ids, changed, stamp)
     return changed
 
 
@@ -106,32 +106,55 @@ def _lookup(
 
 
 def _import_roots(
-    conn: sqlite3.Connection, table: TableLayout, units: Sequence[UnitRows], changed: list[bool]
+    conn: sqlite3.Connection,
+    table: TableLayout,
+    at: int,
+    units: Sequence[UnitRows],
+    changed: list[bool],
 ) -> list[Any]:
-    """Insert, update or leave alone each root row, in unit order; return the ids."""
+    """Insert, update or leave alone each root row, in unit order; return the ids.
+
+    New rows get the ids AUTOINCREMENT would give them one by one (one past the largest
+    ever used, as ``sqlite_sequence`` and the table hold it: the write lock is held), so
+    they are inserted with one ``executemany``."""
     root = table.entity
     t, kc = quote(root.table), quote(root.key_column or "")
     cols = [quote(f.column) for f in table.fields]
     select = f"SELECT {', '.join([kc, 'id', *cols])} FROM {t}"
     found = {row[0]: (row[1], tuple(row[2:])) for row in _lookup(conn, select, kc, _keys(units))}
-    marks = ", ".join("?" * (len(cols) + 1))
-    insert = f"INSERT INTO {t} ({', '.join([kc, *cols])}) VALUES ({marks})"
     update = f"UPDATE {t} SET {', '.join(f'{c} = ?' for c in cols)} WHERE id = ?"
     ids: list[Any] = []
-    for i, (key, rows) in enumerate(units):
+    inserts: list[tuple[Any, ...]] = []
+    next_id: int | None = None
+    for i, (key, tables) in enumerate(units):
         have = found.get(key)
-        given = rows.get(root.table)
+        given = tables[at] if at < len(tables) else None
         if given is None:
             ids.append(None if have is None else have[0])
         elif have is None:
-            ids.append(int(conn.execute(insert, (key, *given[0][1])).lastrowid or 0))
+            if next_id is None:
+                next_id = _next_id(conn, root.table)
+            inserts.append((next_id, key, *given[0][1]))
+            ids.append(next_id)
+            next_id += 1
             changed[i] = True
         else:
             if have[1] != given[0][1]:
                 conn.execute(update, (*given[0][1], have[0]))
                 changed[i] = True
             ids.append(have[0])
+    insert_all(conn, root.table, ["id", kc, *cols], inserts)
     return ids
+
+
+def _next_id(conn: sqlite3.Connection, table: str) -> int:
+    """The id the next AUTOINCREMENT insert into ``table`` would get."""
+    try:
+        row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)).fetchone()
+    except sqlite3.OperationalError:  # no AUTOINCREMENT table in this database yet
+        row = None
+    top = conn.execute(f"SELECT max(id) FROM {quote(table)}").fetchone()[0]
+    return max(row[0] if row else 0, top or 0) + 1
 
 
 def _keys(units: Sequence[UnitRows]) -> list[str]:
@@ -142,6 +165,7 @@ def _keys(units: Sequence[UnitRows]) -> list[str]:
 def _import_children(
     conn: sqlite3.Connection,
     table: TableLayout,
+    at: int,
     parent: Entity,
     units: Sequence[UnitRows],
     ids: list[Any],
@@ -151,8 +175,8 @@ def _import_children(
     """Bring one child table to exactly the units' rows: delete, update, insert in bulk."""
     entity = table.entity
     links: list[tuple[int, Any]] = []
-    for i, (key, rows) in enumerate(units):
-        if entity.table not in rows:
+    for i, (key, tables) in enumerate(units):
+        if at >= len(tables) or tables[at] is None:
             continue
         link = key if entity.parent_column != "id" else ids[i] if parent.is_root else None
         if link is None:
@@ -173,11 +197,14 @@ def _import_children(
     updates: list[tuple[Any, ...]] = []
     inserts: list[tuple[Any, ...]] = []
     for i, link in links:
-        wanted = dict(units[i][1][entity.table])
+        wanted = dict(units[i][1][at] or ())
         have = existing.get(link)
         if have is None:
             if wanted:
-                inserts += [(link, *_k(kc, k), *v, *fills) for k, v in wanted.items()]
+                if kc:
+                    inserts += [(link, k, *v, *fills) for k, v in wanted.items()]
+                else:
+                    inserts += [(link, *v, *fills) for v in wanted.values()]
                 changed[i] = True
             continue
         before = len(deletes) + len(updates) + len(inserts)
@@ -194,9 +221,33 @@ def _import_children(
     conn.executemany(f"DELETE FROM {t} WHERE {lc} = ?{key_where}", deletes)
     sets = ", ".join(f"{c} = ?" for c in [*value_cols, *fill_cols])
     conn.executemany(f"UPDATE {t} SET {sets} WHERE {lc} = ?{key_where}", updates)
-    names = [lc, *([kc] if kc else []), *value_cols, *fill_cols]
-    marks = ", ".join("?" * len(names))
-    conn.executemany(f"INSERT INTO {t} ({', '.join(names)}) VALUES ({marks})", inserts)
+    insert_all(conn, entity.table, [lc, *([kc] if kc else []), *value_cols, *fill_cols], inserts)
+
+
+def insert_all(
+    conn: sqlite3.Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Insert rows in order through a staging table: one ``INSERT ... SELECT``, so the
+    table's AUTOINCREMENT bookkeeping (``sqlite_sequence``) is done once, not once per row
+    (measured: about a third less time per child row). The ids are those of inserting
+    the rows one by one, in order.
+
+    Args:
+        conn: a connection inside an open write transaction (the staging table is in its
+            TEMP schema: it rolls back with the transaction and no other connection sees it).
+        table: the table.
+        columns: the quoted columns the rows give values for, in order.
+        rows: the rows.
+    """
+    if not rows:
+        return
+    names = ", ".join(columns)
+    stage = f"temp.{quote('shadow_audit_stage_' + table)}"
+    conn.execute(f"DROP TABLE IF EXISTS {stage}")  # its columns follow the table's of now
+    conn.execute(f"CREATE TEMP TABLE {stage[5:]} ({names})")
+    conn.executemany(f"INSERT INTO {stage} VALUES ({', '.join('?' * len(columns))})", rows)
+    conn.execute(f"INSERT INTO {quote(table)} ({names}) SELECT {names} FROM {stage} ORDER BY rowid")
+    conn.execute(f"DROP TABLE {stage}")
 
 
 def _k(key_column: str | None, child_key: Any) -> tuple[Any, ...]:

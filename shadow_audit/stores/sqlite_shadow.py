@@ -380,7 +380,7 @@ class SqliteShadow:
     def _replace_children(
         self, conn: sqlite3.Connection, entity: Entity, link: Any, document: MappingABC[str, Any]
     ) -> None:
-        entity = self.as_stored(conn, entity)
+        mapped, entity = entity, self.as_stored(conn, entity)
         present = self.columns(conn, entity.table)
         fields = tuple(f for f in entity.projected_fields if f.column in present)
         fills = [f for f in entity.fields if f.fill and f.column in present]
@@ -394,7 +394,10 @@ class SqliteShadow:
                 f"SELECT {', '.join([select_key, *value_cols])} FROM {t} WHERE {lc} = ?", (link,)
             )
         }
-        wanted = dict(iter_rows(entity, document, fields))
+        rows = list(iter_rows(entity, document, fields))
+        wanted = dict(rows)
+        if len(wanted) != len(rows) and entity is not mapped:  # repeated legacy keys
+            raise DatabaseError(legacy_key_loss(self.path, mapped))
         key_where = f" AND {kc} = ?" if kc else ""
         for gone in existing.keys() - wanted.keys():
             conn.execute(f"DELETE FROM {t} WHERE {lc} = ?{key_where}", (link, *_k(kc, gone)))
@@ -531,6 +534,26 @@ class SqliteShadow:
                 (link,),
             )
         conn.execute(f"DELETE FROM {quote(root.table)} WHERE id = ?", (row_id,))
+
+
+def legacy_key_loss(path: Path, entity: Entity) -> str:
+    """Why a table the database keys by its legacy key (it lacks the position column, as
+    the reference system's v2 does) cannot hold a list whose legacy keys repeat.
+
+    Args:
+        path: the database.
+        entity: the table as the mapping describes it (with its ``legacy_key``).
+
+    Returns:
+        One line naming the table and the command that makes it whole.
+    """
+    legacy = entity.legacy_key[0] if entity.legacy_key else "legacy key"
+    return (
+        f"database {path}: table {entity.table} has no {entity.key_column} column (the "
+        f"reference system's v2 schema), so rows whose {legacy} repeats would be lost; "
+        f"run `shadow-audit repair --migrate --shadow {path} "
+        "--source DIR --execute` first"
+    )
 
 
 def _positions_to_fill(entity: Entity, old_columns: list[str]) -> list[tuple[str, str]]:

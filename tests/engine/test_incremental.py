@@ -100,10 +100,13 @@ def test_no_change_reads_nothing_and_one_change_reads_one_unit(store, tmp_path):
     state = tmp_path / "state.db"
     first = run(store, state)
     assert fallback(first).startswith("no state yet")
-    # files written within RACY_SECONDS of the first walk are read once more, then trusted
-    run(store, state)
-    quiet = run(store, state)
-    assert quiet.mode == "incremental" and quiet.incremental is not None
+    # files written within RACY_SECONDS of a walk are read once more, then trusted; on a
+    # loaded machine that can take another run (at most three here)
+    for _ in range(3):
+        quiet = run(store, state)
+        assert quiet.mode == "incremental" and quiet.incremental is not None
+        if quiet.incremental.units_audited == 0:
+            break
     assert (quiet.incremental.units_audited, quiet.incremental.documents_reread) == (0, 0)
     store.sql("UPDATE missions SET owner = 'x' WHERE mission_uuid = 'proj-000003'")
     one = run(store, state)

@@ -22,6 +22,7 @@ from shadow_audit.ledger import FailureLedger, LedgerEntry, default_ledger_path
 from shadow_audit.report.history import DEFAULT_HISTORY, History, Run, resolved
 from shadow_audit.stores.json_store import atomic_write, no_wider_than
 from shadow_audit.stores.sqlite_shadow import shadow_identity
+from shadow_audit.text import plural
 
 if TYPE_CHECKING:
     from shadow_audit.config import Config
@@ -199,7 +200,7 @@ def decide(
         GateReason(
             "findings",
             latest.findings - unstable <= policy.max_findings,
-            f"latest run {latest.id} has {latest.findings - unstable} findings "
+            f"latest run {latest.id} has {plural(latest.findings - unstable, 'finding')} "
             f"(allowed {policy.max_findings})",
             {"run": latest.id, "finished_at": latest.finished_at, "counts": latest.counts},
         )
@@ -208,8 +209,8 @@ def decide(
         GateReason(
             "unstable",
             unstable <= policy.max_unstable,
-            f"latest run {latest.id} has {unstable} units that kept changing while it "
-            f"re-checked them (allowed {policy.max_unstable})",
+            f"latest run {latest.id} has {plural(unstable, 'unit')} that kept changing while "
+            f"re-checked (allowed {policy.max_unstable})",
             {"run": latest.id, "unstable": unstable},
         )
     )
@@ -256,7 +257,7 @@ def decide(
         GateReason(
             "green_streak",
             len(streak) >= policy.min_green_runs,
-            f"{len(streak)} consecutive GREEN runs (needed {policy.min_green_runs})",
+            f"{plural(len(streak), 'consecutive GREEN run')} (needed {policy.min_green_runs})",
             evidence,
         )
     )
@@ -274,7 +275,7 @@ def decide(
         GateReason(
             "shadow_write_failures",
             len(failures) <= policy.max_ledger_failures,
-            f"{len(failures)} shadow-write failures since {window_start.isoformat()} "
+            f"{plural(len(failures), 'shadow-write failure')} since {window_start.isoformat()} "
             f"(allowed {policy.max_ledger_failures})",
             {"failures": [e.to_dict() for e in failures[:20]], "count": len(failures)},
         )
@@ -286,7 +287,7 @@ def decide(
             latest.coverage_complete or not policy.require_complete_coverage,
             "every stored path has a column"
             if latest.coverage_complete
-            else f"the shadow cannot hold {len(lost)} paths: {', '.join(lost[:10])}",
+            else f"the shadow cannot hold {plural(len(lost), 'path')}: {', '.join(lost[:10])}",
             {"run": latest.id, "lost_paths": lost},
         )
     )
@@ -294,7 +295,8 @@ def decide(
         GateReason(
             "ignore_rules",
             policy.allow_ignore_rules or (active_rules == 0 and latest.ignored == 0),
-            f"{active_rules} active ignore rules; {latest.ignored} findings ignored in run "
+            f"{plural(active_rules, 'active ignore rule')}; "
+            f"{plural(latest.ignored, 'finding')} ignored in run "
             f"{latest.id}",
             {"active_rules": active_rules, "ignored_in_latest": latest.ignored},
         )
@@ -358,7 +360,9 @@ def judge(
         )
     contents = FailureLedger(ledger or default_ledger_path(shadow)).read()
     if contents.torn:
-        notes.append(f"ledger: {contents.torn} lines cut short by a dying writer are ignored")
+        torn = plural(contents.torn, "line")
+        verb = "is" if contents.torn == 1 else "are"
+        notes.append(f"ledger: {torn} cut short by a dying writer {verb} ignored")
     today = now.date() if now else today_utc()
     active = sum(1 for r in config.ignore if r.active(today))
     return decide(

@@ -14,6 +14,7 @@ JSON line per unit), and the batch commits as one transaction.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from shadow_audit.mapping import quote
 from shadow_audit.stores.json_store import JsonStore, check_safe_name, no_wider_than
 from shadow_audit.stores.rows import unit_rows
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
-from shadow_audit.text import plural
+from shadow_audit.text import natural_key, plural
 from shadow_audit.validation import validate_document
 
 if TYPE_CHECKING:
@@ -55,9 +56,24 @@ class RepairAction:
         if self.op == "update":
             return (
                 f"UPDATE {self.entity} {self.key} {self.field}: "
-                f"{self.shadow_value!r} -> {self.source_value!r}"
+                f"{_cut(repr(self.shadow_value))} -> {_cut(repr(self.source_value))}"
             )
         return f"{self.op.upper()} {self.entity} {self.key}"
+
+    @property
+    def change(self) -> str:
+        """What the action does to the shadow's data: ``delete``, ``update`` (a value is
+        overwritten), ``insert``, or ``fill`` (an empty column gets its value)."""
+        if self.op == "update" and self.shadow_value is None:
+            return "fill"
+        return self.op
+
+
+CHANGES = ("delete", "update", "insert", "fill")  # what a plan listing shows first
+
+
+def _cut(text: str, width: int = 80) -> str:
+    return text if len(text) <= width else f"{text[: width - 1]}…"
 
 
 @dataclass(frozen=True)
@@ -92,6 +108,33 @@ class RepairPlan:
     def units(self) -> int:
         """How many units the plan touches: those it re-syncs and those it deletes."""
         return len(self.sync) + len(self.delete)
+
+    def listing(self) -> list[RepairAction]:
+        """Return the actions as a person reads them (``actions`` keeps the audit's order).
+
+        Returns:
+            Changes to what the shadow holds first (deletes, then overwritten values), then
+            what it lacks (inserts, then empty columns filled); each by document, table,
+            key with its numbers in order (``proj/2`` before ``proj/10``), then field.
+        """
+        return sorted(
+            self.actions,
+            key=lambda a: (
+                CHANGES.index(a.change), natural_key(a.key.split("/", 1)[0]), a.entity,
+                natural_key(a.key), a.field or "",
+            ),
+        )  # fmt: skip
+
+    def changes(self) -> dict[str, int]:
+        """Return how many actions of each change (``RepairAction.change``) the plan holds.
+
+        Returns:
+            ``{change: count}`` in ``CHANGES`` order, only the changes present.
+        """
+        counts = {change: 0 for change in CHANGES}
+        for action in self.actions:
+            counts[action.change] += 1
+        return {change: n for change, n in counts.items() if n}
 
 
 @dataclass(frozen=True)
@@ -396,6 +439,17 @@ def _delete_orphans(shadow: SqliteShadow, conn: Any) -> None:
         )
 
 
+def _keyed_as_found(db: SqliteShadow, config: Config) -> Config:
+    """The config with each table keyed as the database keys it now (``as_stored``)."""
+    mapping = config.mapping
+    with db.connection() as conn:
+        for entity in mapping.entities:
+            stored = db.as_stored(conn, entity)
+            if stored is not entity:
+                mapping = mapping.with_entity(stored)
+    return dataclasses.replace(config, mapping=mapping)
+
+
 def repair(
     source: Path | str,
     shadow: Path | str,
@@ -442,9 +496,13 @@ def repair(
             "repaired from it (shadow_audit.export.repair_json, or shadow-audit repair)"
         )
     db = SqliteShadow(shadow, config.mapping, create=False)
+    # the plan names rows by the keys the database had when the repair began, as the audit
+    # the user read did: a migration that gives a reference-v2 table its list position
+    # must not renumber them (session 1 would become position 0)
+    as_found = _keyed_as_found(db, config) if migrate and execute else config
     migrated = tuple(db.migrate()) if migrate and execute else None
     store = JsonStore(source, config.mapping)
-    before = audit(source, shadow, config=config)
+    before = audit(source, shadow, config=as_found)
     plan = plan_repair(before, store)
     if on_plan is not None:
         on_plan(plan)

@@ -45,3 +45,22 @@ def plural(n: int, word: str) -> str:
         For example ``"0 findings"``, ``"1 finding"``.
     """
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+_NUMBERS = re.compile(r"([0-9]+)")
+
+
+def natural_key(text: str) -> tuple[tuple[int, int, str], ...]:
+    """Return a sort key that orders the numbers inside ``text`` by value.
+
+    Args:
+        text: a key, a name or a path, such as ``"proj/10"``.
+
+    Returns:
+        A tuple that sorts ``"proj/2"`` before ``"proj/10"`` (plain ``sorted`` puts
+        ``"proj/10"`` first); texts equal but for leading zeros keep a fixed order.
+    """
+    parts = _NUMBERS.split(text)
+    return tuple(
+        (0, int(part), part) if i % 2 else (1, 0, part) for i, part in enumerate(parts) if part
+    )

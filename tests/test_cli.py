@@ -78,6 +78,22 @@ def test_every_command_has_help_with_its_defaults_and_the_exit_codes(capsys, com
     assert " ".join(EXIT_CODES.split()) in shown
 
 
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_option_that_takes_a_value_says_what_it_is_by_default(capsys, command):
+    """Also those without a value of their own (``--keep``: keep all): the help says so."""
+    code, out, _ = _main(capsys, *command.split(), "--help")
+    assert code == 0
+    shown = " ".join(out.split())
+    parser = _subcommands()[command]
+    formatter = parser._get_formatter()
+    for action in parser._actions:
+        if not action.option_strings or action.required or action.nargs == 0:
+            continue  # positionals, required options, flags (off unless given)
+        text = " ".join(formatter._expand_help(action).split())
+        assert "(default: " in text, f"{command} {action.option_strings[0]}: {text!r}"
+        assert text in shown
+
+
 @pytest.mark.parametrize(
     ("command", "default"),
     [("history", "(default: reports/history.db)"), ("gate", "(default: reports)")],
@@ -334,7 +350,10 @@ def test_audit_prints_keys_with_control_characters_made_visible(store, tmp_path)
     result = audit_cli(store.source, store.db, tmp_path / "out", "--no-history")
     assert result.returncode == 1
     assert "\x1b" not in result.stdout and "\r" not in result.stdout
-    assert "extra_in_shadow    missions proj-000000\\e[2J\\e[32m GREEN\\r" in result.stdout
+    assert (
+        "  extra_in_shadow    proj-000000\\e[2J\\e[32m GREEN\\r: only in the shadow: 1 row in 1 table\n"
+        in result.stdout
+    )
 
 
 def test_log_lines_show_control_characters_made_visible():
@@ -397,3 +416,86 @@ def test_a_reader_that_goes_away_is_an_io_error_not_a_bug(tmp_path):
     assert proc.wait(timeout=300) == 2, err
     assert "Traceback" not in err and "internal error" not in err
     assert "broken pipe" in err
+
+
+# --- what a person reads: keys as the audit named them, numbers in order ----------
+
+
+def _sessions_run_while_the_shadow_writer_was_off(store, workspace: str, n: int) -> None:
+    """``n`` sessions appended to the memory by the reference code itself, out of band: the
+    shadow misses them (keys past 9, so text order and number order differ)."""
+    import random
+
+    from tests.reference_growth import Clock, grow
+
+    rng = random.Random(5)
+    grow(store.source / workspace, n, rng, Clock(rng))
+
+
+def test_the_audit_lists_mismatches_first_and_a_deleted_project_as_one_line(store, tmp_path):
+    """Sessions the shadow missed in proj-000001 (20 findings), an owner changed in the
+    shadow of proj-000003, the workspace of proj-000004 deleted (12 rows left behind)."""
+    import shutil
+
+    _sessions_run_while_the_shadow_writer_was_off(store, "proj-000001", 9)
+    store.sql("UPDATE missions SET owner = 'mallory' WHERE mission_uuid = 'proj-000003'")
+    shutil.rmtree(store.source / "proj-000004")
+    result = audit_cli(store.source, store.db, tmp_path / "out")
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert (
+        lines[0] == "RED: 4 documents, 5 value_mismatch, 16 missing_in_shadow, 12 extra_in_shadow"
+    )
+    assert lines[1:8] == [
+        "  value_mismatch     trajectory proj-000001 completed_phases",
+        "  value_mismatch     trajectory proj-000001 current_focus",
+        "  value_mismatch     trajectory proj-000001 extra",
+        "  ...                proj-000001: 17 more findings",
+        "  value_mismatch     missions proj-000003 owner",
+        "  extra_in_shadow    proj-000004: only in the shadow: 12 rows in 5 tables",
+        "  every finding is in the report",
+    ]
+
+
+def test_the_repair_plan_names_rows_as_the_audit_did_on_a_reference_v2_database(tmp_path):
+    """A v2 database keys narrative rows by session number (1, 2, ...); the migration that
+    ``repair --execute --migrate`` runs first gives them list positions (0, 1, ...). The plan
+    must name the rows as the audit the user read did, and list them in number order."""
+    from tests.conftest import make_store
+
+    store = make_store(tmp_path, 3, reference_v2=True)
+    _sessions_run_while_the_shadow_writer_was_off(store, "proj-000001", 9)
+    audited = audit_cli(store.source, store.db, tmp_path / "out")
+    assert audited.returncode == 1, audited.stderr
+    report = orjson.loads((tmp_path / "out" / "report.json").read_bytes())
+    missing = [
+        f["key"] for f in report["findings"]
+        if (f["kind"], f["entity"]) == ("missing_in_shadow", "session_narrative")
+    ]  # fmt: skip
+    assert sorted(missing) == sorted(f"proj-000001/{n}" for n in range(5, 14))  # sessions 5..13
+
+    def planned(*flags: str) -> list[str]:
+        result = run(
+            "repair", "--source", str(store.source), "--shadow", str(store.db),
+            "--out", str(tmp_path / "r"), *flags,
+        )  # fmt: skip
+        assert result.returncode in (0, 1), result.stderr
+        return [
+            line.split()[2]
+            for line in result.stdout.splitlines()
+            if line.startswith("  INSERT session_narrative ")
+        ]
+
+    in_number_order = [f"proj-000001/{n}" for n in range(5, 14)]
+    assert planned() == in_number_order  # dry run: nothing migrated
+    assert planned("--execute", "--migrate") == in_number_order
+
+
+def test_repair_of_a_clean_store_says_nothing_to_repair_once(store, tmp_path):
+    for flags in ((), ("--execute",)):
+        result = run(
+            "repair", "--source", str(store.source), "--shadow", str(store.db),
+            "--out", str(tmp_path / "r"), *flags,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "plan: nothing to repair\n"

@@ -34,7 +34,7 @@ def test_ignore_rule_in_config_lists_apart_and_expired_rule_does_not(tmp_path, s
         str(config),
     )
     assert run.returncode == 0, run.stdout
-    assert "1 findings ignored by active rules" in run.stdout
+    assert "1 finding ignored by active rules" in run.stdout
     report = json.loads((out / "report.json").read_text())
     assert report["findings"] == []
     (ignored,) = report["ignored_findings"]

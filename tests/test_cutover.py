@@ -419,7 +419,7 @@ def test_reverse_audit_swaps_values_and_repair_rewrites_the_json(root):
     dry = run_cli(*args)
     assert dry.returncode == 1, dry.stderr
     assert dry.stdout.splitlines()[:2] == [
-        "truth: sqlite; plan: rewrite 1 keys' JSON from SQLite", "  EXPORT proj-000002",
+        "truth: sqlite; plan: rewrite the JSON of 1 document from SQLite", "  EXPORT proj-000002",
     ]  # fmt: skip
     assert orjson.loads(path.read_bytes())["metadata"]["owner"] == "copy only"
     done = run_cli(*args, "--execute")

@@ -161,7 +161,7 @@ def test_gate_counts_only_runs_of_the_shadow_it_judges(tmp_path):
     assert verdict.stdout.startswith("NOT READY")
     assert f"shadow: {prod.db.resolve()} (uuid:" in verdict.stdout
     assert f"source: {prod.source.resolve()}" in verdict.stdout
-    assert "FAIL  findings: latest run 1 has 1 findings" in verdict.stdout
+    assert "FAIL  findings: latest run 1 has 1 finding (allowed 0)" in verdict.stdout
     assert "3 of 4 runs in" in verdict.stderr
     assert json.loads((out / "gate.json").read_text())["subject"]["shadow"] == str(
         prod.db.resolve()

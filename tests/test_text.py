@@ -1,4 +1,4 @@
-from shadow_audit.text import plural, visible
+from shadow_audit.text import natural_key, plural, visible
 
 
 def test_plain_text_is_unchanged():
@@ -20,3 +20,12 @@ def test_plural_is_singular_for_one_only():
     assert plural(0, "finding") == "0 findings"
     assert plural(1, "source document") == "1 source document"
     assert plural(2, "unit") == "2 units"
+
+
+def test_natural_key_orders_numbers_by_value():
+    keys = ["proj/10", "proj/2", "proj", "proj/billing", "proj/1", "proj-10", "proj-9/3"]
+    assert sorted(keys, key=natural_key) == [
+        "proj", "proj-9/3", "proj-10", "proj/1", "proj/2", "proj/10", "proj/billing"
+    ]  # fmt: skip
+    assert sorted(["p/01", "p/1", "p/001"], key=natural_key) == ["p/001", "p/01", "p/1"]
+    assert natural_key("") == ()

@@ -137,33 +137,52 @@ def _hours(text: str) -> float:
     return value
 
 
-def _print_result(result: AuditResult) -> None:
-    counts = {k: v for k, v in result.counts().items() if v}
+def _print_result(result: AuditResult, *, show: int = 10) -> None:
+    """The verdict, then the first findings as the reports list them: value mismatches
+    first, a document held by one side only as one line, keys with their numbers in order,
+    at most 3 per document."""
+    from shadow_audit.report.view import document_of, group_findings, kind_counts
+
+    counts = kind_counts(result.findings)
     detail = ", ".join(f"{v} {k}" for k, v in counts.items()) or "no findings"
-    print(f"{result.status}: {result.documents} documents, {detail}")
+    print(f"{result.status}: {_plural(result.documents, 'document')}, {detail}")
     if result.incremental is not None:
         from shadow_audit.report.markdown import mode_line
 
         print(f"  mode: {mode_line(result)}")
-    for f in result.findings[:10]:
-        where = f"{f.entity} {f.key}" + (f" {f.field}" if f.field else "")
-        print(f"  {f.kind:<18} {visible(where)}")
-    if len(result.findings) > 10:
-        print(f"  ... {len(result.findings) - 10} more in the report")
+    view = group_findings(result.findings, limit=show, per_document=3)
+    rest = view.hidden
+    for group in view.groups:
+        if group.side_kind:
+            print(f"  {group.side_kind:<18} {visible(group.document)}: {group.headline}")
+        for f in group.findings:
+            where = f"{f.entity} {f.key}" + (f" {f.field}" if f.field else "")
+            print(f"  {f.kind:<18} {visible(where)}")
+        if not group.one_sided and len(group.findings) < group.total:
+            left = group.total - len(group.findings)
+            rest -= left
+            print(f"  {'...':<18} {visible(group.document)}: {_plural(left, 'more finding')}")
+    if rest:
+        others = len({document_of(f) for f in result.findings}) - len(view.groups)
+        print(f"  ... {_plural(rest, 'more finding')} in {_plural(others, 'other document')}")
+    if view.hidden:
+        print("  every finding is in the report")
     checked = result.recheck
     if checked is not None and checked.units:
         transient = sum(checked.transient.values())
         print(
-            f"  re-check: {checked.units} units, {transient} transient differences, "
+            f"  re-check: {_plural(checked.units, 'unit')}, "
+            f"{_plural(transient, 'transient difference')}, "
             f"{checked.unstable_units} unstable (settle {checked.settle_seconds:g}s)"
         )
     if result.ignored:
-        print(f"  {len(result.ignored)} findings ignored by active rules (listed in the report)")
+        ignored = _plural(len(result.ignored), "finding")
+        print(f"  {ignored} ignored by active rules (listed in the report)")
     if result.coverage.lost_paths:
         lost = visible(", ".join(result.coverage.lost_paths))
         print(f"  coverage: the shadow cannot hold {lost}")
     if result.coverage.missing_tables:
-        print(f"  coverage: tables missing: {', '.join(result.coverage.missing_tables)}")
+        print(f"  coverage: tables missing: {visible(', '.join(result.coverage.missing_tables))}")
 
 
 def _print_run(run: PublishedRun) -> int:
@@ -236,11 +255,12 @@ def cmd_history(args: argparse.Namespace) -> int:
         0.
     """
     from shadow_audit.report import History
+    from shadow_audit.report.history import parity_text
 
     runs = History(args.history).runs(limit=args.limit)
-    print(f"{'run':>5}  {'finished':<29}{'status':<7}{'docs':>7}{'findings':>10}{'parity':>9}")
+    print(f"{'run':>5}  {'finished':<29}{'status':<7}{'docs':>7}{'findings':>10}{'parity':>10}")
     for r in runs:
-        counts = f"{r.documents:>7}{r.findings:>10}{r.parity:>9.4f}"
+        counts = f"{r.documents:>7}{r.findings:>10}{parity_text(r.parity):>10}"
         print(f"{r.id:>5}  {visible(r.finished_at):<29}{visible(r.status):<7}{counts}")
     return EXIT_OK
 
@@ -283,9 +303,17 @@ def run_repair(
     def print_plan(plan: RepairPlan) -> None:
         if migrate and not execute:
             print("migrate: the schema is brought to the mapping's DDL first (with --execute)")
-        operations = _plural(len(plan.actions), "row operation")
-        print(f"plan: {operations} over {_plural(plan.units, 'unit')}")
-        for action in plan.actions[:show]:
+        if plan.empty:
+            print("plan: nothing to repair")
+            return
+        operations = _plural(len(plan.actions), "change")
+        detail = ", ".join(
+            f"{_plural(n, _CHANGE_NOUN[change][0])} to {_CHANGE_NOUN[change][1]}"
+            for change, n in plan.changes().items()
+        )
+        detail = f": {detail}" if detail else ""
+        print(f"plan: {operations} over {_plural(plan.units, 'unit')}{detail}")
+        for action in plan.listing()[:show]:
             print(f"  {visible(str(action))}")
         if len(plan.actions) > show:
             print(f"  ... {len(plan.actions) - show} more")
@@ -299,11 +327,10 @@ def run_repair(
         print(f"migrated: {', '.join(outcome.migrated) or 'schema already current'}")
     done = outcome.execution
     if not execute:
-        print("dry run: nothing changed (pass --execute to apply)")
+        if not outcome.plan.empty:
+            print("dry run: nothing changed (pass --execute to apply)")
         return EXIT_OK if outcome.plan.empty else EXIT_FAIL
-    if done is None:
-        print("nothing to repair")
-    else:
+    if done is not None:
         print(
             f"repaired: {_plural(len(done.synced), 'unit')} re-synced from JSON, "
             f"{len(done.deleted)} deleted"
@@ -318,6 +345,14 @@ def run_repair(
     if outcome.red_because:
         print(f"still RED: {outcome.red_because}")
     return EXIT_OK if outcome.status == "GREEN" else EXIT_FAIL
+
+
+_CHANGE_NOUN = {  # RepairAction.change -> (what, verb) in the plan's summary line
+    "delete": ("row", "delete"),
+    "update": ("value", "overwrite"),
+    "insert": ("row", "insert"),
+    "fill": ("empty column", "fill"),
+}
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
@@ -378,7 +413,7 @@ def _megabytes(raw: str) -> float:
 def _file_options(p: argparse.ArgumentParser) -> None:
     """Which source files are opened (regular files only, always)."""
     p.add_argument(
-        "--max-document-mb", type=_megabytes, default=64.0,
+        "--max-document-mb", type=_megabytes, default=64.0, metavar="MB",
         help="larger documents are reported, not read",
     )  # fmt: skip
     p.add_argument(
@@ -409,7 +444,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "validate", cmd_validate, "validate documents against the JSON Schemas")
     p.add_argument("paths", nargs="+", help="files or folders (manifest/memory told apart by name)")
-    p.add_argument("--kind", choices=["manifest", "memory"], help="treat every file as this kind")
+    p.add_argument(
+        "--kind",
+        choices=["manifest", "memory"],
+        help="treat every file as this kind (default: told apart by file name)",
+    )
     _file_options(p)
 
     from shadow_audit.cli.upgrade import add_parser as add_upgrade
@@ -456,16 +495,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--history", type=file_in_folder(history_db), default=history_db, help="history database"
     )
     p.add_argument("--no-history", action="store_true", help="do not record this run")
-    p.add_argument("--keep", type=positive_int, help="keep only the newest N run folders")
+    p.add_argument(
+        "--keep",
+        type=positive_int,
+        metavar="N",
+        help="keep only the newest N run folders (default: keep all)",
+    )
     p.add_argument(
         "--max-findings",
         type=positive_int,
+        metavar="N",
         default=500,
         help="findings shown in md and html (all are in report.json)",
     )
     p.add_argument(
         "--workers",
         type=worker_count,
+        metavar="N",
         help="1: validate inline; 2: on a second core (default: by size)",
     )
     p.add_argument(
@@ -473,7 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         metavar="SECONDS",
         help="how long a difference must hold to be drift while writers that skip the lock "
-        "may be mid-save; waited at most once per run (default 5, or [audit] settle)",
+        "may be mid-save; waited at most once per run (default: 5, or [audit] settle)",
     )
     p.add_argument(
         "--incremental",

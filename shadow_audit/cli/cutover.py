@@ -15,7 +15,7 @@ from typing import Any
 from shadow_audit.cli.options import add_config, file_path, folder_path, iso_time
 from shadow_audit.errors import UsageError
 from shadow_audit.profiles import DEFAULT_DB_PATH
-from shadow_audit.text import visible
+from shadow_audit.text import natural_key, plural, visible
 
 EXIT_OK, EXIT_FAIL = 0, 1
 
@@ -83,7 +83,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     if outcome.exported is not None:
         e = outcome.exported
         print(
-            f"  JSON brought up to date from SQLite: {e.keys} keys, {e.written} files written, "
+            f"  JSON brought up to date from SQLite: {plural(e.keys, 'key')}, "
+            f"{plural(e.written, 'file')} written, "
             f"{e.unchanged} already equal"
         )
     return EXIT_OK
@@ -96,8 +97,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         args.shadow, args.out, config=_config(args.config), overwrite=args.overwrite
     )
     print(
-        f"export: {result.keys} keys from {args.shadow} into {args.out}: "
-        f"{result.written} files written, {result.unchanged} already equal"
+        f"export: {plural(result.keys, 'key')} from {args.shadow} into {args.out}: "
+        f"{plural(result.written, 'file')} written, {result.unchanged} already equal"
     )
     return EXIT_OK
 
@@ -114,16 +115,19 @@ def repair_json_copy(source: Path, shadow: Path, *, config: Any, execute: bool) 
     from shadow_audit.export import repair_json
 
     result = repair_json(source, shadow, config=config, execute=execute)
-    print(f"truth: sqlite; plan: rewrite {len(result.keys)} keys' JSON from SQLite")
-    for key in result.keys[:50]:
-        print(f"  EXPORT {key}")
-    for key in result.not_in_truth:
-        print(f"  left alone (only in JSON, not in the truth): {key}")
+    documents = plural(len(result.keys), "document")
+    print(f"truth: sqlite; plan: rewrite the JSON of {documents} from SQLite")
+    for key in sorted(result.keys, key=natural_key)[:50]:
+        print(f"  EXPORT {visible(key)}")
+    if len(result.keys) > 50:
+        print(f"  ... {len(result.keys) - 50} more")
+    for key in sorted(result.not_in_truth, key=natural_key):
+        print(f"  left alone (only in JSON, not in the truth): {visible(key)}")
     if not execute:
         print("dry run: nothing changed (pass --execute to apply)")
         return EXIT_FAIL if result.keys or result.not_in_truth else EXIT_OK
     if result.exported is not None:
-        print(f"repaired: {result.exported.written} JSON files rewritten from SQLite")
+        print(f"repaired: {plural(result.exported.written, 'JSON file')} rewritten from SQLite")
     after = result.after or result.before
     print(f"re-audit: {after.status}")
     return EXIT_OK if after.status == "GREEN" else EXIT_FAIL
@@ -148,14 +152,16 @@ def register(sub: Any, command: Callable[..., Any]) -> None:
     s.add_argument("--history", type=file_path, help="audit history (default: reports/history.db)")
     add_config(s, "shadow-audit.toml")
     s.add_argument("--force", action="store_true", help="move although NOT READY (needs --reason)")
-    s.add_argument("--reason", help="why; recorded with the transition")
+    s.add_argument(
+        "--reason", help="why; recorded with the transition (default: none; needed with --force)"
+    )
     s.add_argument("--now", type=iso_time, help="decide as of this ISO time (default: now)")
 
     s = command(steps, "rollback", cmd_rollback, "one phase back; JSON first brought up to date")
     s.add_argument("--source", type=folder_path, required=True, help="folder of workspaces")
     s.add_argument("--shadow", type=file_path, required=True, help="SQLite file")
     add_config(s, "shadow-audit.toml")
-    s.add_argument("--reason", help="why; recorded with the transition")
+    s.add_argument("--reason", help="why; recorded with the transition (default: none)")
     s.add_argument("--now", type=iso_time, help="the time of the transition (default: now)")
 
     p = command(sub, "export", cmd_export, "write the JSON archive of everything SQLite holds")

@@ -48,7 +48,8 @@ def add_parser(sub: argparse._SubParsersAction[CommandParser]) -> None:
     p.add_argument(
         "--assume-timezone",
         metavar="TZ",
-        help="zone of naive timestamps: a zoneinfo name (Europe/Berlin) or an offset (+01:00)",
+        help="zone of naive timestamps: a zoneinfo name (Europe/Berlin) or an offset "
+        "(+01:00) (default: none; documents with naive timestamps are refused)",
     )
     p.add_argument("--shadow", type=file_path, default=DEFAULT_DB_PATH, help="SQLite file")
     p.add_argument("--out", type=folder_path, default="reports", help="where the before-images go")

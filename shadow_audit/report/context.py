@@ -28,7 +28,8 @@ def top_paths(result: AuditResult, limit: int = 10) -> list[tuple[str, str, int]
 
     An ``invalid_source`` finding's path is a file, not a place in a document, so it
     is left out: a folder of broken files must not read as a drifting field. So are
-    findings without a path (rows the shadow holds and the source does not).
+    findings without a path, and the rows of a document one store lacks altogether
+    (a deleted workspace is one fact, not drift of its key paths).
 
     Args:
         result: the audit.
@@ -37,7 +38,12 @@ def top_paths(result: AuditResult, limit: int = 10) -> list[tuple[str, str, int]
     Returns:
         Up to ``limit`` triples, most findings first.
     """
+    from shadow_audit.report.view import document_of, one_sided_documents
+
+    whole = one_sided_documents(result.findings)
     counts = Counter(
-        (f.entity, f.path) for f in result.findings if f.path and f.kind != "invalid_source"
+        (f.entity, f.path)
+        for f in result.findings
+        if f.path and f.kind != "invalid_source" and document_of(f) not in whole
     )
     return [(e, p, n) for (e, p), n in counts.most_common(limit)]

@@ -152,6 +152,24 @@ def parity(result: AuditResult) -> float:
     return 1.0 if total == 0 else matched / total
 
 
+def parity_text(share: float) -> str:
+    """Return a parity share as people read it: a percentage with two decimals.
+
+    A share below 1 never shows as ``100.00 %``: the last mismatching row must stay
+    visible.
+
+    Args:
+        share: matched rows over all rows, between 0 and 1 (as ``parity`` gives).
+
+    Returns:
+        For example ``"99.99 %"`` for 0.999871, ``"100.00 %"`` for 1.0.
+    """
+    shown = round(share * 100, 2)
+    if share < 1:
+        shown = min(shown, 99.99)
+    return f"{shown:.2f} %"
+
+
 def _run(row: tuple[Any, ...]) -> Run:
     return Run(
         id=row[0],

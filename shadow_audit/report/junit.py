@@ -14,8 +14,8 @@ from typing import Any
 
 from shadow_audit.engine.findings import AuditResult, Finding
 from shadow_audit.report.context import ReportContext
-from shadow_audit.report.view import reasons
-from shadow_audit.text import visible
+from shadow_audit.report.view import reading_order, reasons
+from shadow_audit.text import plural, visible
 
 ROW_CHECKS = ("missing_in_shadow", "extra_in_shadow", "value_mismatch", "duplicate_key")
 SHOWN = 10
@@ -46,6 +46,7 @@ def _line(f: Finding) -> str:
 def _case(suite: ET.Element, classname: str, name: str, failures: list[Finding]) -> None:
     case = ET.SubElement(suite, "testcase", classname=xml_text(classname), name=name, time="0")
     if failures:
+        failures = sorted(failures, key=reading_order)  # numbers in order: proj/2, proj/10
         keys = ", ".join(f.key + (f".{f.field}" if f.field else "") for f in failures[:SHOWN])
         more = f" (+{len(failures) - SHOWN} more)" if len(failures) > SHOWN else ""
         failure = ET.SubElement(
@@ -83,9 +84,9 @@ def render_junit(result: AuditResult, context: ReportContext | None = None) -> s
         case = ET.SubElement(
             suite, "testcase", classname="shadow_audit.recheck", name="unstable", time="0"
         )
-        keys = ", ".join(f.key for f in unstable[:SHOWN])
+        keys = ", ".join(f.key for f in sorted(unstable, key=reading_order)[:SHOWN])
         more = f" (+{len(unstable) - SHOWN} more)" if len(unstable) > SHOWN else ""
-        message = f"{len(unstable)} units kept changing while re-checked: {keys}{more}"
+        message = f"{plural(len(unstable), 'unit')} kept changing while re-checked: {keys}{more}"
         ET.SubElement(case, "skipped", message=xml_text(message))
     coverage = ET.SubElement(
         suite, "testcase", classname="shadow_audit.coverage", name="complete", time="0"

@@ -17,8 +17,9 @@ from typing import Any
 
 from shadow_audit.engine.findings import AuditResult, Finding
 from shadow_audit.report.context import ReportContext, top_paths
-from shadow_audit.report.view import FindingsView, group_findings, reasons
-from shadow_audit.text import visible
+from shadow_audit.report.history import parity, parity_text
+from shadow_audit.report.view import FindingsView, group_findings, kind_counts, reasons
+from shadow_audit.text import plural, visible
 
 VALUE_WIDTH = 60
 NAME_WIDTH = 200  # keys, tables, fields, paths
@@ -135,8 +136,9 @@ def _findings(view: FindingsView) -> list[str]:
     if view.hidden:
         lines += [
             "",
-            f"{view.hidden} more findings not shown ({view.hidden_text}); at most {view.limit} "
-            "entries are shown, every finding is in report.json and findings.jsonl.gz.",
+            f"{plural(view.hidden, 'more finding')} not shown ({view.hidden_text}); "
+            f"at most {view.limit} entries are shown, every finding is in report.json and "
+            "findings.jsonl.gz.",
         ]
     return lines
 
@@ -156,22 +158,23 @@ def render_markdown(result: AuditResult, context: ReportContext | None = None) -
     lines = [
         f"# {icon} shadow-audit: {result.status}",
         "",
-        f"- source: {code(result.source)} ({result.documents} documents)",
+        f"- source: {code(result.source)} ({plural(result.documents, 'document')})",
         f"- shadow: {code(result.shadow)}",
         f"- finished: {code(result.finished_at)}",
+        f"- parity: {parity_text(parity(result))} of rows match",
     ]
     if result.incremental is not None:
         lines.append(f"- mode: {mode_line(result)}")
     if context.run_id is not None:
         lines.append(f"- run: {context.run_id}")
-    counts = {k: v for k, v in result.counts().items() if v}
+    counts = kind_counts(result.findings)
     lines += ["", "## Findings", ""]
     if counts:
         lines += ["| kind | count |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in counts.items()]
     else:
         lines.append("No findings.")
     if result.ignored:
-        lines.append(f"\n{len(result.ignored)} findings ignored by active rules.")
+        lines.append(f"\n{plural(len(result.ignored), 'finding')} ignored by active rules.")
     lines += [
         "",
         "## Tables",

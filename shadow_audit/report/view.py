@@ -13,7 +13,7 @@ from typing import Any
 
 from shadow_audit.engine.findings import Finding
 from shadow_audit.report.context import MAX_FINDINGS
-from shadow_audit.text import visible
+from shadow_audit.text import natural_key, visible
 
 # Which findings a reader needs first: the values that differ, then what cannot be
 # compared, then whole rows on one side.
@@ -54,6 +54,34 @@ def priority(finding: Finding) -> int:
     return _order(finding.kind)
 
 
+def reading_order(finding: Finding) -> tuple[Any, ...]:
+    """Sort key of findings as a person reads them: most telling kind first, then table,
+    then key with its numbers in order (``proj/2`` before ``proj/10``), then field.
+
+    report.json keeps the engine's order; every listing for people uses this one.
+
+    Args:
+        finding: any finding.
+
+    Returns:
+        A key for ``sorted``.
+    """
+    return (priority(finding), finding.entity, natural_key(finding.key), finding.field or "")
+
+
+def kind_counts(findings: tuple[Finding, ...]) -> dict[str, int]:
+    """Return how many findings of each kind there are, most telling kind first.
+
+    Args:
+        findings: the audit's findings.
+
+    Returns:
+        ``{kind: count}`` for the kinds present, value mismatches first (``PRIORITY``).
+    """
+    counts = Counter(f.kind for f in findings)
+    return {kind: counts[kind] for kind in sorted(counts, key=_order)}
+
+
 def _order(kind: str) -> int:
     return PRIORITY.get(kind, len(PRIORITY))
 
@@ -86,6 +114,11 @@ class DocumentGroup:
     total: int  # every finding of the document
     one_sided: str | None = None  # "only in the shadow" | "only in the source"
     tables: tuple[tuple[str, int], ...] = ()  # rows per table (one-sided groups)
+
+    @property
+    def side_kind(self) -> str | None:
+        """The kind a one-sided group stands for (``extra_in_shadow``...); None otherwise."""
+        return _SIDE_KIND.get(self.one_sided or "")
 
     @property
     def headline(self) -> str:
@@ -124,41 +157,41 @@ def _rank(findings: list[Finding]) -> tuple[int, int]:
     return best, -sum(1 for f in findings if priority(f) == best)
 
 
-def group_findings(findings: tuple[Finding, ...], *, limit: int = MAX_FINDINGS) -> FindingsView:
+def group_findings(
+    findings: tuple[Finding, ...], *, limit: int = MAX_FINDINGS, per_document: int = PER_DOCUMENT
+) -> FindingsView:
     """Group findings by document, most telling first, keeping at most ``limit`` entries.
 
     A shown finding is one entry and so is a one-sided group, whatever its row count.
     Groups come in order of their most telling kind (value mismatches first; documents
-    with more of them before fewer), then by document key; inside a group, value
-    mismatches come first. One document shows at most ``PER_DOCUMENT`` findings, so
-    that one broken document cannot take the whole page.
+    with more of them before fewer), then by document key (numbers by value); inside a
+    group, findings come in ``reading_order``. One document shows at most
+    ``per_document`` findings, so that one broken document cannot take the whole page.
 
     Args:
         findings: the audit's findings, in any order.
         limit: the most entries to show (at least 1).
+        per_document: the most findings shown for one document (at least 1).
 
     Returns:
         The view; ``view.hidden`` findings were left out, ``view.hidden_kinds`` says which.
     """
-    by_doc: dict[str, list[Finding]] = {}
-    for f in findings:
-        by_doc.setdefault(document_of(f), []).append(f)
-    order = sorted(by_doc, key=lambda d: (*_rank(by_doc[d]), d))
+    by_doc = _by_document(findings)
+    order = sorted(by_doc, key=lambda d: (*_rank(by_doc[d]), natural_key(d)))
     groups: list[DocumentGroup] = []
     budget, shown = limit, 0
     for doc in order:
         if budget <= 0:
             break
         items = by_doc[doc]
-        kinds = {f.kind for f in items}
-        side = _ONE_SIDED.get(next(iter(kinds))) if len(kinds) == 1 else None
-        if side is not None and _is_whole_document(items):
+        side = _one_side(items)
+        if side is not None:
             tables = Counter(f.entity for f in items)
             groups.append(DocumentGroup(doc, (), len(items), side, tuple(sorted(tables.items()))))
             budget -= 1
             shown += len(items)
             continue
-        ordered = tuple(sorted(items, key=priority)[: min(budget, PER_DOCUMENT)])
+        ordered = tuple(sorted(items, key=reading_order)[: min(budget, per_document)])
         groups.append(DocumentGroup(doc, ordered, len(items)))
         budget -= len(ordered)
         shown += len(ordered)
@@ -171,6 +204,29 @@ def group_findings(findings: tuple[Finding, ...], *, limit: int = MAX_FINDINGS) 
     return FindingsView(tuple(groups), len(findings), shown, limit, left)
 
 
-def _is_whole_document(items: list[Finding]) -> bool:
-    """One side holds the document itself (its root row), not just some of its child rows."""
-    return any("/" not in f.key for f in items)
+def _by_document(findings: tuple[Finding, ...]) -> dict[str, list[Finding]]:
+    by_doc: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_doc.setdefault(document_of(f), []).append(f)
+    return by_doc
+
+
+def _one_side(items: list[Finding]) -> str | None:
+    """``only in the shadow`` / ``only in the source`` when one side holds the document
+    itself (its root row) and every finding of it is that side's row; None otherwise."""
+    kinds = {f.kind for f in items}
+    side = _ONE_SIDED.get(next(iter(kinds))) if len(kinds) == 1 else None
+    return side if side is not None and any("/" not in f.key for f in items) else None
+
+
+def one_sided_documents(findings: tuple[Finding, ...]) -> set[str]:
+    """Return the documents that one store holds and the other lacks altogether.
+
+    Args:
+        findings: the audit's findings.
+
+    Returns:
+        Their keys: a deleted workspace whose rows stay in the shadow, a document the
+        shadow never got. Their rows are one fact each, not drift of their paths.
+    """
+    return {doc for doc, items in _by_document(findings).items() if _one_side(items)}

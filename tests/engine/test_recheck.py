@@ -403,7 +403,7 @@ def test_cli_settle_option_and_report(store, tmp_path):
     store.sql("UPDATE missions SET owner = 'x' WHERE mission_uuid = ?", LAST)
     run = audit_cli(store.source, store.db, tmp_path / "out", "--settle", "0.2", "--no-history")
     assert run.returncode == 1, run.stderr
-    assert "re-check: 1 units" in run.stdout
+    assert "re-check: 1 unit, " in run.stdout
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     jsonschema.validate(report, json.loads(SCHEMA.read_text()))
     assert report["recheck"]["units"] == 1 and report["recheck"]["drift_units"] == 1
@@ -434,7 +434,7 @@ def test_the_gate_bounds_unstable_units(store, tmp_path):
     strict = decide(book.runs(), policy=GatePolicy(min_green_runs=1, min_days=0))
     checks = {r.check: r for r in strict.reasons}
     assert checks["findings"].passed  # unstable is not drift
-    assert not checks["unstable"].passed and "1 units" in checks["unstable"].message
+    assert not checks["unstable"].passed and "has 1 unit that" in checks["unstable"].message
     assert not strict.ready
     lenient = GatePolicy.from_config({"max_unstable": 1, "min_green_runs": 1, "min_days": 0})
     assert {r.check: r.passed for r in decide(book.runs(), policy=lenient).reasons}["unstable"]

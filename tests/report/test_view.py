@@ -195,3 +195,25 @@ def test_huge_keys_and_values_are_cut_so_500_entries_stay_small():
     result = result_of(findings)
     assert len(render(result, "html", ReportContext()).encode()) < 20 * 8_000 + 50_000
     assert len(render(result, "md", ReportContext()).encode()) < 20 * 1_000 + 5_000
+
+
+def test_a_deleted_project_is_not_a_path_that_drifts():
+    """Its rows carry their key paths, as a real audit gives them; a stale concept of a
+    present project is real drift of ``domain.concepts[]``."""
+    gone = [
+        Finding("extra_in_shadow", "missions", "gone", path="metadata.projectId"),
+        Finding("extra_in_shadow", "trajectory", "gone", path="memory"),
+        *(
+            Finding("extra_in_shadow", "session_narrative", f"gone/{i}", path="narrative[].session")
+            for i in range(1, 7)
+        ),
+    ]
+    stale = Finding("extra_in_shadow", "domain_concepts", "p2/stale", path="domain.concepts[]")
+    result = result_of([*gone, mismatch("p1"), stale])
+    assert set(top_paths(result)) == {
+        ("missions", "metadata.owner", 1),
+        ("domain_concepts", "domain.concepts[]", 1),
+    }
+    md = render(result, "md", ReportContext())
+    drift = md[md.index("## Paths that drift most") : md.index("## Findings by document")]
+    assert "narrative[].session" not in drift and "metadata.projectId" not in drift

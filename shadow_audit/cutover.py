@@ -26,6 +26,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from shadow_audit.clock import utc_stamp
 from shadow_audit.config import Config
 from shadow_audit.errors import DatabaseError, UsageError
 from shadow_audit.export import ExportResult, export_documents
@@ -45,6 +46,7 @@ from shadow_audit.stores.phases import (
     record_transition,
 )
 from shadow_audit.stores.sqlite_shadow import SqliteShadow, connect_readonly
+from shadow_audit.text import plural
 
 TRANSITION_TIMEOUT = 60.0  # seconds a move waits for the saves in flight to commit
 
@@ -90,10 +92,6 @@ class CutoverStatus:
 
     phase: Phase
     transitions: tuple[Transition, ...] = field(default_factory=tuple)
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _instant(stamp: str) -> datetime:
@@ -185,7 +183,7 @@ def _primary_reasons(
         GateReason(
             "backup_failures",
             not failures,
-            f"{len(failures)} JSON-backup failures since {_stamp(start)} (allowed 0)",
+            f"{plural(len(failures), 'JSON-backup failure')} since {utc_stamp(start)} (allowed 0)",
             {"count": len(failures), "failures": [e.to_dict() for e in failures[:20]]},
         ),
     ]
@@ -223,7 +221,7 @@ def decide_step(
     if current == PHASES[-1]:
         raise UsageError(f"database {db}: already {current}; there is no phase after it")
     target = PHASES[PHASES.index(current) + 1]
-    policy = CutoverPolicy.from_config(config.cutover)
+    policy = CutoverPolicy.from_config(config.cutover, path=config.path)
     hist = Path(history) if history is not None else None
     reasons: list[GateReason] = []
     if target in ("read-verify", "sqlite-primary"):
@@ -232,7 +230,7 @@ def decide_step(
         reasons.append(_read_reasons(db, _entered(status.transitions, current), policy))
     if target == "json-retired":
         reasons += _primary_reasons(db, _entered(status.transitions, current), policy, now)
-    return StepDecision(current, target, _stamp(now), tuple(reasons))
+    return StepDecision(current, target, utc_stamp(now), tuple(reasons))
 
 
 def _move(
@@ -271,7 +269,7 @@ def _move(
                 )
                 evidence = {**evidence, "exported": exported.to_dict()}
             transition = record_transition(
-                conn, to_phase=to, at=_stamp(at), evidence=evidence, forced=forced, reason=reason
+                conn, to_phase=to, at=utc_stamp(at), evidence=evidence, forced=forced, reason=reason
             )
             if to in SQLITE_TRUTH:
                 write_phase_marker(shadow, to)
@@ -280,6 +278,22 @@ def _move(
     if to not in SQLITE_TRUTH:
         write_phase_marker(shadow, to)
     return transition, exported
+
+
+def _check_source(source: Path, transitions: tuple[Transition, ...]) -> None:
+    """Refuse to bring a folder up to date that is not the one the cutover was decided on
+    (a typo in ``--source`` would leave the application's JSON stale after the rollback).
+    A recorded folder that no longer exists (moved by its owner) is not held against it."""
+    recorded = next(
+        (t.evidence["source"] for t in reversed(transitions) if "source" in t.evidence), None
+    )
+    if recorded is None or not Path(recorded).is_dir():
+        return
+    if Path(recorded).resolve() != source.resolve():
+        raise UsageError(
+            f"--source {source}: the cutover was decided on the JSON folder {recorded}; "
+            "a rollback brings that folder up to date (nothing moved)"
+        )
 
 
 def advance(
@@ -323,7 +337,7 @@ def advance(
         expect=decision.from_phase,  # type: ignore[arg-type]
         to=decision.to_phase,  # type: ignore[arg-type]
         at=now,
-        evidence=decision.to_dict(),
+        evidence={**decision.to_dict(), "source": str(Path(source).resolve())},
         forced=not decision.ready,
         reason=reason,
     )
@@ -357,10 +371,13 @@ def rollback(
     """
     config = config or Config()
     db = Path(shadow)
-    current = cutover_status(db).phase
+    status = cutover_status(db)
+    current = status.phase
     if current == PHASES[0]:
         raise UsageError(f"database {db}: already {current}; there is no phase before it")
     target = PHASES[PHASES.index(current) - 1]
+    if current in SQLITE_TRUTH:
+        _check_source(Path(source), status.transitions)
     transition, exported = _move(
         db,
         config,
@@ -395,16 +412,23 @@ def export_json(
         The counts.
 
     Raises:
-        DatabaseError: the database is missing or not SQLite.
+        DatabaseError: the database is missing, not SQLite, or has no table of the mapping's
+            root (another SQLite file, such as the audit history).
         ExportError: a file could not be written, or would be replaced without ``overwrite``.
     """
     config = config or Config()
     target = Path(out)
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--out {target}: cannot create: {exc.strerror}") from exc
-    with closing(connect_readonly(shadow)) as conn:
+    with closing(connect_readonly(shadow)) as conn:  # a bad database creates no folder
+        root = config.mapping.root.table
+        found = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?", (root,)
+        ).fetchone()
+        if found is None:
+            raise DatabaseError(f"database {shadow}: no table {root}: not a shadow database")
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--out {target}: cannot create: {exc.strerror}") from exc
         return export_documents(
             conn, config.mapping, JsonStore(target, config.mapping), overwrite=overwrite
         )

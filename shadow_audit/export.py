@@ -14,9 +14,9 @@ import orjson
 
 from shadow_audit.config import Config
 from shadow_audit.errors import ShadowAuditError
-from shadow_audit.mapping import DocumentMap, build_documents, quote
+from shadow_audit.mapping import DocumentMap, compile_rebuilder, quote
 from shadow_audit.stores.json_store import JsonStore, dump_document
-from shadow_audit.stores.rows import read_unit_rows
+from shadow_audit.stores.rows import UnitReader
 from shadow_audit.stores.sqlite_shadow import connect_readonly
 
 if TYPE_CHECKING:
@@ -50,7 +50,12 @@ def export_documents(
 ) -> ExportResult:
     """Write every document SQLite holds as JSON files (atomic), rebuilt by the mapping.
 
-    A file that already holds the same document is left alone.
+    A key's documents go to the folder that already holds that key, however it is named
+    (the reference names folders its own way: ``agency_toolkit/`` holding
+    ``agency-toolkit-001``), so a rollback or a repair never makes a second copy; a key no
+    folder holds gets a folder named after it. A file that already holds the same document
+    is left alone. Rows are read and rebuilt by the read path's compiled statements and
+    rebuild (``UnitReader``, ``compile_rebuilder``), equal to ``build_documents``.
 
     Args:
         conn: a connection to the database (read-only is enough).
@@ -75,15 +80,20 @@ def export_documents(
         )
     ]
     keys = stored if keys is None else [k for k in stored if k in set(keys)]
+    rebuild = _Rebuild(conn, mapping)
+    # every key's folder found before anything is written: a folder this export makes would
+    # otherwise be listed and read again by the search for each later key (quadratic)
+    units = {key: out.unit_of(key) for key in keys}
     if not overwrite:
-        _refuse_to_replace(conn, mapping, out, keys)
+        _refuse_to_replace(rebuild, out, units)
     written = unchanged = 0
     failures: list[str] = []
     for key in keys:
         try:
-            documents = build_documents(mapping, key, read_unit_rows(conn, mapping, key))
+            documents = rebuild(key)
+            unit = units[key]
             for name, doc in documents.items():
-                path = out.path_for(key, name)
+                path = out.path_for(unit, name)
                 if path.is_file() and _holds(path, dump_document(doc), doc):
                     unchanged += 1
                     continue
@@ -97,14 +107,25 @@ def export_documents(
     return ExportResult(keys=len(keys), written=written, unchanged=unchanged)
 
 
-def _refuse_to_replace(
-    conn: sqlite3.Connection, mapping: DocumentMap, out: JsonStore, keys: list[str]
-) -> None:
+class _Rebuild:
+    """One key's documents from its rows: the read path's statements and rebuild, made once."""
+
+    def __init__(self, conn: sqlite3.Connection, mapping: DocumentMap) -> None:
+        self.conn = conn
+        self.reader = UnitReader(mapping)
+        self.rebuild = compile_rebuilder(mapping)
+
+    def __call__(self, key: str) -> dict[str, Any]:
+        rows = self.reader.read(self.conn, key)
+        return self.rebuild(key, rows) if rows else {}
+
+
+def _refuse_to_replace(rebuild: _Rebuild, out: JsonStore, units: dict[str, str]) -> None:
     """Raise before anything is written when a file under ``out`` holds another document."""
     differ = []
-    for key in keys:
-        for name, doc in build_documents(mapping, key, read_unit_rows(conn, mapping, key)).items():
-            path = out.path_for(key, name)
+    for key, unit in units.items():
+        for name, doc in rebuild(key).items():
+            path = out.path_for(unit, name)
             if path.exists() and not _holds(path, dump_document(doc), doc):
                 differ.append(path)
     if differ:

@@ -275,7 +275,7 @@ def decide(
         GateReason(
             "shadow_write_failures",
             len(failures) <= policy.max_ledger_failures,
-            f"{plural(len(failures), 'shadow-write failure')} since {window_start.isoformat()} "
+            f"{plural(len(failures), 'shadow-write failure')} since {_moment(window_start)} "
             f"(allowed {policy.max_ledger_failures})",
             {"failures": [e.to_dict() for e in failures[:20]], "count": len(failures)},
         )
@@ -457,3 +457,8 @@ def run_gate(
         shadow=shadow, source=source, history=history, config=config, ledger=ledger, now=now
     )
     return decision, write_gate(decision, out)
+
+
+def _moment(moment: datetime) -> str:
+    """A moment for people, in UTC to the second with ``Z``, as the rest of the output."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -20,13 +20,13 @@ import pandas as pd
 from deepdiff import DeepDiff
 
 from shadow_audit.errors import SourceError, UsageError
-from shadow_audit.mapping import DocumentMap, build_documents, iter_rows
+from shadow_audit.mapping import DocumentMap, compile_rebuilder, iter_rows
 from shadow_audit.profiles import REFERENCE
 from shadow_audit.report.history import History
 from shadow_audit.report.json_report import read_findings
 from shadow_audit.stores.json_store import JsonStore, SourceUnit
 from shadow_audit.stores.json_store import locate as companion_paths
-from shadow_audit.stores.rows import read_unit_rows
+from shadow_audit.stores.rows import UnitReader
 from shadow_audit.stores.sqlite_shadow import connect_readonly
 
 
@@ -297,8 +297,8 @@ def explain(
             if found:
                 documents[spec.name] = store.read(Path(found[0]))
     with closing(connect_readonly(shadow)) as conn:
-        rows = read_unit_rows(conn, mapping, key)
-    if unit is None and not rows:
+        tables = UnitReader(mapping).read(conn, key)  # the read path's statements
+    if unit is None and not tables:
         raise UsageError(f"key {key!r}: in neither {source} nor {shadow}")
     expected: dict[str, pd.DataFrame] = {}
     actual: dict[str, pd.DataFrame] = {}
@@ -312,11 +312,10 @@ def explain(
             else []
         )
         expected[e.table] = pd.DataFrame(exp, columns=[*key_cols, *cols])
-        act = [
-            (*([k] if key_cols else []), *(r.get(c) for c in cols))
-            for k, r in rows.get(e.table, [])
-        ]
+        names, stored = tables.get(e.table, ((), []))
+        as_dicts = [dict(zip(names, row, strict=True)) for row in stored]
+        act = [(*(r.get(c) for c in key_cols), *(r.get(c) for c in cols)) for r in as_dicts]
         actual[e.table] = pd.DataFrame(act, columns=[*key_cols, *cols])
-    rebuilt = build_documents(mapping, key, rows) if rows else {}
+    rebuilt = compile_rebuilder(mapping)(key, tables) if tables else {}
     diff = json.loads(DeepDiff(documents, rebuilt, ignore_order=True).to_json())
     return Explanation(key, documents, expected, actual, rebuilt, diff)

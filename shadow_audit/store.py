@@ -87,11 +87,14 @@ class CutoverPolicy:
     verify_lock_timeout: float = VERIFY_LOCK_TIMEOUT
 
     @classmethod
-    def from_config(cls, raw: MappingABC[str, Any]) -> CutoverPolicy:
+    def from_config(
+        cls, raw: MappingABC[str, Any], *, path: Path | str | None = None
+    ) -> CutoverPolicy:
         """Check and read ``[cutover]``.
 
         Args:
             raw: the table as parsed from TOML.
+            path: the config file it came from, named in every error (``config FILE: ...``).
 
         Returns:
             The policy.
@@ -99,6 +102,15 @@ class CutoverPolicy:
         Raises:
             ConfigError: an unknown key or a value out of range.
         """
+        try:
+            return cls._checked(raw)
+        except ConfigError as exc:
+            if path is None:
+                raise
+            raise ConfigError(f"config {path}: {exc}") from exc
+
+    @classmethod
+    def _checked(cls, raw: MappingABC[str, Any]) -> CutoverPolicy:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(raw) - known)
         if unknown:
@@ -206,7 +218,8 @@ class Store:
         cutover = dict(self.config.cutover)
         if verify_lock_timeout is not None:  # the argument wins over the config's table
             cutover["verify_lock_timeout"] = verify_lock_timeout
-        self.policy = CutoverPolicy.from_config(cutover)
+        where = self.config.path if verify_lock_timeout is None else None  # whose value it is
+        self.policy = CutoverPolicy.from_config(cutover, path=where)
         self.json = JsonStore(source, self.mapping)
         path = Path(shadow)
         marker = _marker_phase(path)

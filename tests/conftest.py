@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
+import logging
 import os
 import sqlite3
 import subprocess
@@ -56,6 +58,22 @@ VIBE_FIXTURES = next(
 )
 
 
+# Set by pytest_configure: True in the quick run, the one that deselects the slow tests
+# (`pytest -m "not slow"`); the README's and CI's command (no -m) runs at full strength.
+QUICK_RUN = False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global QUICK_RUN
+    QUICK_RUN = "not slow" in (config.getoption("markexpr", "") or "")
+
+
+def examples(n: int) -> int:
+    """Hypothesis ``max_examples`` for a property test: ``n`` in the full run, a quarter of
+    it (at least 10) in the quick run, which the full run backs with every example."""
+    return max(10, n // 4) if QUICK_RUN else n
+
+
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """``shadow-audit ARGS`` in a subprocess; by default in a scratch folder, so the
     default ``reports/`` of a command never lands in the repository."""
@@ -76,6 +94,48 @@ def audit_cli(
     ``--settle 0`` unless ARGS say otherwise (no writer runs: nothing to wait for)."""
     settle = () if "--settle" in args else ("--settle", "0")
     return run_cli(
+        "audit", "--source", str(source), "--shadow", str(shadow), "--out", str(out), *args,
+        *settle,
+    )  # fmt: skip
+
+
+def run_main(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``shadow-audit ARGS`` in this process, through ``shadow_audit.cli.main``: the same
+    result as :func:`run_cli` (exit code, stdout, stderr with the CLI's log lines) without
+    starting an interpreter and importing pandas again (about half a second each).
+
+    For a command a test uses to set up or to read back; where the subject is the
+    process itself (its exit status, a crash, a signal, a fresh import) use run_cli."""
+    from shadow_audit.cli import main
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    root.handlers.clear()  # so the CLI's logging set-up writes to the stderr captured here
+    out, err = io.StringIO(), io.StringIO()
+    with tempfile.TemporaryDirectory() as scratch:
+        here = os.getcwd()
+        os.chdir(cwd or scratch)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    code = main(list(args))
+                except SystemExit as exc:  # argparse: --help, a usage error
+                    code = exc.code if isinstance(exc.code, int) else 2
+        finally:
+            os.chdir(here)
+            root.handlers[:] = handlers
+            root.setLevel(level)
+    return subprocess.CompletedProcess(
+        ["shadow-audit", *args], code, out.getvalue(), err.getvalue()
+    )
+
+
+def audit_main(
+    source: Path, shadow: Path, out: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """:func:`audit_cli` in this process (:func:`run_main`)."""
+    settle = () if "--settle" in args else ("--settle", "0")
+    return run_main(
         "audit", "--source", str(source), "--shadow", str(shadow), "--out", str(out), *args,
         *settle,
     )  # fmt: skip

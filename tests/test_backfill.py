@@ -319,6 +319,7 @@ backfill(sys.argv[1], sys.argv[2], workers=2, batch=10)
 """
 
 
+@pytest.mark.slow  # a backfill process SIGKILLed mid-run: a crash test
 def test_a_backfill_killed_mid_run_leaves_whole_batches_and_a_rerun_completes_it(tmp_path):
     projects = make_projects(1200, seed=3, sessions=3, concepts=3, concerns=2)
     source = tmp_path / "src"

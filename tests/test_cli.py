@@ -13,7 +13,7 @@ import pytest
 
 from shadow_audit.cli import build_parser, main
 from shadow_audit.cli.options import EXIT_CODES
-from tests.conftest import audit_cli, run_cli
+from tests.conftest import audit_cli, audit_main, run_cli
 
 run = run_cli
 
@@ -188,7 +188,7 @@ def test_the_installed_command_rejects_a_bad_option_in_one_line(tmp_path, args, 
 
 def test_keep_zero_records_nothing_in_an_existing_history(store, tmp_path):
     out = tmp_path / "out"
-    first = audit_cli(store.source, store.db, out, "--history", str(tmp_path / "h.db"))
+    first = audit_main(store.source, store.db, out, "--history", str(tmp_path / "h.db"))
     assert first.returncode == 0, first.stderr
     before = {p: p.read_bytes() for p in [tmp_path / "h.db", *out.rglob("*")] if p.is_file()}
     again = audit_cli(

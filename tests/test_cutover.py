@@ -21,6 +21,7 @@ import pytest
 
 from shadow_audit.config import Config
 from shadow_audit.cutover import PhaseChangedError, _move, advance, cutover_status, rollback
+from shadow_audit.dualwrite import DualWriter
 from shadow_audit.engine.run import audit
 from shadow_audit.errors import UsageError
 from shadow_audit.ledger import FailureLedger, default_ledger_path
@@ -29,8 +30,9 @@ from shadow_audit.report.history import History
 from shadow_audit.store import open_store
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.rows import read_unit_rows
+from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from shadow_audit.synth import make_projects
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_main
 
 PROJECTS = make_projects(3, seed=5, sessions=3, concepts=3, concerns=2)
 NOW = datetime.now(UTC)
@@ -110,6 +112,7 @@ def test_advance_refuses_without_evidence_and_lists_every_reason(root):
     assert done.stdout.splitlines() == [
         "refused: shadow -> read-verify (gate NOT READY)",
         "  FAIL  history: no audit of this shadow is recorded yet",
+        "not moved; --force --reason TEXT moves anyway, recorded as forced",
     ]
     assert cutover_status(root / "s.db").phase == "shadow"
 
@@ -190,7 +193,7 @@ def test_backup_failures_block_json_retired(root):
     )
     refused = cli(root, "advance", "--now", stamp(NOW + timedelta(days=30)))
     assert refused.returncode == 1
-    assert "  FAIL  backup_failures: 1 JSON-backup failures since" in refused.stdout
+    assert "  FAIL  backup_failures: 1 JSON-backup failure since" in refused.stdout
 
 
 def test_force_needs_a_reason_and_is_recorded(root):
@@ -352,8 +355,8 @@ def replace_folder_with_file(folder: Path) -> None:
 
 
 def report(root: Path, out: str) -> dict[str, Any]:
-    done = run_cli("audit", "--source", str(root / "ws"), "--shadow", str(root / "s.db"),
-                   "--out", str(root / out), "--no-history")  # fmt: skip
+    done = run_main("audit", "--source", str(root / "ws"), "--shadow", str(root / "s.db"),
+                    "--out", str(root / out), "--no-history", "--settle", "0")  # fmt: skip
     assert done.returncode in (0, 1), done.stderr
     return orjson.loads((root / out / "report.json").read_bytes())
 
@@ -424,6 +427,7 @@ def test_reverse_audit_swaps_values_and_repair_rewrites_the_json(root):
     assert orjson.loads(path.read_bytes())["metadata"]["owner"] == "copy only"
     done = run_cli(*args, "--execute")
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "repaired: 1 JSON file rewritten from SQLite" in done.stdout
     assert "re-audit: GREEN" in done.stdout
     assert orjson.loads(path.read_bytes())["metadata"]["owner"] == truth_owner
 
@@ -441,7 +445,11 @@ def test_demo_cutover_runs_the_whole_journey(tmp_path):
     )
     assert "the application now reads from SQLite: phase sqlite-primary" in out
     assert "reverse audit: RED (truth: sqlite): missing_in_shadow proj-000001" in out
-    assert "audit: GREEN (truth: json); every edit in the JSON: True" in out
+    assert "audit: GREEN (truth: json); every edit in the JSON: yes" in out
+    assert "operation(s)" not in out
+    assert "repair (JSON wins): 1 row operation on proj-000002" in out
+    assert "   6 more reads: 6 verified, 0 mismatched" in out
+    assert "(with SQLite the truth, the audit's 'shadow' is the JSON copy)" in out
     assert out.splitlines()[-1].endswith("sqlite-primary -> read-verify  (rollback)")
 
 
@@ -459,3 +467,92 @@ def test_an_explicit_history_that_does_not_exist_is_exit_2(root):
     assert done.returncode == 2
     assert "history.db: no such file" in done.stderr
     assert cutover_status(root / "s.db").phase == "shadow"
+
+
+def reference_named_root(tmp_path: Path) -> Path:
+    """A project whose folder the reference named its own way: `agency_toolkit/` holding the
+    key `agency-toolkit-001`, its memory at `.vibe/project_memory.json` with the folder's name."""
+    manifest, memory = copy.deepcopy(PROJECTS[0])
+    manifest["metadata"]["projectId"] = "agency-toolkit-001"
+    memory["project_id"] = "agency_toolkit"
+    writer = DualWriter(JsonStore(tmp_path / "ws"), SqliteShadow(tmp_path / "s.db"))
+    writer.save_project(manifest, memory, workspace="agency_toolkit")
+    (tmp_path / "c.toml").write_text("")
+    return tmp_path
+
+
+def test_rollback_writes_into_the_folder_that_holds_the_key_not_a_second_one(tmp_path):
+    root = reference_named_root(tmp_path)
+    for _ in range(2):
+        advance(root / "ws", root / "s.db", force=True, reason="setup")
+    store = open_store(root / "ws", root / "s.db")
+    d = store.load("agency-toolkit-001")
+    d["manifest"]["status"]["message"] = "written in sqlite-primary"
+    with store.shadow.transaction() as conn:  # SQLite holds the edit, the JSON backup missed it
+        store.shadow.write(conn, "agency-toolkit-001", d)
+    done = cli(root, "rollback", "--reason", "drill")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (root / "ws").iterdir()) == ["agency_toolkit"]
+    manifest = root / "ws" / "agency_toolkit" / "project_manifest.json"
+    assert orjson.loads(manifest.read_bytes()) == d["manifest"]
+    after = audit(root / "ws", root / "s.db")
+    assert after.status == "GREEN", [f.kind for f in after.findings]
+
+
+def test_export_of_a_missing_database_creates_no_out_folder(tmp_path):
+    done = run_cli("export", "--shadow", str(tmp_path / "x.db"), "--out", str(tmp_path / "o"))
+    assert done.returncode == 2
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("toml", "error"),
+    [
+        ("read_sample = 2", "cutover.read_sample: 2 is not in [0, 1]"),
+        ('min_verified_reads = "lots"', "cutover.min_verified_reads: 'lots' is not a number >= 0"),
+        ("min_verified_reads = 10.5", "cutover.min_verified_reads: 10.5 is not a whole number"),
+    ],
+)
+def test_a_bad_cutover_value_names_the_config_file_and_moves_nothing(root, toml, error):
+    (root / "c.toml").write_text(f"[cutover]\n{toml}\n")
+    done = cli(root, "advance", "--force", "--reason", "bad config")
+    assert done.returncode == 2
+    assert done.stderr == f"shadow-audit: config {root / 'c.toml'}: {error}\n"
+    assert cutover_status(root / "s.db").phase == "shadow"
+
+
+def test_rollback_into_another_folder_than_the_cutover_was_decided_on_is_refused(root):
+    for _ in range(2):
+        advance(root / "ws", root / "s.db", force=True, reason="setup")
+    other = root / "typo"
+    other.mkdir()
+    done = run_cli("cutover", "rollback", "--source", str(other), "--shadow", str(root / "s.db"))
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"shadow-audit: --source {other}: the cutover was decided on the JSON folder "
+        f"{(root / 'ws').resolve()}; a rollback brings that folder up to date (nothing moved)\n"
+    )
+    assert list(other.iterdir()) == []
+    assert cutover_status(root / "s.db").phase == "sqlite-primary"
+    done = cli(root, "rollback")
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("made", ["empty file", "the audit history"])
+def test_export_of_a_sqlite_file_that_is_not_a_shadow_is_exit_2(tmp_path, made):
+    db = tmp_path / "other.db"
+    if made == "empty file":
+        db.write_bytes(b"")
+    else:
+        History(db).record(audit(*shadow_of_three(tmp_path)))
+    done = run_cli("export", "--shadow", str(db), "--out", str(tmp_path / "o"))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == f"shadow-audit: database {db}: no table missions: not a shadow database\n"
+    assert not (tmp_path / "o").exists()
+
+
+def shadow_of_three(tmp_path: Path) -> tuple[Path, Path]:
+    with open_store(tmp_path / "ws", tmp_path / "s.db") as store:
+        for i in range(3):
+            store.save(docs(i))
+    return tmp_path / "ws", tmp_path / "s.db"

@@ -24,7 +24,7 @@ import shadow_audit as sa
 from shadow_audit.config import Config
 from shadow_audit.errors import ConfigError, DatabaseError, SourceError
 from shadow_audit.profiles import REFERENCE
-from tests.conftest import make_store, read_only_file
+from tests.conftest import examples, make_store, read_only_file
 
 TABLES = [e.table for e in REFERENCE.entities]
 ROW_KINDS = ("missing_in_shadow", "extra_in_shadow")
@@ -408,7 +408,7 @@ def template(tmp_path_factory):
 
 
 @settings(
-    max_examples=30,
+    max_examples=examples(30),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

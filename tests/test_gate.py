@@ -21,7 +21,7 @@ from shadow_audit.ledger import LedgerEntry
 from shadow_audit.profiles import REFERENCE_V2_DDL
 from shadow_audit.report.history import History
 from shadow_audit.stores.sqlite_shadow import SqliteShadow, shadow_identity
-from tests.conftest import audit_cli, make_store, run_cli
+from tests.conftest import audit_main, make_store, run_cli
 
 T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
 
@@ -150,9 +150,9 @@ def test_gate_counts_only_runs_of_the_shadow_it_judges(tmp_path):
     prod, stage = make_store(tmp_path / "prod"), make_store(tmp_path / "stage", seed=2)
     prod.sql("UPDATE missions SET owner = 'mallory' WHERE mission_uuid = 'proj-000000'")
     history, out = tmp_path / "history.db", tmp_path / "out"
-    assert audit_cli(prod.source, prod.db, out, "--history", str(history)).returncode == 1
+    assert audit_main(prod.source, prod.db, out, "--history", str(history)).returncode == 1
     for _ in range(3):
-        assert audit_cli(stage.source, stage.db, out, "--history", str(history)).returncode == 0
+        assert audit_main(stage.source, stage.db, out, "--history", str(history)).returncode == 0
     config = tmp_path / "lenient.toml"
     config.write_text("[gate]\nmin_green_runs = 3\nmin_days = 0\n")
     common = ["gate", "--history", str(history), "--config", str(config), "--out", str(out)]

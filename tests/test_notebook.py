@@ -97,3 +97,30 @@ def test_api_objects_render_and_explain_shows_the_drift(demo):
     clean = explain(demo / "workspaces", demo / ".vibe" / "state" / "vibe_agency.db", "proj-000001")
     assert clean.diff == {}
     assert "rebuilds exactly this document" in clean._repr_html_()
+
+
+def test_explain_reads_rows_and_rebuilds_as_the_reference_does(demo):
+    """explain() uses the read path's UnitReader and compiled rebuild: the law against the
+    reference (read_unit_rows + build_documents), on every demo key, drifted ones included."""
+    from shadow_audit.config import Config
+    from shadow_audit.mapping import build_documents
+    from shadow_audit.stores.rows import read_unit_rows
+
+    mapping = Config().mapping
+    db = demo / ".vibe" / "state" / "vibe_agency.db"
+    conn = sqlite3.connect(db)
+    keys = [r[0] for r in conn.execute("SELECT mission_uuid FROM missions ORDER BY 1")]
+    assert len(keys) > 5
+    for key in keys:
+        rows = read_unit_rows(conn, mapping, key)
+        shown = explain(demo / "workspaces", db, key)
+        assert shown.rebuilt == build_documents(mapping, key, rows)
+        for e in mapping.entities:
+            key_cols = [e.key_column] if e.key_column and not e.is_root else []
+            cols = [f.column for f in e.compared_fields]
+            reference = [
+                (*([k] if key_cols else []), *(r.get(c) for c in cols))
+                for k, r in rows.get(e.table, [])
+            ]
+            assert shown.actual[e.table].to_dict("split")["data"] == [list(t) for t in reference]
+    conn.close()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+# The audit side loads here, once: pytester's in-process runs (``runpytest``) drop the
+# modules first imported inside them, and numpy cannot be loaded twice in one process.
+import shadow_audit.parity  # noqa: F401
 from tests.conftest import make_store
 
 SUITE = """
@@ -41,6 +44,8 @@ def test_drift_is_caught(shadow_workspace):
 
 
 def test_passing_suite(pytester):
+    """In a fresh pytest (a subprocess): the plugin loads through its entry point alone.
+    The other suites run in-process (``runpytest``), which loads it the same way."""
     pytester.makepyfile(SUITE)
     result = pytester.runpytest_subprocess("-q")
     result.assert_outcomes(passed=2)
@@ -48,7 +53,7 @@ def test_passing_suite(pytester):
 
 def test_failing_suite_shows_a_compact_message(pytester):
     pytester.makepyfile(DRIFT)
-    result = pytester.runpytest_subprocess("-q")
+    result = pytester.runpytest("-q")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -91,9 +96,9 @@ def test_marker_asserts_parity_of_the_configured_store(pytester, tmp_path):
 
 
 def test_marker_paths_and_options_are_listed_in_help(pytester):
-    result = pytester.runpytest_subprocess("--help")
+    result = pytester.runpytest("--help")
     result.stdout.fnmatch_lines(["*shadow-audit parity checks*", "*--shadow-audit-source*"])
-    markers = pytester.runpytest_subprocess("--markers")
+    markers = pytester.runpytest("--markers")
     markers.stdout.fnmatch_lines(["*@pytest.mark.shadow_parity*"])
 
 
@@ -114,7 +119,7 @@ def test_marker_keywords_name_the_store_and_win_over_the_options(pytester, tmp_p
             pass
         """
     )
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest(
         "-q", f"--shadow-audit-source={good.source}", f"--shadow-audit-shadow={good.db}"
     )
     result.assert_outcomes(passed=1, failed=1)
@@ -142,7 +147,7 @@ def test_marker_rejects_positional_arguments(pytester, tmp_path):
             pass
         """
     )
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest(
         "-q", f"--shadow-audit-source={good.source}", f"--shadow-audit-shadow={good.db}"
     )
     result.assert_outcomes(errors=2)

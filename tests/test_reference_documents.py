@@ -23,7 +23,7 @@ from shadow_audit.profiles import REFERENCE, REFERENCE_V2_DDL
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.rows import read_unit_rows
 from shadow_audit.stores.sqlite_shadow import SqliteShadow, connect_readonly
-from tests.conftest import audit_cli, run_cli
+from tests.conftest import audit_cli, examples, run_cli
 from tests.reference_growth import Clock, grow, write_reference_store
 from tests.test_validation import FIXTURE_VERDICTS
 
@@ -266,7 +266,7 @@ JSON_VALUES = st.recursive(
 )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     sessions=st.integers(0, 130),
     seed=st.integers(0, 2**16),

@@ -28,7 +28,7 @@ from shadow_audit.repair import repair as repair_workflow
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from shadow_audit.synth import make_projects
-from tests.conftest import make_store, run_cli, wait_for
+from tests.conftest import make_store, run_cli, run_main, wait_for
 
 TESTS = Path(__file__).resolve().parent
 
@@ -47,8 +47,11 @@ def drift(store) -> None:
     )
 
 
-def repair(store, *flags):
-    return run_cli(
+def repair(store, *flags, process=False):
+    """``shadow-audit repair`` on the store: in this process (run_main), or with
+    ``process=True`` as a subprocess, for the tests whose subject is its exit status."""
+    run = run_cli if process else run_main
+    return run(
         "repair",
         "--source",
         str(store.source),
@@ -99,14 +102,14 @@ def test_repair_of_a_clean_store_does_nothing(store):
 def test_refuses_deletes_while_sources_are_invalid_unless_forced(store):
     shutil.rmtree(store.source / "proj-000004")
     (store.source / "proj-000003" / "project_manifest.json").write_text("{not json")
-    refused = repair(store, "--execute")
+    refused = repair(store, "--execute", process=True)
     assert refused.returncode == 2
     assert (
         "refusing to delete 1 unit from the shadow while 1 source document is invalid"
         in refused.stderr
     )
     assert store.sql("SELECT count(*) FROM missions WHERE mission_uuid = 'proj-000004'") == [(1,)]
-    forced = repair(store, "--execute", "--force")
+    forced = repair(store, "--execute", "--force", process=True)
     assert forced.returncode == 1  # the invalid document is still a finding
     assert store.sql("SELECT count(*) FROM missions WHERE mission_uuid = 'proj-000004'") == [(0,)]
     assert store.sql("SELECT count(*) FROM missions WHERE mission_uuid = 'proj-000003'") == [(1,)]
@@ -173,6 +176,7 @@ class Lines:
         return "".join(self.seen + lines)
 
 
+@pytest.mark.slow  # a repair racing a second process: a race test
 def test_a_unit_recreated_while_repair_runs_keeps_its_rows(store, tmp_path):
     """The red-team reproduction: proj-000004 is planned for deletion, then the application
     (a second process) writes it again before repair reaches it; its rows must survive."""
@@ -219,10 +223,17 @@ def test_one_unsafe_workspace_name_is_skipped_and_the_rest_repaired(store, tmp_p
     assert {f.key for f in left.findings} == {"proj-000003"}
 
 
-def test_repair_holds_few_files_open_whatever_the_store_size(tmp_path):
-    """2,000 units to re-sync under a limit of 256 open files: every unit is repaired."""
+@pytest.mark.parametrize(
+    ("units", "open_files"),
+    [
+        pytest.param(2000, 256, marks=pytest.mark.slow, id="2000-units-256-files"),
+        pytest.param(400, 128, id="400-units-128-files"),  # the quick run's: same law, smaller
+    ],
+)
+def test_repair_holds_few_files_open_whatever_the_store_size(tmp_path, units, open_files):
+    """Many more units to re-sync than open files allowed: every unit is repaired."""
     store = JsonStore(tmp_path / "workspaces")
-    for manifest, memory in make_projects(2000, seed=5, sessions=1, concepts=1, concerns=1):
+    for manifest, memory in make_projects(units, seed=5, sessions=1, concepts=1, concerns=1):
         pid = manifest["metadata"]["projectId"]
         store.write(store.path_for(pid, "manifest"), manifest)
         store.write(store.path_for(pid, "memory"), memory)
@@ -230,7 +241,7 @@ def test_repair_holds_few_files_open_whatever_the_store_size(tmp_path):
     SqliteShadow(db)
 
     def low_limit() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
 
     run = subprocess.run(
         [sys.executable, "-m", "shadow_audit.cli", "repair", "--execute", "--source",
@@ -238,14 +249,14 @@ def test_repair_holds_few_files_open_whatever_the_store_size(tmp_path):
         capture_output=True, text=True, timeout=600, cwd=tmp_path, preexec_fn=low_limit,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    assert "repaired: 2000 units re-synced from JSON, 0 deleted" in run.stdout
+    assert f"repaired: {units} units re-synced from JSON, 0 deleted" in run.stdout
     assert audit(store.root, db).findings == ()
 
 
 def test_still_red_because_of_invalid_sources_says_so(store):
     store.sql("UPDATE missions SET owner = 'mallory' WHERE mission_uuid = 'proj-000000'")
     (store.source / "proj-000003" / "project_manifest.json").write_text("{not json")
-    run = repair(store, "--execute")
+    run = repair(store, "--execute", process=True)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "re-audit: RED; 0 findings left on the repaired keys" in run.stdout
     assert "still RED: 1 source document is invalid: repair copies valid JSON only" in run.stdout
@@ -368,3 +379,21 @@ def test_a_writer_waiting_while_the_empty_folder_is_dropped_makes_it_again_and_s
     assert app.wait(timeout=120) == 0, app.stderr.read() if app.stderr else ""
     assert (store.source / "proj-000004" / "project_manifest.json").is_file()
     assert audit(store.source, store.db).findings == ()
+
+
+def test_repair_of_a_project_saved_without_memory(tmp_path):
+    """The reference saves a manifest long before it has a memory: repairing such a
+    project must not invent a memory's rows (trajectory.current_phase is NOT NULL)."""
+    store = make_store(tmp_path, n=2)
+    manifest, _ = make_projects(3, seed=1, sessions=4, concepts=4, concerns=2)[2]
+    store.writer.save_project(manifest, None)
+    key = manifest["metadata"]["projectId"]
+    store.sql("UPDATE missions SET owner = 'mallory' WHERE mission_uuid = ?", key)
+    run = repair(store, "--execute")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert audit(store.source, store.db).findings == ()
+    assert store.sql(
+        "SELECT count(*) FROM trajectory JOIN missions ON missions.id = trajectory.mission_id "
+        "WHERE mission_uuid = ?",
+        key,
+    ) == [(0,)]

@@ -157,7 +157,9 @@ def test_a_bad_verify_lock_timeout_in_the_config_file_is_exit_2_naming_it(tmp_pa
         str(tmp_path / "s.db"), "--config", str(path),
     )  # fmt: skip
     assert run.returncode == 2, run.stdout + run.stderr
-    assert run.stderr == "shadow-audit: cutover.verify_lock_timeout: -3 is not a number >= 0\n"
+    assert run.stderr == (
+        f"shadow-audit: config {path}: cutover.verify_lock_timeout: -3 is not a number >= 0\n"
+    )
 
 
 # --- shadow --------------------------------------------------------------------------------
@@ -489,6 +491,8 @@ from datetime import datetime, timedelta  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from tests.conftest import examples  # noqa: E402
+
 WORDS = st.text(alphabet="abcdefghij -", min_size=1, max_size=12)
 
 
@@ -542,7 +546,9 @@ def primary(tmp_path_factory: pytest.TempPathFactory) -> Store:
 
 
 SETTINGS = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 

@@ -66,6 +66,8 @@ def cmd_advance(args: argparse.Namespace) -> int:
         print(f"  {'pass' if r.passed else 'FAIL'}  {r.check}: {r.message}")
     if outcome.transition is not None and outcome.transition.forced:
         print(f"  forced: {visible(outcome.transition.reason or '')}")
+    if not outcome.moved:
+        print("not moved; --force --reason TEXT moves anyway, recorded as forced")
     return EXIT_OK if outcome.moved else EXIT_FAIL
 
 

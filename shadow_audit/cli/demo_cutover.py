@@ -19,6 +19,7 @@ from shadow_audit.repair import repair
 from shadow_audit.report.history import History
 from shadow_audit.store import Store, open_store
 from shadow_audit.synth import make_projects
+from shadow_audit.text import plural
 
 
 class Clock:
@@ -86,7 +87,7 @@ def run_cutover_demo(*, directory: Path, projects: int, seed: int) -> int:
         history.record(book)
         return f"{result.status} (truth: {result.truth}, {len(result.findings)} findings)"
 
-    print("2. seven days of scheduled audits (simulated clock)")
+    print("2. a scheduled audit every day for seven days: eight runs (simulated clock)")
     for day in range(8):
         print(f"   {clock().date()}  audit {audit_day()}")
         if day < 7:
@@ -100,7 +101,7 @@ def run_cutover_demo(*, directory: Path, projects: int, seed: int) -> int:
     read_all(store, keys)
     checks = read_checks(reads_log_path(db))
     bad = [c for c in checks if not c.matched]
-    print(f"   {len(keys)} reads served from JSON; {len(checks)} verified, {len(bad)} mismatches")
+    print(f"   {len(keys)} reads served from JSON; {len(checks)} verified, {len(bad)} mismatched")
     print("5. an out-of-band SQL edit, caught by a read")
     victim = keys[2]
     with sqlite3.connect(db) as conn:
@@ -120,10 +121,13 @@ def run_cutover_demo(*, directory: Path, projects: int, seed: int) -> int:
     _reasons(refused.decision)
     fixed = repair(source, db, config=config, execute=True, out=root / "reports")
     touched = ", ".join(fixed.plan.sync)
-    print(f"   repair (JSON wins): {len(fixed.plan.actions)} row operation(s) on {touched}")
+    print(f"   repair (JSON wins): {plural(len(fixed.plan.actions), 'row operation')} on {touched}")
     clock.advance(hours=1)
+    seen = len(read_checks(reads_log_path(db)))
     read_all(store, keys)
-    print(f"   {len(keys)} more verified reads, all clean")
+    again = read_checks(reads_log_path(db))[seen:]
+    bad = [c for c in again if not c.matched]
+    print(f"   {len(keys)} more reads: {len(again)} verified, {len(bad)} mismatched")
     clock.advance(days=1)
     print(f"   {clock().date()}  audit {audit_day()}")
     print("6. the gate for read-verify -> sqlite-primary")
@@ -173,14 +177,16 @@ def drill(
     result = audit(source, db, config=config)
     kinds = sorted({f"{f.kind} {f.key.split('/')[0]}" for f in result.findings})
     print(f"   reverse audit: {result.status} (truth: {result.truth}): {', '.join(kinds)}")
+    print("     (with SQLite the truth, the audit's 'shadow' is the JSON copy)")
     blocked.unlink()
     clock.advance(hours=1)
     outcome = rollback(source, db, config=config, reason="drill", now=clock())
     exported = outcome.exported
     print(f"   rollback {outcome.from_phase} -> {outcome.to_phase}: JSON rewritten from SQLite "
-          f"({exported.written if exported else 0} files written)")  # fmt: skip
+          f"({plural(exported.written if exported else 0, 'file')} written)")  # fmt: skip
     after = audit(source, db, config=config)
     present = all(store.load(d["manifest"]["metadata"]["projectId"])["manifest"] == d["manifest"]
                   for d in edits)  # fmt: skip
-    print(f"   audit: {after.status} (truth: {after.truth}); every edit in the JSON: {present}")
+    print(f"   audit: {after.status} (truth: {after.truth}); "
+          f"every edit in the JSON: {'yes' if present else 'NO'}")  # fmt: skip
     return after.status == "GREEN" and present

@@ -344,7 +344,7 @@ class SqliteShadow:
                 link = key
             if link is None:
                 raise DatabaseError(f"table {entity.table}: no {parent.table} row for {key!r}")
-            self._replace_children(conn, entity, link, documents.get(entity.document, {}))
+            self._replace_children(conn, entity, link, documents.get(entity.document))
         return int(ids[root.table]) if ids[root.table] is not None else -1
 
     def _root_id(self, conn: sqlite3.Connection, root: Entity, key: str) -> Any:
@@ -378,8 +378,14 @@ class SqliteShadow:
         return int(row[0])
 
     def _replace_children(
-        self, conn: sqlite3.Connection, entity: Entity, link: Any, document: MappingABC[str, Any]
+        self,
+        conn: sqlite3.Connection,
+        entity: Entity,
+        link: Any,
+        document: MappingABC[str, Any] | None,
     ) -> None:
+        """Make the rows of ``entity`` under ``link`` those of ``document``; an absent
+        document (a unit written complete without it) has none: its rows are deleted."""
         mapped, entity = entity, self.as_stored(conn, entity)
         present = self.columns(conn, entity.table)
         fields = tuple(f for f in entity.projected_fields if f.column in present)
@@ -394,7 +400,7 @@ class SqliteShadow:
                 f"SELECT {', '.join([select_key, *value_cols])} FROM {t} WHERE {lc} = ?", (link,)
             )
         }
-        rows = list(iter_rows(entity, document, fields))
+        rows = [] if document is None else list(iter_rows(entity, document, fields))
         wanted = dict(rows)
         if len(wanted) != len(rows) and entity is not mapped:  # repeated legacy keys
             raise DatabaseError(legacy_key_loss(self.path, mapped))

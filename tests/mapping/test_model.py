@@ -19,7 +19,7 @@ from shadow_audit.mapping import (
 )
 from shadow_audit.profiles import REFERENCE
 from shadow_audit.synth import make_project
-from tests.conftest import EXTRA_COLUMNS
+from tests.conftest import EXTRA_COLUMNS, examples
 
 
 def rows_of(manifest: dict[str, Any], memory: dict[str, Any] | None) -> dict[str, list]:
@@ -35,7 +35,7 @@ def rows_of(manifest: dict[str, Any], memory: dict[str, Any] | None) -> dict[str
     return out
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.randoms(use_true_random=False), st.booleans(), st.booleans())
 def test_round_trip_is_lossless(rng, with_roadmap, completed):
     manifest, memory = make_project(rng.randrange(1000), rng)

@@ -12,6 +12,7 @@ from shadow_audit.mapping import compile_projector, iter_rows
 from shadow_audit.mapping.projection import stored
 from shadow_audit.profiles import REFERENCE
 from shadow_audit.synth import make_project
+from tests.conftest import examples
 
 json_values = st.recursive(
     st.none()
@@ -42,7 +43,7 @@ def test_generated_documents_project_identically(entity):
         assert fast == reference
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.sampled_from(REFERENCE.entities), st.data())
 def test_any_shape_projects_identically(entity, data):
     """Schema-invalid shapes too: wrong types, missing keys, containers where scalars go."""

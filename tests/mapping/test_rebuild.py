@@ -33,10 +33,13 @@ from shadow_audit.profiles import REFERENCE
 from shadow_audit.stores.rows import UnitReader, read_unit_rows
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from shadow_audit.synth import make_project
+from tests.conftest import examples
 from tests.reference_growth import Clock, grow
 
 SETTINGS = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 JSON_LEAVES = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=5)
 JSON_VALUES = st.recursive(

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 
 from shadow_audit.engine.run import audit
-from tests.conftest import audit_cli, make_store, run_cli
+from tests.conftest import audit_cli, audit_main, make_store, run_main
 
 PACKAGE = Path(__file__).resolve().parents[2] / "shadow_audit"
 
@@ -59,7 +59,7 @@ def test_script_in_a_document_is_escaped_in_the_html_report(tmp_path):
     store.writer.save_project(manifest, memory)
     store.sql("UPDATE session_narrative SET summary = '<img src=x onerror=alert(1)>' WHERE id = 1")
     out = tmp_path / "out"
-    run = audit_cli(
+    run = audit_main(
         store.source,
         store.db,
         out,
@@ -79,8 +79,8 @@ def test_reports_ledger_and_history_are_no_wider_than_the_source(tmp_path):
     os.chmod(store.source, 0o700)
     store.sql("UPDATE missions SET owner = 'x' WHERE id = 1")
     out = tmp_path / "out"
-    run = audit_cli(store.source, store.db, out,
-                  "--format", "md,html,junit,prom", "--history", str(tmp_path / "h.db"))  # fmt: skip
+    run = audit_main(store.source, store.db, out,
+                     "--format", "md,html,junit,prom", "--history", str(tmp_path / "h.db"))  # fmt: skip
     assert run.returncode == 1
     for path in [*out.glob("*.*"), *out.glob("runs/*/*"), tmp_path / "h.db"]:
         assert path.stat().st_mode & 0o077 == 0, path
@@ -93,13 +93,13 @@ def test_no_file_name_comes_from_document_data(tmp_path):
     store = make_store(tmp_path, 2)
     out = tmp_path / "out"
     store.sql("UPDATE missions SET mission_uuid = '../../escape' WHERE id = 1")
-    audit_cli(
+    audit_main(
         store.source,
         store.db,
         out,
         "--no-history",
     )
-    run_cli(
+    run_main(
         "repair",
         "--source",
         str(store.source),

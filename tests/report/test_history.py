@@ -12,7 +12,7 @@ from filelock import FileLock
 from shadow_audit.engine.findings import AuditResult, Coverage, Finding
 from shadow_audit.report.history import History
 from shadow_audit.stores.sqlite_shadow import shadow_identity
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_main
 
 T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
 
@@ -63,16 +63,18 @@ def test_scheduled_runs_history_latest_keep_and_lock(store, tmp_path):
         str(hist),
         "--format",
         "md,html,prom",
+        "--settle",
+        "0",  # no writer runs: the RED run need not wait out mid-save writers
     ]
     for _ in range(3):
-        assert run_cli(*base, "--keep", "2").returncode == 0
+        assert run_main(*base, "--keep", "2").returncode == 0
     runs = sorted((out / "runs").iterdir())
     assert len(runs) == 2 and runs[-1].name.endswith("-run3")
     assert (runs[-1] / "report.html").read_text() == (out / "report.html").read_text()
-    listing = run_cli("history", "--history", str(hist))
+    listing = run_main("history", "--history", str(hist))
     assert [line.split()[0] for line in listing.stdout.splitlines()[1:]] == ["3", "2", "1"]
     store.sql("UPDATE missions SET owner = 'x' WHERE id = 1")
-    red = run_cli(*base)
+    red = run_main(*base)
     assert red.returncode == 1 and "since run 3: 1 new, 0 persisting, 0 resolved" in red.stdout
     with FileLock(str(out / ".shadow-audit.lock")):
         skipped = run_cli(*base)

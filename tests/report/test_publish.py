@@ -21,7 +21,7 @@ from shadow_audit.notebook import load_report
 from shadow_audit.report import ReportContext, publish, publish_run
 from shadow_audit.report.history import History
 from shadow_audit.validation import format_checker, load_schema
-from tests.conftest import audit_cli
+from tests.conftest import audit_cli, audit_main
 
 
 def schema_errors(path: Path) -> list[str]:
@@ -134,7 +134,7 @@ def test_a_symlink_in_runs_does_not_break_pruning(store, tmp_path):
     (runs / "20000101T000000000001Z-run2").symlink_to(tmp_path / "dangling")
     (runs / "README").write_text("not a run")
     for _ in range(3):
-        run = audit_cli(store.source, store.db, out, "--no-history", "--keep", "1")
+        run = audit_main(store.source, store.db, out, "--no-history", "--keep", "1")
         assert run.returncode == 0, run.stderr
     real = [p for p in runs.iterdir() if p.is_dir() and not p.is_symlink()]
     assert len(real) == 1
@@ -178,7 +178,7 @@ def test_every_report_the_cli_writes_validates_with_the_new_fields(store, tmp_pa
     out = tmp_path / "out"
     history = tmp_path / "h.db"
     for _ in range(2):
-        assert audit_cli(store.source, store.db, out, "--history", str(history)).returncode == 1
+        assert audit_main(store.source, store.db, out, "--history", str(history)).returncode == 1
     assert schema_errors(out / "report.json") == []
     report = json.loads((out / "report.json").read_text())
     assert report["findings_total"] == 1 and report["findings_file"] is None

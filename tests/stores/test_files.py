@@ -15,7 +15,7 @@ import pytest
 from shadow_audit.errors import SourceError
 from shadow_audit.stores.files import FilePolicy, FileRefused, SafeReader
 from shadow_audit.stores.json_store import JsonStore
-from tests.conftest import audit_cli
+from tests.conftest import audit_cli, audit_main
 
 HANG = 120  # seconds: a run that takes this long is hanging on a file
 
@@ -40,7 +40,7 @@ def test_a_fifo_in_the_source_is_an_invalid_source_not_a_hang(store, tmp_path):
     out = tmp_path / "out"
     run = subprocess.run(
         [sys.executable, "-m", "shadow_audit.cli", "audit", "--source", str(store.source),
-         "--shadow", str(store.db), "--out", str(out), "--no-history"],
+         "--shadow", str(store.db), "--out", str(out), "--no-history", "--settle", "0"],
         capture_output=True, text=True, timeout=HANG, cwd=tmp_path,
     )  # fmt: skip
     assert run.returncode == 1, run.stdout + run.stderr
@@ -68,7 +68,7 @@ def test_a_manifest_symlinked_out_of_the_source_is_not_followed(store, tmp_path)
     manifest.unlink()
     manifest.symlink_to(secret)
     out = tmp_path / "out"
-    run = audit_cli(store.source, store.db, out, "--no-history")
+    run = audit_main(store.source, store.db, out, "--no-history")
     assert run.returncode == 1, run.stdout + run.stderr
     (reasons,) = invalid(out).values()
     assert reasons == [
@@ -76,7 +76,7 @@ def test_a_manifest_symlinked_out_of_the_source_is_not_followed(store, tmp_path)
         "(--follow-symlinks to follow it)"
     ]
     assert "TOP-SECRET-TOKEN" not in (out / "report.json").read_text()
-    followed = audit_cli(store.source, store.db, out, "--no-history", "--follow-symlinks")
+    followed = audit_main(store.source, store.db, out, "--no-history", "--follow-symlinks")
     assert "TOP-SECRET-TOKEN" in (out / "report.json").read_text(), followed.stdout
 
 
@@ -85,7 +85,7 @@ def test_a_workspace_folder_symlinked_out_is_not_entered(store, tmp_path):
     (store.source / "proj-000003").rename(outside)
     (store.source / "proj-000003").symlink_to(outside, target_is_directory=True)
     out = tmp_path / "out"
-    audit_cli(store.source, store.db, out, "--no-history")
+    audit_main(store.source, store.db, out, "--no-history")
     paths = invalid(out)
     assert str(store.manifest_path("proj-000003")) in paths
     assert "its folder" in paths[str(store.manifest_path("proj-000003"))][0]
@@ -96,13 +96,13 @@ def test_a_symlink_inside_the_source_folder_is_followed(store, tmp_path):
     kept = store.source / "proj-000000" / "real_manifest.json.bak"
     manifest.rename(kept)
     manifest.symlink_to(kept)
-    run = audit_cli(store.source, store.db, tmp_path / "out", "--no-history")
+    run = audit_main(store.source, store.db, tmp_path / "out", "--no-history")
     assert run.returncode == 0, run.stdout + run.stderr
 
 
 def test_documents_over_the_size_cap_are_reported_not_read(store, tmp_path):
     out = tmp_path / "out"
-    run = audit_cli(store.source, store.db, out, "--no-history", "--max-document-mb", "0.0001")
+    run = audit_main(store.source, store.db, out, "--no-history", "--max-document-mb", "0.0001")
     assert run.returncode == 1
     reasons = invalid(out)
     assert len(reasons) == 5  # every manifest is over 100 bytes (its memory is then not read)

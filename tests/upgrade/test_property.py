@@ -15,6 +15,7 @@ from shadow_audit.synth import make_projects
 from shadow_audit.upgrade import StepContext, parse_timezone, upgrade_document
 from shadow_audit.upgrade.leaves import unaccounted_leaves
 from shadow_audit.validation import load_schema, validate_document
+from tests.conftest import examples
 from tests.reliability.schema_strategies import ANY_JSON
 
 BASES = [m for m, _ in make_projects(4, seed=21)]
@@ -53,7 +54,7 @@ def legacy_manifests(draw: st.DrawFn) -> tuple[dict[str, Any], bool]:
     return doc, naive
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(legacy_manifests())
 def test_generated_legacy_manifests_upgrade_losslessly_and_once(
     drawn: tuple[dict[str, Any], bool],

@@ -39,6 +39,7 @@ GATE_KEYS = (
     "allow_ignore_rules",
     "max_age_hours",
     "max_unstable",
+    "max_full_audit_age_hours",
 )
 # The fields of shadow_audit.store.CutoverPolicy, which checks their values (a test keeps the
 # two equal).

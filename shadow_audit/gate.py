@@ -40,6 +40,8 @@ class GatePolicy:
     allow_ignore_rules: bool = False
     max_unstable: int = 0  # units that kept changing through the audit's settle time
     max_age_hours: float = 24.0
+    # an --incremental schedule must still read everything now and then (--full-every 24)
+    max_full_audit_age_hours: float = 48.0
 
     @classmethod
     def from_config(cls, raw: dict[str, Any]) -> GatePolicy:
@@ -220,6 +222,22 @@ def decide(
             f"latest run {latest.id} finished {age:.1f} hours ago "
             f"(allowed {policy.max_age_hours:g})",
             {"run": latest.id, "finished_at": latest.finished_at, "age_hours": round(age, 3)},
+        )
+    )
+    full = next((r for r in runs if r.mode == "full"), None)
+    full_age = (now - _time(full.finished_at)).total_seconds() / 3600 if full else None
+    reasons.append(
+        GateReason(
+            "full_audit",
+            full_age is not None and full_age <= policy.max_full_audit_age_hours,
+            "no full audit is recorded (incremental runs only)"
+            if full is None or full_age is None
+            else f"the last full audit, run {full.id}, finished {max(0.0, full_age):.1f} hours "
+            f"ago (allowed {policy.max_full_audit_age_hours:g})",
+            {
+                "run": full.id if full else None,
+                "age_hours": round(full_age, 3) if full_age else None,
+            },
         )
     )
     streak: list[Run] = []

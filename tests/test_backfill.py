@@ -175,6 +175,8 @@ def dump(db, *, raw: bool = False) -> dict[str, list[tuple]]:
                 )
                 for row in rows
             ]
+        # the change record says which units were written; its numbers follow write order
+        out["shadow_audit_changes"] = sorted(u for u, _ in out.get("shadow_audit_changes", []))
         return out
     finally:
         conn.close()

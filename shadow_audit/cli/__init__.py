@@ -127,6 +127,17 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 # --- audit ------------------------------------------------------------------
 
 
+def _hours(text: str) -> float:
+    """``--full-every``: a number of hours >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of hours") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a number of hours >= 0")
+    return value
+
+
 def _print_result(result: AuditResult, *, show: int = 10) -> None:
     """The verdict, then the first findings as the reports list them: value mismatches
     first, a document held by one side only as one line, keys with their numbers in order,
@@ -136,6 +147,10 @@ def _print_result(result: AuditResult, *, show: int = 10) -> None:
     counts = kind_counts(result.findings)
     detail = ", ".join(f"{v} {k}" for k, v in counts.items()) or "no findings"
     print(f"{result.status}: {_plural(result.documents, 'document')}, {detail}")
+    if result.incremental is not None:
+        from shadow_audit.report.markdown import mode_line
+
+        print(f"  mode: {mode_line(result)}")
     view = group_findings(result.findings, limit=show, per_document=3)
     rest = view.hidden
     for group in view.groups:
@@ -221,7 +236,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
             history=None if args.no_history else args.history, workers=args.workers,
             progress=tick, files=_file_policy(args), settle=args.settle,
             engine=_engine(args),
+            incremental=args.incremental, full_every=args.full_every,
         )  # fmt: skip
+    how = run.result.incremental if run.result is not None else None
+    if how is not None and how.fallback:
+        _err(f"audited in full: {how.fallback}")
     return _print_run(run)
 
 
@@ -539,6 +558,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="with --engine dask: key partitions, one task each (default: one per worker "
         "thread, and one per 25,000 units)",
+    )
+    p.add_argument(
+        "--incremental",
+        action="store_true",
+        help="re-read only what changed since the last run on --out (state kept there); "
+        "a full audit, saying why, when the change record or the state cannot be trusted",
+    )
+    p.add_argument(
+        "--full-every",
+        type=_hours,
+        default=24.0,
+        metavar="HOURS",
+        help="with --incremental: audit in full when the last full audit is this old (0: always)",
     )
     _file_options(p)
 

@@ -38,6 +38,8 @@ class EntityComparison:
     summary: EntitySummary
     findings: list[Finding] = field(default_factory=list)
     normalizers: Counter[str] = field(default_factory=Counter)
+    # the normalizer counts per document key (an incremental audit's state keeps them)
+    unit_normalizers: dict[Any, Counter[str]] = field(default_factory=dict)
 
 
 def _float_tolerance(fld: Field, e: pd.Series, a: pd.Series) -> pd.Series:
@@ -462,8 +464,11 @@ def _compare_values(
     bad_rows: set[int] = set()
     for fld in fields:
         e, a = cells.expected[fld.column], cells.actual[fld.column]
-        for name, n in cells.normalizer[fld.column].value_counts().items():
+        named = cells.normalizer[fld.column]
+        for name, n in named.value_counts().items():
             out.normalizers[str(name)] += int(n)
+        for i in named.index[named.notna().to_numpy()]:
+            out.unit_normalizers.setdefault(keys[i][0], Counter())[str(named[i])] += 1
         equal = cells.equal[fld.column]
         for i in equal.index[~equal.to_numpy()]:
             bad_rows.add(int(i))

@@ -19,17 +19,21 @@ class CoverageCounter:
         self._known: dict[int, frozenset[str]] = {}  # id(node) -> its names, cached
         self.counts: Counter[tuple[str, str]] = Counter()
 
-    def add(self, document: str, doc: Any) -> None:
+    def add(self, document: str, doc: Any) -> set[str]:
         """Count the unmapped paths of one document (each path once per document).
 
         Args:
             document: the document's kind (``manifest``, ``memory``).
             doc: the parsed document.
+
+        Returns:
+            The document's unmapped paths.
         """
         found: list[str] = []
         self._walk(doc, self.trees[document], found)
         if found:
             self.counts.update((document, p) for p in set(found))
+        return set(found)
 
     def _names(self, node: CoverNode) -> frozenset[str]:
         names = self._known.get(id(node))

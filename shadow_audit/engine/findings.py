@@ -183,6 +183,27 @@ class RecheckSummary:
 
 
 @dataclass(frozen=True)
+class IncrementalSummary:
+    """How an ``--incremental`` audit ran: what it re-read, or why it audited in full."""
+
+    documents_reread: int = 0  # source documents read again (every one in a full audit)
+    shadow_keys_changed: int = 0  # keys the shadow's change record listed since the last run
+    units_audited: int = 0  # units compared again
+    fallback: str | None = None  # why this run audited in full (None: it did not have to)
+    last_full_at: str | None = None  # when the last full audit of this state ran
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return this IncrementalSummary as plain data (JSON-ready)."""
+        return {
+            "documents_reread": self.documents_reread,
+            "shadow_keys_changed": self.shadow_keys_changed,
+            "units_audited": self.units_audited,
+            "fallback": self.fallback,
+            "last_full_at": self.last_full_at,
+        }
+
+
+@dataclass(frozen=True)
 class AuditResult:
     """Everything an audit found, ready to render or to analyse as DataFrames."""
 
@@ -199,6 +220,8 @@ class AuditResult:
     documents: int = 0
     recheck: RecheckSummary | None = None
     truth: Literal["json", "sqlite"] = "json"  # which store the findings take as the truth
+    mode: Literal["full", "incremental"] = "full"  # incremental: only what changed was read
+    incremental: IncrementalSummary | None = None  # set when run with ``incremental=True``
 
     @property
     def status(self) -> Status:
@@ -261,4 +284,6 @@ class AuditResult:
             "normalizers": dict(self.normalizers),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "recheck": self.recheck.to_dict() if self.recheck is not None else None,
+            "mode": self.mode,
+            "incremental": self.incremental.to_dict() if self.incremental else None,
         }

@@ -75,6 +75,7 @@ def load_shadow(
     *,
     progress: Progress | None = None,
     part: KeyPartition | None = None,
+    schema_only: bool = False,
 ) -> ShadowRows:
     """Read every mapped table (read-only); tables or columns it lacks are noted, not fatal.
 
@@ -83,6 +84,7 @@ def load_shadow(
         mapping: the map of the tables.
         progress: ticked once per table.
         part: only the rows of this key partition's document keys (default: all rows).
+        schema_only: read the tables' columns, not their rows (``rows`` stays empty).
 
     Returns:
         The rows per table, with what the database lacks.
@@ -120,9 +122,10 @@ def load_shadow(
                         }
                     )
             out.fields[entity.table] = tuple(fields)
-            out.rows[entity.table] = _read_table(
-                conn, mapping, entity, tuple(fields), out, part=part
-            )
+            if not schema_only:
+                out.rows[entity.table] = _read_table(
+                    conn, mapping, entity, tuple(fields), out, part=part
+                )
     return out
 
 

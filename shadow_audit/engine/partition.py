@@ -187,10 +187,10 @@ def merge_partitions(
         the source side's units / unmapped paths / documents, the shadow side's fields
         and what the database lacks).
     """
-    from shadow_audit.engine.run import _KIND_ORDER
+    from shadow_audit.engine.run import _order
 
     findings = [f for r in results for f in r.findings]
-    findings.sort(key=lambda f: (_KIND_ORDER.get(f.kind, 9), f.entity, f.key, f.field or ""))
+    findings.sort(key=_order)
     summary: dict[str, EntitySummary] = {}
     normalizers: Counter[str] = Counter()
     expected = SourceRows()

@@ -43,10 +43,10 @@ from typing import Any
 import orjson
 from filelock import FileLock, Timeout
 
-from shadow_audit.engine.compare import classify, findings_for
 from shadow_audit.engine.findings import EntitySummary, Finding, RecheckSummary
 from shadow_audit.engine.load import ShadowRows, read_unit_rows
-from shadow_audit.engine.source import SourceRows, read_unit
+from shadow_audit.engine.source import SourceRows, Verdicts, read_unit
+from shadow_audit.engine.units import compare_units
 from shadow_audit.errors import ShadowAuditError, UsageError
 from shadow_audit.mapping import DocumentMap, Field
 from shadow_audit.stores.files import FilePolicy, SafeReader
@@ -153,8 +153,10 @@ class UnitReader:
         validate: bool,
         files: FilePolicy | None = None,
         lock_timeout: float = LOCK_TIMEOUT,
+        verdicts: Verdicts | None = None,
     ) -> None:
         self.conn = conn
+        self.verdicts = verdicts
         self.files = _HashingReader(source, files)
         self.store = JsonStore(source, mapping)
         self.mapping = mapping
@@ -226,6 +228,20 @@ class UnitReader:
         for unit in units:
             unit.views.append(View(tuple(found[unit.key]), documents[unit.key], moments[unit.key]))
 
+    def snapshot(self, key: str, primary: str | None) -> tuple[SourceRows, ShadowRows]:
+        """One unit's documents and rows as one snapshot (under its lock, in one read
+        transaction); the source side is empty when ``primary`` no longer holds ``key``.
+
+        Args:
+            key: the unit's document key.
+            primary: its primary document, if it has one.
+
+        Returns:
+            (expected rows, actual rows) of the unit.
+        """
+        (expected, actual), _ = self._snapshot(_Unit(key=key, primary=primary))
+        return expected, actual
+
     def _snapshot(
         self, unit: _Unit
     ) -> tuple[tuple[SourceRows, ShadowRows], tuple[tuple[str, str | None], ...]]:
@@ -238,7 +254,7 @@ class UnitReader:
                 if unit.primary is not None and os.path.lexists(unit.primary):
                     expected = read_unit(
                         unit.primary, self.mapping, self.fields, validate=self.validate,
-                        reader=self.files,
+                        reader=self.files, verdicts=self.verdicts,
                     )  # fmt: skip
                 elif unit.primary is not None:
                     hashes[unit.primary] = None
@@ -251,29 +267,9 @@ class UnitReader:
         return (expected, actual), tuple(sorted(hashes.items()))
 
     def _compare(self, snaps: dict[str, tuple[SourceRows, ShadowRows]]) -> dict[str, list[Finding]]:
-        """Findings per unit: the units' rows compared table by table, all units at once
-        (a key holding '/' is compared alone, so every finding's unit is certain)."""
-        found = {key: [*e.problems, *a.duplicates] for key, (e, a) in snaps.items()}
-        plain = [key for key in snaps if "/" not in key]
-        groups = ([plain] if plain else []) + [[key] for key in snaps if "/" in key]
-        for group in groups:
-            for entity in self.mapping.entities:
-                table = entity.table
-                if table not in self.fields:
-                    continue
-                expected: dict[Any, tuple[Any, ...]] = {}
-                actual: dict[Any, tuple[Any, ...]] = {}
-                excluded: set[Any] = set()
-                for key in group:
-                    e, a = snaps[key]
-                    expected.update(e.rows.get(table, {}))
-                    actual.update(a.rows.get(table, {}))
-                    excluded |= e.excluded.get(table, set()) | a.excluded.get(table, set())
-                classified = classify(expected, actual, excluded=excluded)
-                for f in findings_for(entity, self.fields[table], classified).findings:
-                    owner = group[0] if len(group) == 1 else f.key.split("/", 1)[0]
-                    found[owner].append(f)
-        return found
+        """Findings per unit, all units compared together (``compare_units``)."""
+        compared = compare_units(snaps, mapping=self.mapping, fields=self.fields)
+        return {key: c.findings for key, c in compared.items()}
 
 
 def recheck_findings(

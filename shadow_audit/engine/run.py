@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 from shadow_audit.clock import utc_stamp
 from shadow_audit.config import Config, today_utc
@@ -19,9 +19,16 @@ from shadow_audit.engine.findings import (
     Coverage,
     EntitySummary,
     Finding,
-    RecheckSummary,
+    IncrementalSummary,
 )
 from shadow_audit.engine.ignore import apply_rules as _apply_rules
+from shadow_audit.engine.incremental import (
+    DEFAULT_FULL_EVERY,
+    Collected,
+    Tally,
+    check_full_every,
+)
+from shadow_audit.engine.incremental_run import run_incremental
 from shadow_audit.engine.load import ShadowRows, gc_paused, load_shadow
 from shadow_audit.engine.recheck import LIBRARY_SETTLE, check_settle, recheck_findings
 from shadow_audit.engine.roles import swap_roles, truth_of
@@ -57,6 +64,9 @@ def audit(
     recheck: bool = True,
     files: FilePolicy | None = None,
     engine: str | DaskEngine = "local",
+    incremental: bool = False,
+    state: Path | str | None = None,
+    full_every: float = DEFAULT_FULL_EVERY,
 ) -> AuditResult:
     """Is the shadow telling the truth? Every document, every row, every field.
 
@@ -77,12 +87,19 @@ def audit(
         engine: ``"local"`` (this process, the default), or ``"dask"`` / a ``DaskEngine``
             (key partitions on a dask.distributed cluster, ``engine.distributed``); the
             result is the same; finding paths are then absolute.
+        incremental: re-read only what changed since the run that wrote ``state``
+            (``engine.incremental``); a full audit, saying why, when that cannot be trusted.
+        state: the incremental state file (needed with ``incremental``).
+        full_every: with ``incremental``, audit in full when the last full audit is this
+            many hours old (default 24; 0: always).
 
     Returns:
         The findings, per-table summary, coverage and what the re-check resolved.
 
     Raises:
-        UsageError: ``settle`` is not a number of seconds >= 0, or an unknown engine.
+        UsageError: ``settle`` is not a number of seconds >= 0; ``incremental`` without
+            ``state`` or with the dask engine; ``full_every`` not a number of hours >= 0;
+            an unknown engine.
         EngineError: the dask engine without dask installed, or its scheduler unreachable.
         SourceError: the source folder cannot be read.
         DatabaseError: the database is missing or not SQLite.
@@ -90,14 +107,25 @@ def audit(
     config = config or Config()
     dask = _dask_engine(engine)
     settle = check_settle(next(s for s in (settle, config.settle, LIBRARY_SETTLE) if s is not None))
+    if incremental:
+        full_every = check_full_every(full_every)
+        if state is None:
+            raise UsageError("incremental: no state file given (state=...)")
+        if dask is not None:
+            raise UsageError(
+                "incremental: runs on the local engine; the dask engine audits in full"
+            )
     started = utc_stamp()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     # Millions of long-lived, acyclic objects: the cyclic collector would only walk them
     # again and again; reference counting frees them when _collect returns, before the
     # collector is back on.
-    with gc_paused():
-        findings, summary, normalizers, coverage, documents, checked = _collect(
+    mode: Literal["full", "incremental"] = "full"
+    how: IncrementalSummary | None = None
+
+    def full_pass(tally: Tally | None = None) -> Collected:
+        return _collect(
             source,
             shadow,
             config,
@@ -107,8 +135,22 @@ def audit(
             stream=stream,
             settle=settle if recheck else None,
             files=files,
+            tally=tally,
             dask=dask,
         )
+
+    with gc_paused():
+        if incremental and state is not None:
+            outcome = run_incremental(
+                source, shadow, config, state=state, full_every=full_every,
+                full_pass=full_pass, settle=settle if recheck else None, files=files,
+                timings=timings,
+            )  # fmt: skip
+            findings, summary, normalizers, coverage, documents, checked = outcome.collected
+            findings.sort(key=_order)
+            mode, how = outcome.mode, outcome.summary
+        else:
+            findings, summary, normalizers, coverage, documents, checked = full_pass()
     truth = truth_of(shadow)
     if truth == "sqlite":  # sqlite-primary on: SQLite is the truth, JSON the copy
         findings, summary = swap_roles(findings, summary)
@@ -128,6 +170,8 @@ def audit(
         documents=documents,
         recheck=checked,
         truth=truth,
+        mode=mode,
+        incremental=how,
     )
 
 
@@ -142,11 +186,11 @@ def _collect(
     stream: bool = True,
     settle: float | None = None,
     files: FilePolicy | None = None,
+    tally: Tally | None = None,
     dask: DaskEngine | None = None,
-) -> tuple[
-    list[Finding], dict[str, EntitySummary], Counter[str], Coverage, int, RecheckSummary | None
-]:
-    """Load both stores and compare them; only the small results leave this function."""
+) -> Collected:
+    """Load both stores and compare them; only the small results leave this function
+    (and, with ``tally``, what an incremental audit's state keeps of each unit)."""
     mapping = config.mapping
     t = time.perf_counter()
     if dask is not None:  # the same pass, key partition by partition on a cluster
@@ -156,14 +200,13 @@ def _collect(
         findings, summary, normalizers, expected, actual = run_partitions(
             source, shadow, config, engine=dask, files=files, progress=progress
         )
-        mapping = actual.mapping or mapping
         timings["partitions"] = time.perf_counter() - t
     else:
         findings, summary, normalizers, expected, actual = _single_pass(
             source, shadow, config, progress=progress, workers=workers, timings=timings,
-            stream=stream, files=files,
+            stream=stream, files=files, tally=tally,
         )  # fmt: skip
-        mapping = actual.mapping or mapping
+    mapping = actual.mapping or mapping
     checked = None
     if settle is not None:  # settle None: no re-check
         t = time.perf_counter()
@@ -173,7 +216,7 @@ def _collect(
             files=files,
         )  # fmt: skip
         findings, summary, checked = outcome.findings, outcome.summary, outcome.counts
-        findings.sort(key=lambda f: (_KIND_ORDER.get(f.kind, 9), f.entity, f.key, f.field or ""))
+        findings.sort(key=_order)
         timings["recheck"] = time.perf_counter() - t
     findings = _hint_legacy_keys(findings, config.mapping, mapping, shadow=shadow, source=source)
     lost, kept = split_unmapped(expected.unmapped, mapping, actual.fields)
@@ -196,9 +239,11 @@ def _single_pass(
     timings: dict[str, float],
     stream: bool,
     files: FilePolicy | None,
+    tally: Tally | None = None,
 ) -> tuple[list[Finding], dict[str, EntitySummary], Counter[str], SourceRows, ShadowRows]:
     """One pass over both stores in this process: findings, summary, normalizer counts,
-    and both sides (streamed rows consumed)."""
+    and both sides (streamed rows consumed); with ``tally``, what an incremental audit's
+    state keeps of each unit."""
     mapping = config.mapping
     t = time.perf_counter()
     with SourceScan(
@@ -210,14 +255,27 @@ def _single_pass(
         timings["load_shadow"] = time.perf_counter() - t
         t = time.perf_counter()
         mapping = actual.mapping or mapping  # as the database keys its tables
+        if tally is not None:  # each unit's rows, before the stream consumes them
+            tally.mapping, tally.shadow = mapping, actual
+            tally.shadow_counts = {
+                table: Counter(k[0] for k in rows) for table, rows in actual.rows.items()
+            }
         expected = scan.load(
-            actual.fields, progress=progress, against=actual if stream else None, mapping=mapping
-        )
+            actual.fields, progress=progress, against=actual if stream else None,
+            mapping=mapping, per_unit=tally is not None,
+        )  # fmt: skip
     timings["load_source"] = time.perf_counter() - t
     t = time.perf_counter()
     tick = begin_phase(progress, "comparing", total=len(mapping.entities), unit="table")
-    findings, summary, normalizers = _compare_all(mapping, expected, actual, progress=tick)
+    by_unit: dict[Any, Counter[str]] | None = {} if tally is not None else None
+    findings, summary, normalizers = _compare_all(
+        mapping, expected, actual, progress=tick, unit_normalizers=by_unit
+    )
     timings["compare"] = time.perf_counter() - t
+    if tally is not None:
+        tally.source_units, tally.source_excluded = expected.units, expected.excluded
+        tally.unit_unmapped, tally.unit_normalizers = expected.unit_unmapped, by_unit or {}
+        tally.pass_findings = list(findings)
     return findings, summary, normalizers, expected, actual
 
 
@@ -269,8 +327,10 @@ def _compare_all(
     actual: ShadowRows,
     *,
     progress: Progress | None = None,
+    unit_normalizers: dict[Any, Counter[str]] | None = None,
 ) -> tuple[list[Finding], dict[str, EntitySummary], Counter[str]]:
-    """Every table compared; findings of the loaders first."""
+    """Every table compared; findings of the loaders first (``unit_normalizers``: also
+    count each unit's normalized cells there)."""
     findings: list[Finding] = [*expected.problems, *actual.duplicates]
     summary: dict[str, EntitySummary] = {}
     normalizers: Counter[str] = Counter(dict.fromkeys(NORMALIZERS, 0))
@@ -289,5 +349,13 @@ def _compare_all(
         summary[entity.table] = result.summary
         findings += result.findings
         normalizers.update(result.normalizers)
-    findings.sort(key=lambda f: (_KIND_ORDER.get(f.kind, 9), f.entity, f.key, f.field or ""))
+        if unit_normalizers is not None:
+            for unit, counts in result.unit_normalizers.items():
+                unit_normalizers.setdefault(unit, Counter()).update(counts)
+    findings.sort(key=_order)
     return findings, summary, normalizers
+
+
+def _order(f: Finding) -> tuple[int, str, str, str]:
+    """The report's order of findings: by kind, table, key, field."""
+    return (_KIND_ORDER.get(f.kind, 9), f.entity, f.key, f.field or "")

@@ -42,6 +42,12 @@ from shadow_audit.stores.json_store import locate
 from shadow_audit.validation import document_problems
 
 PARALLEL_MIN_DOCUMENTS = 2000
+# a document's schema problems, from its path and content
+Verdicts = Callable[[str, bytes, DocumentSpec], list[str] | None]
+
+
+def _check_document(path: str, data: bytes, spec: DocumentSpec) -> list[str] | None:
+    return document_problems(data, spec.schema)
 
 
 @dataclass
@@ -57,6 +63,8 @@ class SourceRows:
     units: dict[Any, str] = field(default_factory=dict)  # document key -> its primary's path
     # units left out because another key partition owns their key: (primary, key)
     moved: list[tuple[str, Any]] = field(default_factory=list)
+    # per document key, its unmapped paths: kept for an incremental audit's state only
+    unit_unmapped: dict[Any, set[tuple[str, str]]] = field(default_factory=dict)
 
 
 def check_schemas(
@@ -162,6 +170,7 @@ class SourceScan:
         progress: Progress | None = None,
         against: ShadowRows | None = None,
         mapping: DocumentMap | None = None,
+        per_unit: bool = False,
     ) -> SourceRows:
         """Parse and project every document into expected rows for ``fields``.
 
@@ -170,6 +179,7 @@ class SourceScan:
             progress: called with 1 per unit.
             against: compare each document's rows as they come (its rows are consumed).
             mapping: the map as the database keys its tables (default: the scan's).
+            per_unit: also note each unit's unmapped paths (``SourceRows.unit_unmapped``).
 
         Returns:
             The expected rows (or their comparison), problems, coverage counts.
@@ -181,6 +191,7 @@ class SourceScan:
             against=against,
             reader=self.reader,
             keep=self.keep,
+            per_unit=per_unit,
         )
         name = "reading source" if against is None else "reading source and comparing"
         tick = begin_phase(progress, name, total=len(self.primaries), unit=UNIT)
@@ -202,6 +213,7 @@ def read_unit(
     *,
     reader: SafeReader,
     validate: bool = True,
+    verdicts: Verdicts | None = None,
 ) -> SourceRows:
     """One unit's documents read, validated and projected exactly as the full pass does it;
     ``reader`` reads each file (by the pass's file policy; it may also note what it read).
@@ -212,11 +224,14 @@ def read_unit(
         fields: the columns to project per table.
         reader: reads each file.
         validate: check each document against its schema.
+        verdicts: gives a document's schema problems (default: check it now).
 
     Returns:
         The unit's expected rows and its problems.
     """
-    loader = _Loader(mapping, fields, validate=validate, reader=reader)
+    loader = _Loader(
+        mapping, fields, validate=validate, reader=reader, verdicts=verdicts, per_unit=True
+    )
     loader.unit(primary)
     return loader.finish()
 
@@ -287,9 +302,13 @@ class _Loader:
         against: ShadowRows | None = None,
         reader: SafeReader | None = None,
         keep: Callable[[Any], bool] | None = None,
+        verdicts: Verdicts | None = None,
+        per_unit: bool = False,
     ) -> None:
         self.mapping = mapping
         self.keep = keep
+        self.verdicts = verdicts or _check_document
+        self.per_unit = per_unit
         self.reader = reader or SafeReader("/")
         self.validate = validate
         self.against = against
@@ -391,7 +410,7 @@ class _Loader:
             reasons.append(f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")
         if not reasons:
             if self.validate:
-                reasons = document_problems(data, spec.schema) or []
+                reasons = self.verdicts(path, data, spec) or []
             found = get_path(doc, self.key_parts[spec.name]) if spec.key_path else MISSING
             pointer = "/" + (spec.key_path or "").replace(".", "/")
             if key is None and isinstance(found, str) and found:
@@ -435,7 +454,9 @@ class _Loader:
                 for row_key in self._child_duplicates(entity, key, produced, spec):
                     del fresh[row_key]
             add(fresh)
-        self.coverage.add(spec.name, doc)
+        found = self.coverage.add(spec.name, doc)
+        if self.per_unit and found:
+            self.out.unit_unmapped.setdefault(key, set()).update((spec.name, p) for p in found)
 
     def _child_duplicates(
         self, entity: Entity, key: Any, produced: list[Any], spec: DocumentSpec

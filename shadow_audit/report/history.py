@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS runs (
     report_dir TEXT,
     source_path TEXT NOT NULL DEFAULT '',
     shadow_path TEXT NOT NULL DEFAULT '',
-    shadow_id TEXT NOT NULL DEFAULT ''
+    shadow_id TEXT NOT NULL DEFAULT '',
+    mode TEXT NOT NULL DEFAULT 'full'
 );
 CREATE TABLE IF NOT EXISTS run_counts (
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -56,10 +57,11 @@ ADDED_COLUMNS = {
     "source_path": "TEXT NOT NULL DEFAULT ''",
     "shadow_path": "TEXT NOT NULL DEFAULT ''",
     "shadow_id": "TEXT NOT NULL DEFAULT ''",
+    "mode": "TEXT NOT NULL DEFAULT 'full'",  # runs before --incremental were all full
 }
 RUN_COLUMNS = (
     "id, started_at, finished_at, status, documents, findings, ignored, coverage_complete, "
-    "lost_paths, parity, report_dir, source_path, shadow_path, shadow_id"
+    "lost_paths, parity, report_dir, source_path, shadow_path, shadow_id, mode"
 )
 
 Identity = tuple[str, str, str, str]
@@ -84,6 +86,7 @@ class Run:
     source_path: str = ""
     shadow_path: str = ""
     shadow_id: str = ""
+    mode: str = "full"  # "incremental": only what changed since the run before was read
 
     def to_dict(self) -> dict[str, Any]:
         """Return this Run as plain data (JSON-ready)."""
@@ -102,6 +105,7 @@ class Run:
             "source_path": self.source_path,
             "shadow_path": self.shadow_path,
             "shadow_id": self.shadow_id,
+            "mode": self.mode,
         }
 
 
@@ -182,6 +186,7 @@ def _run(row: tuple[Any, ...]) -> Run:
         source_path=row[11],
         shadow_path=row[12],
         shadow_id=row[13],
+        mode=row[14],
     )
 
 
@@ -266,8 +271,8 @@ class History:
             cur = conn.execute(
                 "INSERT INTO runs (started_at, finished_at, status, source, shadow, documents, "
                 "findings, ignored, coverage_complete, lost_paths, parity, report_dir, "
-                "source_path, shadow_path, shadow_id) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "source_path, shadow_path, shadow_id, mode) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     result.started_at,
                     result.finished_at,
@@ -284,6 +289,7 @@ class History:
                     resolved(result.source),
                     resolved(result.shadow),
                     shadow_id,
+                    result.mode,
                 ),
             )
             run_id = int(cur.lastrowid or 0)

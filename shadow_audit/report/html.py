@@ -18,6 +18,7 @@ from markupsafe import Markup, escape
 from shadow_audit.engine.findings import AuditResult
 from shadow_audit.report.context import ReportContext, top_paths
 from shadow_audit.report.history import Run, parity, parity_text
+from shadow_audit.report.markdown import mode_line
 from shadow_audit.report.view import group_findings, kind_counts, reasons
 from shadow_audit.text import plural, visible
 
@@ -197,4 +198,5 @@ def render_html(result: AuditResult, context: ReportContext | None = None) -> st
         v=_visible,
         reasons=reasons,
         trend=trend_svg(context.trend),
+        mode_line=mode_line,
     )

@@ -40,6 +40,27 @@ def _text(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
 
+def mode_line(result: AuditResult) -> str:
+    """One line on how an ``--incremental`` run went: what it re-read, or why it was full.
+
+    Args:
+        result: the audit (``result.incremental`` set).
+
+    Returns:
+        The line, e.g. ``incremental: 3 units audited, 4 documents re-read, 1 shadow key
+        changed``.
+    """
+    how = result.incremental
+    if how is None:
+        return result.mode
+    if result.mode == "full":
+        return f"full ({visible(how.fallback or 'forced')})"
+    return (
+        f"incremental: {how.units_audited} units audited, {how.documents_reread} documents "
+        f"re-read, {how.shadow_keys_changed} shadow keys changed"
+    )
+
+
 def code(value: Any, limit: int | None = None) -> str:
     """``value`` as a Markdown code span that no content can break out of.
 
@@ -142,6 +163,8 @@ def render_markdown(result: AuditResult, context: ReportContext | None = None) -
         f"- finished: {code(result.finished_at)}",
         f"- parity: {parity_text(parity(result))} of rows match",
     ]
+    if result.incremental is not None:
+        lines.append(f"- mode: {mode_line(result)}")
     if context.run_id is not None:
         lines.append(f"- run: {context.run_id}")
     counts = kind_counts(result.findings)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from shadow_audit.config import Config, load_config
 from shadow_audit.engine.findings import AuditResult
+from shadow_audit.engine.incremental import DEFAULT_FULL_EVERY, STATE_NAME, check_full_every
 from shadow_audit.errors import SourceError, UsageError
 from shadow_audit.report.context import JSON_FINDINGS, MAX_FINDINGS, ReportContext
 from shadow_audit.report.history import DEFAULT_HISTORY, Delta, History
@@ -95,6 +96,8 @@ def publish_run(
     settle: float | None = None,
     files: FilePolicy | None = None,
     engine: str | DaskEngine = "local",
+    incremental: bool = False,
+    full_every: float = DEFAULT_FULL_EVERY,
 ) -> PublishedRun:
     """Audit ``source`` against ``shadow`` and publish the run's reports under ``out``.
 
@@ -118,6 +121,10 @@ def publish_run(
             a scheduled run waits out writers that skip the lock).
         files: which source files may be opened (size cap, symlinks); passed to ``audit``.
         engine: passed to ``audit`` (``"local"``, ``"dask"`` or a ``DaskEngine``).
+        incremental: re-read only what changed since the last run on ``out``; the state is
+            kept in ``out/.shadow-audit-state.db`` (``audit(incremental=True)``).
+        full_every: with ``incremental``, audit in full when the last full audit is this
+            many hours old.
 
     Returns:
         The result, run id, delta and files, or why the run was skipped.
@@ -133,6 +140,7 @@ def publish_run(
     from shadow_audit.engine.run import audit  # pandas and deepdiff: only when auditing
 
     wanted = check_options(formats, keep=keep, max_findings=max_findings)
+    full_every = check_full_every(full_every)
     if json_findings < 1:
         raise UsageError(f"json_findings must be at least 1 (got {json_findings})")
     cfg = config if isinstance(config, Config) else load_config(config)
@@ -155,7 +163,8 @@ def publish_run(
             settle = DEFAULT_SETTLE if cfg.settle is None else cfg.settle
         result = audit(
             source, shadow, config=cfg, progress=progress, workers=workers, files=files,
-            settle=settle, engine=engine,
+            settle=settle, engine=engine, incremental=incremental, state=base / STATE_NAME,
+            full_every=full_every,
         )  # fmt: skip
         context = ReportContext(max_findings=max_findings, json_findings=json_findings)
         run_id, delta = None, None

@@ -23,6 +23,7 @@ from shadow_audit.mapping import (
     quote,
 )
 from shadow_audit.profiles import REFERENCE
+from shadow_audit.stores.changes import ensure_change_record
 
 DEFAULT_BUSY_TIMEOUT = 5.0
 IDENTITY_TABLE = "shadow_audit_meta"
@@ -201,7 +202,10 @@ class SqliteShadow:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._open(create=True)) as conn:
             conn.executescript(schema_sql(self.mapping))
+            conn.execute("BEGIN IMMEDIATE")  # no write may slip between a trigger's drop and create
             ensure_identity(conn)
+            ensure_change_record(conn, self.mapping)
+            conn.execute("COMMIT")
 
     def _open(self, *, create: bool = False) -> sqlite3.Connection:
         uri = f"{self.path.resolve().as_uri()}?mode={'rwc' if create else 'rw'}"
@@ -455,6 +459,7 @@ class SqliteShadow:
                         rebuilt.append(entity.table)
                 _recreate(conn, kept, self.path)
                 ensure_identity(conn)
+                ensure_change_record(conn, self.mapping)
                 problems = conn.execute("PRAGMA foreign_key_check").fetchall()
                 if problems:
                     raise DatabaseError(

@@ -1,0 +1,124 @@
+"""The shadow's change record: triggers note which unit every write touched.
+
+Every INSERT, UPDATE and DELETE on a mapped table, through any SQLite client, upserts
+the affected document key into ``shadow_audit_changes`` (one row per key, with the
+next sequence number), so an incremental audit re-reads exactly the units written
+since the sequence number it last saw. A child row is noted under its mission's key
+(or ``<orphan N>`` when that mission is missing: the key the audit gives such rows);
+a key UPDATE notes the old key and the new one. The record holds at most one row per
+key ever written: it never grows with the number of writes.
+
+The triggers are created with the DDL (``SqliteShadow.create``) and by
+``repair --migrate``. Whenever one of them is (re)created, the database gets a new
+``change_epoch`` in ``shadow_audit_meta``: changes made while a trigger was missing
+cannot be listed, so an incremental audit that sees a new epoch audits in full.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+
+from shadow_audit.mapping import DocumentMap, Entity, quote
+
+CHANGES_TABLE = "shadow_audit_changes"
+EPOCH_NAME = "change_epoch"
+TRIGGER_PREFIX = "shadow_audit_change_"
+CHANGES_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {CHANGES_TABLE} (unit TEXT PRIMARY KEY, seq INTEGER NOT NULL)",
+    f"CREATE INDEX IF NOT EXISTS {CHANGES_TABLE}_seq ON {CHANGES_TABLE}(seq)",
+)
+_EVENTS = (
+    ("ins", "INSERT", ("NEW",)),
+    ("upd", "UPDATE", ("OLD", "NEW")),
+    ("del", "DELETE", ("OLD",)),
+)
+
+
+def _note(unit: str, where: str = "1") -> str:
+    """One upsert of a unit key (an empty key when it is NULL) with the next number."""
+    return (
+        f"INSERT INTO {CHANGES_TABLE} (unit, seq) SELECT coalesce({unit}, ''), "
+        f"(SELECT coalesce(max(seq), 0) + 1 FROM {CHANGES_TABLE}) WHERE {where} "
+        "ON CONFLICT (unit) DO UPDATE SET seq = excluded.seq;"
+    )
+
+
+def _orphan(link: str) -> str:
+    return f"'<orphan ' || {link} || '>'"
+
+
+def _unit_of(entity: Entity, mapping: DocumentMap, row: str) -> str:
+    """The document key of ``row`` (NEW or OLD), as ``load_shadow`` keys the table's rows."""
+    if entity.is_root:
+        return f"{row}.{quote(entity.key_column or '')}"
+    parent = mapping.entity(entity.parent or "")
+    link = f"{row}.{quote(entity.link_column or '')}"
+    return (
+        f"coalesce((SELECT p.{quote(parent.key_column or '')} FROM {quote(parent.table)} p "
+        f"WHERE p.{quote(entity.parent_column)} = {link}), {_orphan(link)})"
+    )
+
+
+def trigger_sql(mapping: DocumentMap) -> dict[str, str]:
+    """Return the change-record triggers of a mapping, as ``sqlite_master`` keeps them.
+
+    Args:
+        mapping: the map of the tables.
+
+    Returns:
+        trigger name -> its ``CREATE TRIGGER`` statement.
+    """
+    out: dict[str, str] = {}
+    for entity in mapping.entities:
+        children = [c for c in mapping.entities if c.parent == entity.table]
+        for suffix, event, rows in _EVENTS:
+            body = [_note(_unit_of(entity, mapping, row)) for row in rows]
+            links = sorted({c.parent_column for c in children}) if entity.is_root else []
+            for row in rows:
+                for column in links:  # its child rows become or stop being <orphan N>
+                    moved = f"OLD.{quote(column)} IS NOT NEW.{quote(column)}"
+                    link = f"{row}.{quote(column)}"
+                    body.append(_note(_orphan(link), moved if event == "UPDATE" else "1"))
+            name = f"{TRIGGER_PREFIX}{entity.table}_{suffix}"
+            out[name] = (
+                f"CREATE TRIGGER {quote(name)} AFTER {event} ON {quote(entity.table)} BEGIN\n  "
+                + "\n  ".join(body)
+                + "\nEND"
+            )
+    return out
+
+
+def ensure_change_record(conn: sqlite3.Connection, mapping: DocumentMap) -> bool:
+    """Create the change table and any trigger missing or different (inside the caller's
+    transaction, if any); a new ``change_epoch`` when one was (re)created.
+
+    Args:
+        conn: a read-write connection; ``shadow_audit_meta`` exists.
+        mapping: the map of the tables; triggers are made for the tables that exist.
+
+    Returns:
+        True when a trigger was created (the epoch changed).
+    """
+    for statement in CHANGES_DDL:
+        conn.execute(statement)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    have = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
+    made = False
+    for name, sql in trigger_sql(mapping).items():
+        table = name[len(TRIGGER_PREFIX) :].rsplit("_", 1)[0]
+        if table not in tables or have.get(name) == sql:
+            continue
+        conn.execute(f"DROP TRIGGER IF EXISTS {quote(name)}")
+        conn.execute(sql)
+        made = True
+    if (
+        made
+        or conn.execute("SELECT 1 FROM shadow_audit_meta WHERE name = ?", (EPOCH_NAME,)).fetchone()
+        is None
+    ):
+        conn.execute(
+            "INSERT OR REPLACE INTO shadow_audit_meta (name, value) VALUES (?, ?)",
+            (EPOCH_NAME, str(uuid.uuid4())),
+        )
+    return made

@@ -57,7 +57,16 @@ def test_importing_the_package_loads_nothing_heavy():
 def test_a_writer_only_application_does_not_load_the_audit_side():
     code = "import shadow_audit as sa\nsa.DualWriter, sa.JsonStore, sa.SqliteShadow, sa.backfill"
     assert loaded_after(code, AUDIT_SIDE) == []
-    assert loaded_after("import shadow_audit as sa\nsa.audit", AUDIT_SIDE) == AUDIT_SIDE
+    # the probe sees heavy modules when they load: the DataFrame face loads pandas at once
+    assert loaded_after("import shadow_audit as sa\nsa.frames", AUDIT_SIDE) == ["pandas", "numpy"]
+
+
+def test_the_audit_loads_pandas_and_deepdiff_only_when_rows_differ(tmp_path):
+    store = make_store(tmp_path, 3)
+    run = f"import shadow_audit as sa\nr = sa.audit({str(store.source)!r}, {str(store.db)!r})"
+    assert loaded_after(f"{run}\nassert r.findings == ()", AUDIT_SIDE) == []
+    store.sql("UPDATE missions SET owner = 'x' WHERE mission_uuid = 'proj-000001'")
+    assert loaded_after(f"{run}\nassert len(r.findings) == 1", AUDIT_SIDE) == AUDIT_SIDE
 
 
 @pytest.mark.parametrize("name", ["frames", "backfill", "repair"])

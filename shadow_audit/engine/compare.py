@@ -10,16 +10,17 @@ import json
 from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import pandas as pd
-from deepdiff import DeepDiff
 
 from shadow_audit.engine.findings import EntitySummary, Finding
 from shadow_audit.engine.load import Rows, key_text
 from shadow_audit.mapping import Entity, Field, canonical_json
 from shadow_audit.mapping.projection import stored
+
+if TYPE_CHECKING:  # pandas and deepdiff load only when rows differ: a GREEN run starts faster
+    import pandas as pd
 
 NORMALIZERS = (
     "float_tolerance",
@@ -28,7 +29,7 @@ NORMALIZERS = (
     "list_as_set",
     "null_as_empty",
 )
-Normalizer = Callable[[Field, pd.Series, pd.Series], pd.Series]
+Normalizer = Callable[[Field, "pd.Series", "pd.Series"], "pd.Series"]
 
 
 @dataclass
@@ -43,6 +44,8 @@ class EntityComparison:
 
 
 def _float_tolerance(fld: Field, e: pd.Series, a: pd.Series) -> pd.Series:
+    import pandas as pd
+
     en = pd.to_numeric(e.where(~e.map(lambda v: isinstance(v, bool))), errors="coerce")
     an = pd.to_numeric(a.where(~a.map(lambda v: isinstance(v, bool))), errors="coerce")
     bound = (pd.concat([en.abs(), an.abs()], axis=1).max(axis=1) * fld.rel_tol).clip(
@@ -53,6 +56,8 @@ def _float_tolerance(fld: Field, e: pd.Series, a: pd.Series) -> pd.Series:
 
 
 def _timestamp_instant(fld: Field, e: pd.Series, a: pd.Series) -> pd.Series:
+    import pandas as pd
+
     et = pd.to_datetime(e.astype(object), utc=True, errors="coerce", format="ISO8601")
     at = pd.to_datetime(a.astype(object), utc=True, errors="coerce", format="ISO8601")
     return ((et == at) & et.notna() & at.notna()).astype(bool)
@@ -69,6 +74,8 @@ def _loads(value: Any) -> Any:
 
 def _json_with(set_like: bool) -> Normalizer:
     def normalize(fld: Field, e: pd.Series, a: pd.Series) -> pd.Series:
+        import pandas as pd
+
         def same(x: Any, y: Any) -> bool:
             if x is None or y is None:
                 return False
@@ -89,6 +96,8 @@ _NONE: Any = object()
 
 
 def _null_as_empty(fld: Field, e: pd.Series, a: pd.Series) -> pd.Series:
+    import pandas as pd
+
     return pd.Series(
         [
             (x is None) != (y is None) and x in _EMPTY and y in _EMPTY
@@ -165,6 +174,8 @@ def scalar_detail(source: Any, shadow: Any) -> dict[str, Any]:
 
 def _diff_detail(fld: Field, source: Any, shadow: Any) -> Any:
     """The diff of one cell: deepdiff for nested values, its scalar verdict for the rest."""
+    from deepdiff import DeepDiff
+
     old, new = shown(fld, source), shown(fld, shadow)
     if isinstance(old, _SCALARS) and isinstance(new, _SCALARS):
         return scalar_detail(old, new)
@@ -413,6 +424,8 @@ def judge(fld: Field, expected: pd.Series, actual: pd.Series) -> tuple[pd.Series
         ``(equal, normalizer)``: a bool Series, and an object Series holding the
         name of the normalizer that let each cell pass (None elsewhere).
     """
+    import pandas as pd
+
     pending = ~((expected == actual) | (expected.isna() & actual.isna()))
     applied = pd.Series([None] * len(expected), index=expected.index, dtype=object)
     for name, normalize in normalizers_for(fld):
@@ -440,6 +453,8 @@ def judge_rows(
     Returns:
         The cells and their verdicts (``Cells``).
     """
+    import pandas as pd
+
     columns = [f.column for f in fields]
     exp = pd.DataFrame([stored(pairs[k][0]) for k in keys], columns=columns, dtype=object)
     act = pd.DataFrame([pairs[k][1] for k in keys], columns=columns, dtype=object)

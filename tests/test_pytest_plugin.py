@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+# The audit side loads here, once: pytester's in-process runs (``runpytest``) drop the
+# modules first imported inside them, and numpy cannot be loaded twice in one process
+# (the engine loads pandas, and numpy with it, only when rows differ).
+import deepdiff  # noqa: F401
+import pandas  # noqa: F401
 import pytest
 
-# The audit side loads here, once: pytester's in-process runs (``runpytest``) drop the
-# modules first imported inside them, and numpy cannot be loaded twice in one process.
 import shadow_audit.parity  # noqa: F401
 from tests.conftest import make_store
 
@@ -177,7 +180,7 @@ def test_importing_the_plugin_loads_neither_pandas_nor_deepdiff():
     # the lazy name still works, and only then loads the audit side
     probe = (
         "import sys; from shadow_audit.pytest_plugin import assert_parity; "
-        "print(assert_parity.__module__, 'pandas' in sys.modules)"
+        "print(assert_parity.__module__, 'shadow_audit.engine.run' in sys.modules)"
     )
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert run.stdout.split() == ["shadow_audit.parity", "True"]

@@ -132,6 +132,8 @@ def test_a_symlink_in_runs_does_not_break_pruning(store, tmp_path):
     (precious / "keep.txt").write_text("keep me")
     (runs / "20000101T000000000000Z-run1").symlink_to(precious, target_is_directory=True)
     (runs / "20000101T000000000001Z-run2").symlink_to(tmp_path / "dangling")
+    # named newer than any run: counted as a run, it would be "kept" and every real run pruned
+    (runs / "29991231T235959999999Z-run9").symlink_to(precious, target_is_directory=True)
     (runs / "README").write_text("not a run")
     for _ in range(3):
         run = audit_main(store.source, store.db, out, "--no-history", "--keep", "1")

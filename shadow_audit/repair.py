@@ -178,8 +178,10 @@ class RepairOutcome:
 
     @property
     def red_because(self) -> str | None:
-        """Why the shadow is still RED after the repair, when the reason is outside it."""
-        if self.status == "GREEN" or self.execution is None or not self.invalid_sources:
+        """Why the shadow is still RED after the repair (or with nothing to repair), when
+        the reason is outside it."""
+        executed_or_nothing_to_do = self.execution is not None or self.plan.empty
+        if self.status == "GREEN" or not executed_or_nothing_to_do or not self.invalid_sources:
             return None
         rest = sum(1 for f in (self.after or self.before).findings if f.kind != "invalid_source")
         invalid = self.invalid_sources

@@ -397,3 +397,13 @@ def test_repair_of_a_project_saved_without_memory(tmp_path):
         "WHERE mission_uuid = ?",
         key,
     ) == [(0,)]
+
+
+def test_nothing_to_repair_but_red_because_of_invalid_sources_says_so(store):
+    (store.source / "proj-000003" / "project_manifest.json").write_text("{not json")
+    for flags in ((), ("--execute",)):
+        run = repair(store, *flags)
+        assert "plan: nothing to repair" in run.stdout, run.stdout + run.stderr
+        assert "still RED: 1 source document is invalid: repair copies valid JSON only" in (
+            run.stdout
+        ), flags

@@ -347,6 +347,8 @@ def run_repair(
     if not execute:
         if not outcome.plan.empty:
             print("dry run: nothing changed (pass --execute to apply)")
+        elif outcome.red_because:
+            print(f"still RED: {outcome.red_because}")
         return EXIT_OK if outcome.plan.empty else EXIT_FAIL
     if done is not None:
         print(

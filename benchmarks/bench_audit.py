@@ -35,14 +35,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from projects import write_projects  # benchmarks/ is on the path of a script run from it
 
 import shadow_audit as sa
 from shadow_audit.engine.compare import StreamCompare, findings_for
 from shadow_audit.engine.load import Rows, load_shadow
 from shadow_audit.mapping import iter_rows
 from shadow_audit.profiles import REFERENCE
-from shadow_audit.stores.sqlite_shadow import SqliteShadow
-from shadow_audit.synth import make_project
 
 TABLES = [e.table for e in REFERENCE.entities]
 
@@ -52,31 +51,9 @@ def build_store(root: Path, n: int, seed: int) -> tuple[Path, Path]:
     stamp = root / f".built-{n}-{seed}"
     if stamp.exists():
         return source, db
-    if root.exists():
-        import shutil
-
-        shutil.rmtree(root)
-    source.mkdir(parents=True)
-    shadow = SqliteShadow(db)
     rng = random.Random(seed)
     t = time.perf_counter()
-    with shadow.connection() as conn:
-        conn.execute("PRAGMA synchronous = OFF")
-        conn.execute("BEGIN")
-        for i in range(n):
-            manifest, memory = make_project(i, rng)
-            folder = source / manifest["metadata"]["projectId"]
-            folder.mkdir()
-            (folder / "project_manifest.json").write_bytes(
-                orjson.dumps(manifest, option=orjson.OPT_INDENT_2)
-            )
-            (folder / "project_memory.json").write_bytes(
-                orjson.dumps(memory, option=orjson.OPT_INDENT_2)
-            )
-            shadow.write(
-                conn, manifest["metadata"]["projectId"], {"manifest": manifest, "memory": memory}
-            )
-        conn.execute("COMMIT")
+    write_projects(root, n, rng)
     drift = inject_drift(source, db, n, rng)
     stamp.write_text(json.dumps(drift))
     print(

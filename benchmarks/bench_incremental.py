@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import orjson
+from projects import write_projects  # benchmarks/ is on the path of a script run from it
 
 from shadow_audit.dualwrite import DualWriter
 from shadow_audit.engine.run import audit
@@ -47,28 +48,8 @@ def build_store(root: Path, n: int, seed: int) -> tuple[Path, Path]:
     stamp = root / f".built-{n}-{seed}"
     if stamp.exists():
         return source, db
-    if root.exists():
-        shutil.rmtree(root)
-    source.mkdir(parents=True)
-    shadow = SqliteShadow(db)
-    rng = random.Random(seed)
     t = time.perf_counter()
-    with shadow.connection() as conn:
-        conn.execute("PRAGMA synchronous = OFF")
-        conn.execute("BEGIN")
-        for i in range(n):
-            manifest, memory = make_project(i, rng)
-            pid = manifest["metadata"]["projectId"]
-            folder = source / pid
-            (folder / ".vibe").mkdir(parents=True)
-            (folder / "project_manifest.json").write_bytes(
-                orjson.dumps(manifest, option=orjson.OPT_INDENT_2)
-            )
-            (folder / ".vibe" / "project_memory.json").write_bytes(
-                orjson.dumps(memory, option=orjson.OPT_INDENT_2)
-            )
-            shadow.write(conn, pid, {"manifest": manifest, "memory": memory})
-        conn.execute("COMMIT")
+    write_projects(root, n, random.Random(seed), memory=".vibe/project_memory.json")
     stamp.write_text("")
     print(f"built N={n} in {time.perf_counter() - t:.1f}s", file=sys.stderr)
     return source, db

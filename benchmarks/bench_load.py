@@ -23,19 +23,17 @@ from __future__ import annotations
 
 import argparse
 import random
-import shutil
 import statistics
 import sys
 import time
 from pathlib import Path
 
-import orjson
+from projects import write_projects  # benchmarks/ is on the path of a script run from it
 
 from shadow_audit.config import Config
 from shadow_audit.store import open_store
 from shadow_audit.stores.phases import Phase, record_transition
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
-from shadow_audit.synth import make_project
 
 
 def build(root: Path, n: int, seed: int) -> tuple[Path, Path]:
@@ -43,24 +41,8 @@ def build(root: Path, n: int, seed: int) -> tuple[Path, Path]:
     stamp = root / f".built-{n}-{seed}"
     if stamp.exists():
         return source, db
-    if root.exists():
-        shutil.rmtree(root)
-    source.mkdir(parents=True)
-    shadow = SqliteShadow(db)
-    rng = random.Random(seed)
     t = time.perf_counter()
-    with shadow.connection() as conn:
-        conn.execute("PRAGMA synchronous = OFF")
-        conn.execute("BEGIN")
-        for i in range(n):
-            manifest, memory = make_project(i, rng)
-            key = manifest["metadata"]["projectId"]
-            folder = source / key
-            folder.mkdir()
-            for name, doc in (("project_manifest.json", manifest), ("project_memory.json", memory)):
-                (folder / name).write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
-            shadow.write(conn, key, {"manifest": manifest, "memory": memory})
-        conn.execute("COMMIT")
+    write_projects(root, n, random.Random(seed))
     stamp.write_text("built\n")
     print(f"built N={n} in {time.perf_counter() - t:.1f}s", file=sys.stderr)
     return source, db

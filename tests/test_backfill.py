@@ -8,7 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import orjson
@@ -21,7 +20,7 @@ from shadow_audit.stores.json_store import JsonStore, locate
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from shadow_audit.synth import make_projects
 from shadow_audit.validation import validate_document
-from tests.conftest import run_cli
+from tests.conftest import run_cli, wait_for
 from tests.reference_growth import write_reference_store
 
 TABLES = ["missions", "session_narrative", "domain_concepts", "domain_concerns", "trajectory"]
@@ -335,10 +334,10 @@ def test_a_backfill_killed_mid_run_leaves_whole_batches_and_a_rerun_completes_it
     child = subprocess.Popen(
         [sys.executable, "-c", KILLED, str(source), str(tmp_path / "killed.db")]
     )
-    deadline = time.monotonic() + 60
-    while missions(tmp_path / "killed.db") < 10 and child.poll() is None:
-        assert time.monotonic() < deadline, "the backfill wrote nothing in 60 s"
-        time.sleep(0.001)
+    wait_for(
+        lambda: missions(tmp_path / "killed.db") >= 10 or child.poll() is not None,
+        "the backfill to write its first units",
+    )
     child.send_signal(signal.SIGKILL)
     child.wait()
 

@@ -22,6 +22,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from hypothesis import strategies as st
+
 from shadow_audit.synth import make_project
 
 INTENT_RULES = (  # _extract_intents: keywords -> (intent, confidence label)
@@ -227,3 +229,38 @@ def write_reference_store(
         memory = grow(root, n, rng, clock) if n else None
         out[folder] = (manifest, memory)
     return out
+
+
+JSON_LEAVES = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=5)
+JSON_VALUES = st.recursive(
+    JSON_LEAVES,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=6,
+)
+# keys the reference's code never writes, planted in a grown memory: (where, name, value)
+UNKNOWN_KEYS = st.lists(
+    st.tuples(
+        st.sampled_from(["", "domain", "trajectory", "narrative.0", "narrative.-1"]),
+        st.text(min_size=1, max_size=6).filter(
+            lambda k: k not in {"session", "summary", "date", "phase", "type"}
+        ),
+        JSON_VALUES,
+    ),
+    max_size=3,
+)
+
+
+def plant(memory: dict[str, Any], extras: list[tuple[str, str, Any]]) -> None:
+    """Put each (where, name, value) of ``UNKNOWN_KEYS`` into ``memory``; the reference's
+    own keys keep their values, and a place that does not exist (an empty list) is skipped."""
+    covered = {*memory}
+    for where, name, value in extras:
+        target: Any = memory
+        for part in where.split(".") if where else []:
+            target = target[int(part)] if isinstance(target, list) else target[part]
+            if isinstance(target, list) and not target:
+                break
+        if isinstance(target, dict) and not (where == "" and name in covered):
+            if name in target and where in ("domain", "trajectory"):
+                continue
+            target[name] = value

@@ -24,7 +24,7 @@ from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.rows import read_unit_rows
 from shadow_audit.stores.sqlite_shadow import SqliteShadow, connect_readonly
 from tests.conftest import audit_cli, examples, run_cli
-from tests.reference_growth import Clock, grow, write_reference_store
+from tests.reference_growth import UNKNOWN_KEYS, Clock, grow, plant, write_reference_store
 from tests.test_validation import FIXTURE_VERDICTS
 
 # 0: a manifest without memory; 60 and 120: more than 50 sessions, so numbers repeat
@@ -258,28 +258,11 @@ def rows_of(documents: dict[str, Any]) -> dict[str, list[Any]]:
     return out
 
 
-JSON_LEAVES = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=5)
-JSON_VALUES = st.recursive(
-    JSON_LEAVES,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
-    max_leaves=6,
-)
-
-
 @settings(max_examples=examples(40), deadline=None)
 @given(
     sessions=st.integers(0, 130),
     seed=st.integers(0, 2**16),
-    extras=st.lists(
-        st.tuples(
-            st.sampled_from(["", "domain", "trajectory", "narrative.0", "narrative.-1"]),
-            st.text(min_size=1, max_size=6).filter(
-                lambda k: k not in {"session", "summary", "date", "phase", "type"}
-            ),
-            JSON_VALUES,
-        ),
-        max_size=3,
-    ),
+    extras=UNKNOWN_KEYS,
 )
 def test_round_trip_law_for_grown_memories(tmp_path_factory, sessions, seed, extras):
     """For any memory the reference's rules grow, plus unknown keys anywhere: rows built
@@ -287,17 +270,7 @@ def test_round_trip_law_for_grown_memories(tmp_path_factory, sessions, seed, ext
     root = tmp_path_factory.mktemp("p") / "some_project"
     rng = random.Random(seed)
     memory = grow(root, sessions, rng, Clock(rng))
-    covered = {*memory}  # the reference's own keys keep their values
-    for where, name, value in extras:
-        target: Any = memory
-        for part in where.split(".") if where else []:
-            target = target[int(part)] if isinstance(target, list) else target[part]
-            if isinstance(target, list) and not target:
-                break
-        if isinstance(target, dict) and not (where == "" and name in covered):
-            if name in target and where in ("domain", "trajectory"):
-                continue
-            target[name] = value
+    plant(memory, extras)
     manifest = {"metadata": {"projectId": "p-1"}}
     rebuilt = build_documents(REFERENCE, "p-1", rows_of({"manifest": manifest, "memory": memory}))
     assert rebuilt["memory"] == memory

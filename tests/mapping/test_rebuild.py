@@ -34,18 +34,12 @@ from shadow_audit.stores.rows import UnitReader, read_unit_rows
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from shadow_audit.synth import make_project
 from tests.conftest import examples
-from tests.reference_growth import Clock, grow
+from tests.reference_growth import JSON_VALUES, UNKNOWN_KEYS, Clock, grow, plant
 
 SETTINGS = settings(
     max_examples=examples(40),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-JSON_LEAVES = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=5)
-JSON_VALUES = st.recursive(
-    JSON_LEAVES,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
-    max_leaves=6,
 )
 
 
@@ -79,16 +73,7 @@ def test_compiled_equals_reference_for_generated_projects(tmp_path_factory, rng,
 @given(
     sessions=st.integers(0, 70),
     seed=st.integers(0, 2**16),
-    extras=st.lists(
-        st.tuples(
-            st.sampled_from(["", "domain", "trajectory", "narrative.0", "narrative.-1"]),
-            st.text(min_size=1, max_size=6).filter(
-                lambda k: k not in {"session", "summary", "date", "phase", "type"}
-            ),
-            JSON_VALUES,
-        ),
-        max_size=3,
-    ),
+    extras=UNKNOWN_KEYS,
 )
 def test_compiled_equals_reference_for_grown_memories_with_unknown_keys(
     tmp_path_factory, sessions, seed, extras
@@ -99,16 +84,7 @@ def test_compiled_equals_reference_for_grown_memories_with_unknown_keys(
     rng = random.Random(seed)
     unit = tmp_path / "some_project"
     memory = grow(unit, sessions, rng, Clock(rng))
-    for where, name, value in extras:
-        target: Any = memory
-        for part in where.split(".") if where else []:
-            if isinstance(target, list) and not target:
-                break
-            target = target[int(part)] if isinstance(target, list) else target[part]
-        if isinstance(target, dict) and not (where == "" and name in memory):
-            if name in target and where in ("domain", "trajectory"):
-                continue
-            target[name] = value
+    plant(memory, extras)
     manifest, _ = make_project(seed, rng)
     key = manifest["metadata"]["projectId"]
     manifest["research_metadata"] = {"interviews": seed % 5, "notes": [None, "b"]}

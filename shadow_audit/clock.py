@@ -10,17 +10,18 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def utc_stamp(moment: datetime | None = None) -> str:
+def utc_stamp(moment: datetime | None = None, *, timespec: str = "microseconds") -> str:
     """Return an ISO 8601 stamp with microseconds and ``Z``, as reports and the ledger write it.
 
     Args:
         moment: an aware datetime; default now.
+        timespec: as ``datetime.isoformat`` (``"seconds"`` for a moment shown to people).
 
     Returns:
         For example ``"2026-11-29T06:21:19.123456Z"``.
     """
     moment = (moment or utc_now()).astimezone(UTC)
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return moment.isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def file_stamp(moment: datetime | None = None) -> str:

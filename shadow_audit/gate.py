@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from shadow_audit.clock import utc_now
+from shadow_audit.clock import utc_now, utc_stamp
 from shadow_audit.errors import ConfigError, UsageError
 from shadow_audit.ledger import FailureLedger, LedgerEntry, default_ledger_path
 from shadow_audit.report.history import DEFAULT_HISTORY, History, Run, resolved
@@ -275,7 +275,8 @@ def decide(
         GateReason(
             "shadow_write_failures",
             len(failures) <= policy.max_ledger_failures,
-            f"{plural(len(failures), 'shadow-write failure')} since {_moment(window_start)} "
+            f"{plural(len(failures), 'shadow-write failure')} since "
+            f"{utc_stamp(window_start, timespec='seconds')} "
             f"(allowed {policy.max_ledger_failures})",
             {"failures": [e.to_dict() for e in failures[:20]], "count": len(failures)},
         )
@@ -457,8 +458,3 @@ def run_gate(
         shadow=shadow, source=source, history=history, config=config, ledger=ledger, now=now
     )
     return decision, write_gate(decision, out)
-
-
-def _moment(moment: datetime) -> str:
-    """A moment for people, in UTC to the second with ``Z``, as the rest of the output."""
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

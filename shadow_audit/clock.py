@@ -11,7 +11,7 @@ def utc_now() -> datetime:
 
 
 def utc_stamp(moment: datetime | None = None, *, timespec: str = "microseconds") -> str:
-    """Return an ISO 8601 stamp with microseconds and ``Z``, as reports and the ledger write it.
+    """Return an ISO 8601 stamp in UTC with ``Z`` (microseconds by default), as reports write it.
 
     Args:
         moment: an aware datetime; default now.

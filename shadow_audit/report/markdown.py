@@ -56,8 +56,9 @@ def mode_line(result: AuditResult) -> str:
     if result.mode == "full":
         return f"full ({visible(how.fallback or 'forced')})"
     return (
-        f"incremental: {how.units_audited} units audited, {how.documents_reread} documents "
-        f"re-read, {how.shadow_keys_changed} shadow keys changed"
+        f"incremental: {plural(how.units_audited, 'unit')} audited, "
+        f"{plural(how.documents_reread, 'document')} re-read, "
+        f"{plural(how.shadow_keys_changed, 'shadow key')} changed"
     )
 
 

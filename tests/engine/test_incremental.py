@@ -24,6 +24,7 @@ from shadow_audit.errors import UsageError
 from shadow_audit.gate import GatePolicy, decide
 from shadow_audit.profiles import REFERENCE
 from shadow_audit.report.history import History
+from shadow_audit.report.markdown import mode_line
 from shadow_audit.stores.changes import CHANGES_TABLE, trigger_sql
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from tests.conftest import Store, audit_cli, make_store, wait_for
@@ -114,6 +115,9 @@ def test_no_change_reads_nothing_and_one_change_reads_one_unit(store, tmp_path):
     one = run(store, state)
     assert one.incremental is not None
     assert (one.incremental.units_audited, one.incremental.shadow_keys_changed) == (1, 1)
+    assert mode_line(one) == (
+        "incremental: 1 unit audited, 2 documents re-read, 1 shadow key changed"
+    )
     assert [(f.kind, f.key, f.field) for f in one.findings] == [
         ("value_mismatch", "proj-000003", "owner")
     ]

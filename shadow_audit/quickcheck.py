@@ -16,10 +16,15 @@ that it agrees with jsonschema on the shipped schemas.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any
 
 Check = Callable[[Any], bool]
+# a check of many values at once, all of one exact type (a list, never empty)
+Batch = Callable[[Sequence[Any]], bool]
+# what a schema leaves to check of a value of exactly this type (None: nothing, it is valid)
+Exact = dict[type, Batch | None]
 
 # keywords that say nothing about validity
 _ANNOTATIONS = frozenset(
@@ -33,6 +38,11 @@ _KNOWN = _ANNOTATIONS | {
     "properties", "required", "additionalProperties", "propertyNames",
     "items", "minItems", "maxItems",
 }  # fmt: skip
+# keywords of a schema that tests a scalar only: its verdict is a function of the exact type
+_SCALAR = frozenset(
+    {"type", "enum", "const", "minLength", "maxLength", "pattern", "format",
+     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}
+)  # fmt: skip
 
 
 class Unsupported(Exception):
@@ -112,6 +122,8 @@ class _Compiler:
         self.root = root
         self.formats = formats
         self.refs: dict[str, Check] = {}
+        # the array-of-these check of a closed object's check (``_record``)
+        self.batches: dict[Check, Batch] = {}
 
     def node(self, schema: Any, *, root: bool = False) -> Check:
         if schema is True:
@@ -168,14 +180,9 @@ class _Compiler:
         return lambda x: any(t(x) for t in tests)
 
     def _enum(self, schema: dict[str, Any]) -> Check | None:
-        if "enum" not in schema and "const" not in schema:
+        allowed = _allowed(schema)
+        if allowed is None:
             return None
-        values = schema["enum"] if "enum" in schema else [schema["const"]]
-        if "enum" in schema and "const" in schema:
-            values = [v for v in values if v == schema["const"]]
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise Unsupported("enum or const of other than strings")
-        allowed = frozenset(values)
         return lambda x: isinstance(x, str) and x in allowed
 
     def _string(self, schema: dict[str, Any], *, strict: bool) -> Check | None:
@@ -204,38 +211,23 @@ class _Compiler:
         return check
 
     def _number(self, schema: dict[str, Any], *, strict: str | None) -> Check | None:
-        bounds = [
-            (schema[k], op)
-            for k, op in (
-                ("minimum", _ge),
-                ("maximum", _le),
-                ("exclusiveMinimum", _gt),
-                ("exclusiveMaximum", _lt),
-            )
-            if k in schema
-        ]
+        bounds = [schema[k] for k in _BOUNDS if k in schema]
         if not bounds:
             return None
-        if not all(_is_number(b) for b, _ in bounds):
+        if not all(_is_number(b) for b in bounds):
             raise Unsupported("a bound that is not a number")
 
         is_type = _TYPES[strict] if strict else None
-        if len(bounds) == 1 and bounds[0][1] is _ge and strict == "integer":
-            least = bounds[0][0]
-
-            def at_least(x: Any) -> bool:  # the common ``{"type": "integer", "minimum": n}``
-                if type(x) is int:
-                    return bool(x >= least)
-                return _is_integer(x) and bool(x >= least)
-
-            return at_least
+        within = _within(schema)
 
         def check(x: Any) -> bool:
+            if type(x) is int:  # a number and an integer (a bool's type is bool)
+                return within(x)
             if is_type is not None and not is_type(x):
                 return False
             if not isinstance(x, (int, float)) or isinstance(x, bool):
                 return True
-            return all(op(x, b) for b, op in bounds)
+            return within(x)
 
         return check
 
@@ -256,7 +248,15 @@ class _Compiler:
         bare = {name: _BARE[c] for name, c in looked.items() if c in _BARE}
         called = {name: c for name, c in looked.items() if name not in bare}
         if closed and not extra and names is None:
-            return self._closed(required, allowed, bare, called, strict=strict)
+            general = self._closed(required, allowed, bare, called, strict=strict)
+            if required == allowed and allowed:
+                properties = schema["properties"]
+                self.batches[general] = _rows(
+                    {name: (c, self._exact(properties[name])) for name, c in looked.items()},
+                    allowed=allowed,
+                    each=general,
+                )
+            return general
 
         def check(x: Any) -> bool:
             if not isinstance(x, dict):
@@ -323,11 +323,14 @@ class _Compiler:
         item = self.node(schema.get("items", True))
         low = schema.get("minItems", 0)
         high = schema.get("maxItems")
+        exact = self._exact(schema.get("items", True))
         every: Check
         if item is _anything:
             every = _anything
-        elif item is _is_str:
-            every = _all_str
+        elif item in self.batches:
+            every = self.batches[item]
+        elif exact:
+            every = _by_type(exact, item)
         else:
 
             def every(x: list[Any]) -> bool:
@@ -345,25 +348,84 @@ class _Compiler:
 
         return check
 
+    def _exact(self, schema: Any, seen: frozenset[int] = frozenset()) -> Exact | None:
+        """For a schema of scalar keywords only (or a reference to one): what is left to
+        check of a value of each exact type it may accept. A type not in the answer is
+        left to the compiled check (a float for ``integer``, a subclass). None for any
+        other schema."""
+        if not isinstance(schema, dict):
+            return None
+        own = schema.keys() - _ANNOTATIONS
+        if own == {"$ref"}:
+            target = self._target(schema["$ref"])
+            return None if id(target) in seen else self._exact(target, seen | {id(target)})
+        if not own <= _SCALAR:
+            return None
+        names = schema.get("type")
+        names = [names] if isinstance(names, str) else names
+        enum = _allowed(schema)
+        if enum is not None:  # strings only
+            names = [n for n in names or ["string"] if n == "string"]
+        if not names:
+            return None
+        out: Exact = {}
+        for name in names:
+            if name == "string":
+                out[str] = self._strings(schema, enum)
+            elif name in _NUMBERS:
+                out[int] = _numbers(schema, floats=False)
+                if name == "number":
+                    out[float] = _numbers(schema, floats=True)
+            else:
+                out[_CLASSES[name]] = None
+        return out
+
+    def _strings(self, schema: dict[str, Any], enum: frozenset[str] | None) -> Batch | None:
+        """The string keywords of a schema, as a check of many strings at once."""
+        low = schema.get("minLength", 0)
+        high = schema.get("maxLength")
+        search = re.compile(schema["pattern"]).search if "pattern" in schema else None
+        form = self.formats[schema["format"]] if "format" in schema else None
+        if not low and high is None and search is None and form is None and enum is None:
+            return None
+
+        def batch(xs: Sequence[Any]) -> bool:
+            if low and min(map(len, xs)) < low:
+                return False
+            if high is not None and max(map(len, xs)) > high:
+                return False
+            if search is not None and not all(map(search, xs)):  # a match is true
+                return False
+            if form is not None and not all(map(form, xs)):
+                return False
+            return enum is None or enum.issuperset(xs)
+
+        return batch
+
     def _ref(self, schema: dict[str, Any]) -> Check | None:
         if "$ref" not in schema:
             return None
         ref = schema["$ref"]
-        if not isinstance(ref, str) or not ref.startswith("#"):
-            raise Unsupported(f"$ref {ref!r}")
         if ref in self.refs:
             return self.refs[ref]
+        target = self._target(ref)
+        box: list[Check] = []
+        self.refs[ref] = lambda x: box[0](x)  # a reference to itself, while compiling it
+        box.append(self.node(target))
+        self.refs[ref] = box[0]
+        return box[0]
+
+    def _target(self, ref: Any) -> Any:
+        """The schema a local ``$ref`` names."""
+        if not isinstance(ref, str) or not ref.startswith("#"):
+            raise Unsupported(f"$ref {ref!r}")
         target = self.root
         for part in ref[1:].split("/")[1:]:
             part = part.replace("~1", "/").replace("~0", "~")
             if not isinstance(target, dict) or part not in target:
                 raise Unsupported(f"$ref {ref!r}")
             target = target[part]
-        box: list[Check] = []
-        self.refs[ref] = lambda x: box[0](x)  # a reference to itself, while compiling it
-        box.append(self.node(target))
-        self.refs[ref] = box[0]
-        return box[0]
+        return target
 
     def _not(self, schema: dict[str, Any]) -> Check | None:
         if "not" not in schema:
@@ -373,8 +435,11 @@ class _Compiler:
 
 
 _NUMBERS = ("integer", "number")
+_BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 # checks that are one isinstance test, and its class (exact: no bool among them)
 _BARE: dict[Check, type] = {_is_str: str, _is_object: dict, _is_array: list}
+_CLASSES: dict[str, type] = {"boolean": bool, "null": type(None), "object": dict, "array": list}
+_DICT = {dict}
 
 
 def _single_type(schema: dict[str, Any]) -> str | None:
@@ -403,24 +468,112 @@ def _all(checks: list[Check]) -> Check:
     return check
 
 
-def _all_str(x: list[Any]) -> bool:
-    for i in x:  # noqa: SIM110 (a loop: cheaper than all() over a generator)
-        if not isinstance(i, str):
+def _allowed(schema: dict[str, Any]) -> frozenset[str] | None:
+    """The strings ``enum`` and ``const`` allow together; None when neither is there."""
+    if "enum" not in schema and "const" not in schema:
+        return None
+    values = schema["enum"] if "enum" in schema else [schema["const"]]
+    if "enum" in schema and "const" in schema:
+        values = [v for v in values if v == schema["const"]]
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise Unsupported("enum or const of other than strings")
+    return frozenset(values)
+
+
+def _numbers(schema: dict[str, Any], *, floats: bool) -> Batch | None:
+    """The bounds of a schema, as a check of many ints (or floats) at once."""
+    if not any(k in schema for k in _BOUNDS):
+        return None
+    within = _within(schema)
+    if floats:  # one by one: NaN has no place in min() and max()
+        return lambda xs: all(map(within, xs))
+    return lambda xs: within(min(xs)) and within(max(xs))
+
+
+def _rows(
+    members: dict[str, tuple[Check, Exact | None]], *, allowed: frozenset[str], each: Check
+) -> Batch:
+    """An array of closed objects whose members are all required, checked column by column.
+
+    Each member's values are taken from every object at once (``itemgetter``, which also
+    proves every name is there); a column of the first type its schema accepts needs
+    only what that type leaves to check (a bound, a length), over the whole column;
+    any other column is checked value by value by the member's compiled check.
+
+    Args:
+        members: the checked members: their compiled check, and ``_exact`` of their schema.
+        allowed: every member's name (the keys each object must have, no more).
+        each: the check of one object (for an array holding anything but plain dicts).
+
+    Returns:
+        The check of a list of such objects.
+    """
+    names = tuple(allowed)
+    getters = [itemgetter(name) for name in names]
+    size = len(names)
+    plans: list[tuple[int, type | None, Batch | None, Check]] = []
+    for name, (c, exact) in members.items():
+        kind = next(iter(exact)) if exact else None  # the first type it accepts
+        plans.append((names.index(name), kind, exact[kind] if exact and kind else None, c))
+
+    def batch(xs: Sequence[Any]) -> bool:
+        if {*map(type, xs)} != _DICT:  # some not a dict (or none at all)
+            return all(map(each, xs))
+        if sum(map(len, xs)) != size * len(xs):  # some object has another number of keys
             return False
-    return True
+        try:
+            columns = [list(map(get, xs)) for get in getters]
+        except KeyError:  # a name missing (so another one is there instead)
+            return False
+        for i, kind, left, c in plans:
+            column = columns[i]
+            if kind is not None and _all_of(kind, column):
+                if left is not None and not left(column):
+                    return False
+            elif not all(map(c, column)):
+                return False
+        return True
+
+    return batch
 
 
-def _ge(a: Any, b: Any) -> bool:
-    return bool(a >= b)
+def _all_of(kind: type, xs: list[Any]) -> bool:
+    """Whether every value is of type ``kind`` (for ``str``: a string, as one join proves)."""
+    if kind is str:
+        try:
+            "".join(xs)
+        except TypeError:
+            return False
+        return True
+    return {*map(type, xs)} == {kind}
 
 
-def _le(a: Any, b: Any) -> bool:
-    return bool(a <= b)
+def _by_type(exact: Exact, item: Check) -> Batch:
+    """The items of an array of a scalar schema: all of one type, checked at once."""
+
+    def every(xs: Sequence[Any]) -> bool:
+        kinds = {*map(type, xs)}
+        if len(kinds) == 1 and (t := kinds.pop()) in exact:
+            r = exact[t]
+            return True if r is None else r(xs)
+        return all(map(item, xs))
+
+    return every
 
 
-def _gt(a: Any, b: Any) -> bool:
-    return bool(a > b)
-
-
-def _lt(a: Any, b: Any) -> bool:
-    return bool(a < b)
+def _within(schema: dict[str, Any]) -> Check:
+    """Whether a number (not a bool) is within the schema's bounds (NaN is not)."""
+    lo, xlo = schema.get("minimum"), schema.get("exclusiveMinimum")
+    hi, xhi = schema.get("maximum"), schema.get("exclusiveMaximum")
+    if xlo is None and xhi is None:
+        if hi is None:
+            return lambda x: bool(x >= lo)
+        if lo is None:
+            return lambda x: bool(x <= hi)
+        return lambda x: bool(lo <= x <= hi)
+    return lambda x: bool(
+        (lo is None or x >= lo)
+        and (xlo is None or x > xlo)
+        and (hi is None or x <= hi)
+        and (xhi is None or x < xhi)
+    )

@@ -562,18 +562,19 @@ def _by_type(exact: Exact, item: Check) -> Batch:
 
 
 def _within(schema: dict[str, Any]) -> Check:
-    """Whether a number (not a bool) is within the schema's bounds (NaN is not)."""
+    """Whether a number (not a bool) breaks none of the schema's bounds, as jsonschema
+    tests them: ``x < minimum`` and the like fail it, so NaN (no comparison true) passes."""
     lo, xlo = schema.get("minimum"), schema.get("exclusiveMinimum")
     hi, xhi = schema.get("maximum"), schema.get("exclusiveMaximum")
     if xlo is None and xhi is None:
         if hi is None:
-            return lambda x: bool(x >= lo)
+            return lambda x: not x < lo
         if lo is None:
-            return lambda x: bool(x <= hi)
-        return lambda x: bool(lo <= x <= hi)
-    return lambda x: bool(
-        (lo is None or x >= lo)
-        and (xlo is None or x > xlo)
-        and (hi is None or x <= hi)
-        and (xhi is None or x < xhi)
+            return lambda x: not x > hi
+        return lambda x: not (x < lo or x > hi)
+    return lambda x: not (
+        (lo is not None and x < lo)
+        or (xlo is not None and x <= xlo)
+        or (hi is not None and x > hi)
+        or (xhi is not None and x >= xhi)
     )

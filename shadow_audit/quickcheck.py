@@ -572,9 +572,11 @@ def _within(schema: dict[str, Any]) -> Check:
         if lo is None:
             return lambda x: not x > hi
         return lambda x: not (x < lo or x > hi)
-    return lambda x: not (
-        (lo is not None and x < lo)
-        or (xlo is not None and x <= xlo)
-        or (hi is not None and x > hi)
-        or (xhi is not None and x >= xhi)
+    return lambda x: (
+        not (
+            (lo is not None and x < lo)
+            or (xlo is not None and x <= xlo)
+            or (hi is not None and x > hi)
+            or (xhi is not None and x >= xhi)
+        )
     )

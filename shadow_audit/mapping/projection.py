@@ -2,15 +2,19 @@
 
 ``iter_rows`` is the reference; ``compile_projector`` turns an entity and its
 fields into one function from a document to its rows, doing per row only
-C-level dict lookups where it can. Its output equals ``iter_rows`` (a test holds
-them equal); on any document it cannot handle the fast way (unexpected shapes,
-unhashable keys) it falls back to ``iter_rows`` for that document.
+C-level dict lookups where it can (the common lists a whole list at a time). Its
+output equals ``iter_rows`` (a test holds them equal); on any document it cannot
+handle the fast way (unexpected shapes, unhashable keys) it falls back to
+``iter_rows`` for that document. ``compile_stored_projector`` gives the same rows
+already as the shadow stores them (``stored``), for the backfill.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from collections.abc import Mapping as MappingABC
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 from shadow_audit.mapping.cover import cached_cover_tree, unmapped_values
@@ -124,6 +128,8 @@ def iter_rows(
 Projector = Callable[[MappingABC[str, Any]], list[Row]]
 Getter = Callable[[Any, Any], Any]
 _CONTAINERS = {dict, list}
+_DICT = {dict}
+_STR = {str}
 
 
 def _getter(fld: Field) -> Getter:
@@ -272,6 +278,16 @@ def compile_projector(entity: Entity, fields: tuple[Field, ...]) -> Projector:
     key_name = None if key_path in (ELEMENT, POSITION) else key_path
     if key_name is not None and "." in key_name:
         return slow
+    # the common tables, a whole list at a time: rows keyed by position whose columns
+    # are members of the element, and set-like lists of strings with position columns
+    members = _member_names(fields)
+    take: Callable[[Any], tuple[Any, ...]] | None = itemgetter(*members) if members else None
+    if len(members) == 1:
+        one = itemgetter(members[0])
+        take = lambda item: (one(item),)  # noqa: E731 (the same shape for one column)
+    by_position = key_path == POSITION and take is not None
+    positions = sum(f.path == POSITION for f in fields)
+    of_strings = key_path == ELEMENT and positions == len(fields)
 
     def many(doc: MappingABC[str, Any]) -> list[Row]:
         items = get_path(doc, rows_path)
@@ -279,7 +295,21 @@ def compile_projector(entity: Entity, fields: tuple[Field, ...]) -> Projector:
             return []
         try:
             if key_path == POSITION:
+                if by_position and take is not None and {*map(type, items)} == _DICT:
+                    try:
+                        return list(enumerate(map(take, items)))
+                    except KeyError:  # a member absent: None for it, row by row
+                        pass
                 return [(i, values_at(item, doc, i)) for i, item in enumerate(items)]
+            if (
+                of_strings
+                and {*map(type, items)} == _STR
+                and not (entity.set_like and len(set(items)) < len(items))
+            ):
+                if not positions:
+                    return list(zip(items, repeat(()), strict=False))
+                at = zip(*[range(len(items))] * positions, strict=True)
+                return list(zip(items, at, strict=True))
             if key_name is None:
                 if entity.set_like:
                     firsts: dict[Any, int] = {}
@@ -308,3 +338,45 @@ def compile_projector(entity: Entity, fields: tuple[Field, ...]) -> Projector:
         return rows
 
     return many
+
+
+def _member_names(fields: tuple[Field, ...]) -> tuple[str, ...]:
+    """The member each column stores, when every column stores one member of the row's
+    element as it is (no path below it, no JSON, no derivation); else none."""
+    names: list[str] = []
+    for f in fields:
+        if f.rest or f.derive or f.paths or f.type == "json" or f.path in (None, ELEMENT, POSITION):
+            return ()
+        parts = split_path(f.path or "")
+        if len(parts) != 1:
+            return ()
+        names.append(parts[0])
+    return tuple(names)
+
+
+def compile_stored_projector(entity: Entity, fields: tuple[Field, ...]) -> Projector:
+    """``compile_projector`` whose rows are already as the shadow stores them: equal to
+    ``[(k, stored(v)) for k, v in compile_projector(entity, fields)(doc)]``, with one
+    C-level look at every value instead of a call per row: hashing all the rows' values
+    at once fails on a dict or a list (on anything unhashable), and only then is each
+    row passed through ``stored``.
+
+    Args:
+        entity: the table.
+        fields: the columns to project, in order.
+
+    Returns:
+        The projector.
+    """
+    project = compile_projector(entity, fields)
+    values = itemgetter(1)
+
+    def projector(doc: MappingABC[str, Any]) -> list[Row]:
+        rows = project(doc)
+        try:
+            hash(tuple(map(values, rows)))
+        except TypeError:  # a container among them (or another unhashable value)
+            return [(k, stored(v)) for k, v in rows]
+        return rows
+
+    return projector

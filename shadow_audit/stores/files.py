@@ -58,6 +58,9 @@ class SafeReader:
         self.root = os.path.normpath(str(root))
         self.real_root = os.path.realpath(self.root)
         self.policy = policy or FilePolicy()
+        self._cap = self.policy.max_bytes
+        follow = self.policy.follow_symlinks
+        self._flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
         self._folders: dict[str, str | None] = {}
 
     def read(self, path: Path | str) -> bytes:
@@ -81,7 +84,7 @@ class SafeReader:
             problem = self._folder_problem(os.path.dirname(os.path.normpath(name)))
             if problem:
                 raise FileRefused(name, problem)
-        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+        flags = self._flags
         try:
             fd = os.open(name, flags)
         except OSError as exc:
@@ -102,11 +105,16 @@ class SafeReader:
         if not stat.S_ISREG(st.st_mode):
             kind = _KINDS.get(stat.S_IFMT(st.st_mode), "not a regular file")
             raise FileRefused(name, f"is {kind}, not a regular file; not read")
-        cap = self.policy.max_bytes
+        cap = self._cap
         if st.st_size > cap:
             raise FileRefused(name, self._too_big(st.st_size))
-        chunks: list[bytes] = []
-        size = 0
+        data = os.read(fd, st.st_size + 1)
+        if len(data) == st.st_size:  # all of it, as fstat saw it: no second read for the end
+            return data
+        chunks = [data]
+        size = len(data)
+        if size > cap:  # grew while read
+            raise FileRefused(name, self._too_big(size))
         while chunk := os.read(fd, max(st.st_size + 1 - size, 65536)):
             chunks.append(chunk)
             size += len(chunk)

@@ -144,3 +144,26 @@ def test_the_json_store_reads_through_the_same_checks(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(SourceError, match="is a FIFO"):
         store.read(fifo)
+
+
+@pytest.mark.parametrize("size", [0, 1, 4096, 65536, 65537, 300_000])
+def test_the_reader_returns_every_byte(tmp_path, size):
+    data = os.urandom(size)
+    (tmp_path / "doc.json").write_bytes(data)
+    assert SafeReader(tmp_path).read(tmp_path / "doc.json") == data
+
+
+PROC = Path("/proc/self")
+
+
+@pytest.mark.skipif(not (PROC / "cmdline").is_file(), reason="needs Linux /proc")
+def test_a_file_longer_than_its_size_says_is_read_whole_and_capped():
+    """A /proc file says size 0 and holds more: the reader goes on to the end, and the
+    cap still holds on what it really reads."""
+    path = PROC / "cmdline"
+    assert os.stat(path).st_size == 0
+    whole = path.read_bytes()
+    assert len(whole) > 20
+    assert SafeReader(PROC).read(path) == whole
+    with pytest.raises(FileRefused, match="over the cap"):
+        SafeReader(PROC, FilePolicy(max_document_mb=10 / (1024 * 1024))).read(path)

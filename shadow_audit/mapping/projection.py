@@ -135,7 +135,13 @@ _STR = {str}
 def _getter(fld: Field) -> Getter:
     """A function (row source, document) -> stored value for one field."""
     if fld.rest:
-        return lambda src, doc: rest_of(fld, src)
+        tree = cached_cover_tree(fld.covers)  # once, not a cache lookup per row
+
+        def rest(src: Any, doc: Any) -> Any:
+            values = unmapped_values(src, tree)
+            return None if values is MISSING else canonical_json(values)
+
+        return rest
     if fld.derive is not None:
         derive = DERIVATIONS[fld.derive]
         return lambda src, doc: _stored(fld, derive(doc))
@@ -357,9 +363,9 @@ def _member_names(fields: tuple[Field, ...]) -> tuple[str, ...]:
 def compile_stored_projector(entity: Entity, fields: tuple[Field, ...]) -> Projector:
     """``compile_projector`` whose rows are already as the shadow stores them: equal to
     ``[(k, stored(v)) for k, v in compile_projector(entity, fields)(doc)]``, with one
-    C-level look at every value instead of a call per row: hashing all the rows' values
-    at once fails on a dict or a list (on anything unhashable), and only then is each
-    row passed through ``stored``.
+    C-level look at every value of a list's rows instead of a call per row: hashing all
+    their values at once fails on a dict or a list (on anything unhashable), and only
+    then is each row passed through ``stored``.
 
     Args:
         entity: the table.
@@ -369,6 +375,12 @@ def compile_stored_projector(entity: Entity, fields: tuple[Field, ...]) -> Proje
         The projector.
     """
     project = compile_projector(entity, fields)
+    if entity.rows_from is None:  # one row, often long JSON text: its types, not its hash
+
+        def single(doc: MappingABC[str, Any]) -> list[Row]:
+            return [(k, stored(v)) for k, v in project(doc)]
+
+        return single
     values = itemgetter(1)
 
     def projector(doc: MappingABC[str, Any]) -> list[Row]:

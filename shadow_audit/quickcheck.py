@@ -2,8 +2,9 @@
 
 No code is generated (the package never calls ``exec``): each schema node becomes one
 Python function that checks what the node says, with the common shapes (a closed
-object, a list of strings, a bare type) given a function of their own. It answers
-only yes or no; jsonschema stays the authority on the reasons (``validation``).
+object, a list of strings, a bare type) given a function of their own, and an array
+of closed objects or of scalars checked column by column (``quickcolumns``). It
+answers only yes or no; jsonschema stays the authority on the reasons (``validation``).
 
 It knows the Draft 2020-12 keywords the shipped schemas use, with jsonschema's
 meaning (a keyword for one type ignores instances of other types; ``integer``
@@ -16,15 +17,21 @@ that it agrees with jsonschema on the shipped schemas.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from operator import itemgetter
+from collections.abc import Callable
 from typing import Any
 
+from shadow_audit.quickcolumns import (
+    BOUNDS,
+    Batch,
+    Exact,
+    bounds_check,
+    number_batch,
+    row_batch,
+    scalar_batch,
+    string_batch,
+)
+
 Check = Callable[[Any], bool]
-# a check of many values at once, all of one exact type (a list, never empty)
-Batch = Callable[[Sequence[Any]], bool]
-# what a schema leaves to check of a value of exactly this type (None: nothing, it is valid)
-Exact = dict[type, Batch | None]
 
 # keywords that say nothing about validity
 _ANNOTATIONS = frozenset(
@@ -211,14 +218,14 @@ class _Compiler:
         return check
 
     def _number(self, schema: dict[str, Any], *, strict: str | None) -> Check | None:
-        bounds = [schema[k] for k in _BOUNDS if k in schema]
+        bounds = [schema[k] for k in BOUNDS if k in schema]
         if not bounds:
             return None
         if not all(_is_number(b) for b in bounds):
             raise Unsupported("a bound that is not a number")
 
         is_type = _TYPES[strict] if strict else None
-        within = _within(schema)
+        within = bounds_check(schema)
 
         def check(x: Any) -> bool:
             if type(x) is int:  # a number and an integer (a bool's type is bool)
@@ -251,7 +258,7 @@ class _Compiler:
             general = self._closed(required, allowed, bare, called, strict=strict)
             if required == allowed and allowed:
                 properties = schema["properties"]
-                self.batches[general] = _rows(
+                self.batches[general] = row_batch(
                     {name: (c, self._exact(properties[name])) for name, c in looked.items()},
                     allowed=allowed,
                     each=general,
@@ -330,7 +337,7 @@ class _Compiler:
         elif item in self.batches:
             every = self.batches[item]
         elif exact:
-            every = _by_type(exact, item)
+            every = scalar_batch(exact, item)
         else:
 
             def every(x: list[Any]) -> bool:
@@ -371,36 +378,15 @@ class _Compiler:
         out: Exact = {}
         for name in names:
             if name == "string":
-                out[str] = self._strings(schema, enum)
+                form = self.formats[schema["format"]] if "format" in schema else None
+                out[str] = string_batch(schema, enum=enum, form=form)
             elif name in _NUMBERS:
-                out[int] = _numbers(schema, floats=False)
+                out[int] = number_batch(schema, floats=False)
                 if name == "number":
-                    out[float] = _numbers(schema, floats=True)
+                    out[float] = number_batch(schema, floats=True)
             else:
                 out[_CLASSES[name]] = None
         return out
-
-    def _strings(self, schema: dict[str, Any], enum: frozenset[str] | None) -> Batch | None:
-        """The string keywords of a schema, as a check of many strings at once."""
-        low = schema.get("minLength", 0)
-        high = schema.get("maxLength")
-        search = re.compile(schema["pattern"]).search if "pattern" in schema else None
-        form = self.formats[schema["format"]] if "format" in schema else None
-        if not low and high is None and search is None and form is None and enum is None:
-            return None
-
-        def batch(xs: Sequence[Any]) -> bool:
-            if low and min(map(len, xs)) < low:
-                return False
-            if high is not None and max(map(len, xs)) > high:
-                return False
-            if search is not None and not all(map(search, xs)):  # a match is true
-                return False
-            if form is not None and not all(map(form, xs)):
-                return False
-            return enum is None or enum.issuperset(xs)
-
-        return batch
 
     def _ref(self, schema: dict[str, Any]) -> Check | None:
         if "$ref" not in schema:
@@ -435,11 +421,9 @@ class _Compiler:
 
 
 _NUMBERS = ("integer", "number")
-_BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 # checks that are one isinstance test, and its class (exact: no bool among them)
 _BARE: dict[Check, type] = {_is_str: str, _is_object: dict, _is_array: list}
 _CLASSES: dict[str, type] = {"boolean": bool, "null": type(None), "object": dict, "array": list}
-_DICT = {dict}
 
 
 def _single_type(schema: dict[str, Any]) -> str | None:
@@ -478,105 +462,3 @@ def _allowed(schema: dict[str, Any]) -> frozenset[str] | None:
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
         raise Unsupported("enum or const of other than strings")
     return frozenset(values)
-
-
-def _numbers(schema: dict[str, Any], *, floats: bool) -> Batch | None:
-    """The bounds of a schema, as a check of many ints (or floats) at once."""
-    if not any(k in schema for k in _BOUNDS):
-        return None
-    within = _within(schema)
-    if floats:  # one by one: NaN has no place in min() and max()
-        return lambda xs: all(map(within, xs))
-    return lambda xs: within(min(xs)) and within(max(xs))
-
-
-def _rows(
-    members: dict[str, tuple[Check, Exact | None]], *, allowed: frozenset[str], each: Check
-) -> Batch:
-    """An array of closed objects whose members are all required, checked column by column.
-
-    Each member's values are taken from every object at once (``itemgetter``, which also
-    proves every name is there); a column of the first type its schema accepts needs
-    only what that type leaves to check (a bound, a length), over the whole column;
-    any other column is checked value by value by the member's compiled check.
-
-    Args:
-        members: the checked members: their compiled check, and ``_exact`` of their schema.
-        allowed: every member's name (the keys each object must have, no more).
-        each: the check of one object (for an array holding anything but plain dicts).
-
-    Returns:
-        The check of a list of such objects.
-    """
-    names = tuple(allowed)
-    getters = [itemgetter(name) for name in names]
-    size = len(names)
-    plans: list[tuple[int, type | None, Batch | None, Check]] = []
-    for name, (c, exact) in members.items():
-        kind = next(iter(exact)) if exact else None  # the first type it accepts
-        plans.append((names.index(name), kind, exact[kind] if exact and kind else None, c))
-
-    def batch(xs: Sequence[Any]) -> bool:
-        if {*map(type, xs)} != _DICT:  # some not a dict (or none at all)
-            return all(map(each, xs))
-        if sum(map(len, xs)) != size * len(xs):  # some object has another number of keys
-            return False
-        try:
-            columns = [list(map(get, xs)) for get in getters]
-        except KeyError:  # a name missing (so another one is there instead)
-            return False
-        for i, kind, left, c in plans:
-            column = columns[i]
-            if kind is not None and _all_of(kind, column):
-                if left is not None and not left(column):
-                    return False
-            elif not all(map(c, column)):
-                return False
-        return True
-
-    return batch
-
-
-def _all_of(kind: type, xs: list[Any]) -> bool:
-    """Whether every value is of type ``kind`` (for ``str``: a string, as one join proves)."""
-    if kind is str:
-        try:
-            "".join(xs)
-        except TypeError:
-            return False
-        return True
-    return {*map(type, xs)} == {kind}
-
-
-def _by_type(exact: Exact, item: Check) -> Batch:
-    """The items of an array of a scalar schema: all of one type, checked at once."""
-
-    def every(xs: Sequence[Any]) -> bool:
-        kinds = {*map(type, xs)}
-        if len(kinds) == 1 and (t := kinds.pop()) in exact:
-            r = exact[t]
-            return True if r is None else r(xs)
-        return all(map(item, xs))
-
-    return every
-
-
-def _within(schema: dict[str, Any]) -> Check:
-    """Whether a number (not a bool) breaks none of the schema's bounds, as jsonschema
-    tests them: ``x < minimum`` and the like fail it, so NaN (no comparison true) passes."""
-    lo, xlo = schema.get("minimum"), schema.get("exclusiveMinimum")
-    hi, xhi = schema.get("maximum"), schema.get("exclusiveMaximum")
-    if xlo is None and xhi is None:
-        if hi is None:
-            return lambda x: not x < lo
-        if lo is None:
-            return lambda x: not x > hi
-        return lambda x: not (x < lo or x > hi)
-    return lambda x: (
-        not (
-            (lo is not None and x < lo)
-            or (xlo is not None and x <= xlo)
-            or (hi is not None and x > hi)
-            or (xhi is not None and x >= xhi)
-        )
-    )

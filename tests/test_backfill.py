@@ -16,6 +16,7 @@ import pytest
 from shadow_audit.backfill import backfill
 from shadow_audit.errors import ShadowAuditError
 from shadow_audit.profiles import REFERENCE
+from shadow_audit.stores.changes import trigger_sql
 from shadow_audit.stores.json_store import JsonStore, locate
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from shadow_audit.synth import make_projects
@@ -347,6 +348,9 @@ def test_a_backfill_killed_mid_run_leaves_whole_batches_and_a_rerun_completes_it
         written = conn.execute("SELECT count(*) FROM missions").fetchone()[0]
         assert 10 <= written < 1200 and written % 10 == 0  # whole batches, not all of them
         assert conn.execute("SELECT count(*) FROM trajectory").fetchone()[0] == written
+        # each batch set the change-record triggers aside: the kill left them in place
+        kept = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+        assert dict(kept.fetchall()) == trigger_sql(REFERENCE)
     finally:
         conn.close()
     resumed = backfill(source, tmp_path / "killed.db")

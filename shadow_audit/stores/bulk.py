@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from shadow_audit.clock import utc_stamp
 from shadow_audit.errors import DatabaseError
-from shadow_audit.mapping import Entity, Field, Row, quote
+from shadow_audit.mapping import DocumentMap, Entity, Field, Row, quote
+from shadow_audit.stores.changes import note_units, triggers_set_aside
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 
 # (key, rows per table in the layouts' order; None: the table's document was not read)
 UnitRows = tuple[str, Sequence[Sequence[Row] | None]]
 IN_CHUNK = 500  # parameters per ``IN (...)`` lookup
-MULTI_ROWS = 2000  # at most, rows per INSERT statement (also held by SQLite's parameter limit)
+# At most, rows per INSERT statement (also held by SQLite's parameter limit). Each batch
+# sets the change-record triggers aside, a schema change that makes SQLite prepare every
+# statement again: past ~100 rows a longer statement saves less than it costs to prepare.
+MULTI_ROWS = 100
 _ABSENT = object()
 
 
@@ -84,15 +89,35 @@ def import_units(
     keys = [key for key, _ in units]
     if len(set(keys)) != len(keys):
         raise ValueError("import_units: the units' keys are not distinct")
+    mapping = shadow.mapping
     changed = [False] * len(units)
     at = next(i for i, t in enumerate(layouts) if t.entity.is_root)
-    ids = _import_roots(conn, layouts[at], at, units, changed)
-    stamp = utc_stamp()
-    for i, table in enumerate(layouts):
-        if not table.entity.is_root:
-            parent = shadow.mapping.entity(table.entity.parent or "")
-            _import_children(conn, table, i, parent, units, ids, changed, stamp)
+    root = layouts[at].entity
+    links = _orphan_links(mapping, root)
+    # the change record's triggers would fire per row: noted here per unit instead
+    with triggers_set_aside(conn, mapping) if links is not None else nullcontext(False) as aside:
+        ids, fresh = _import_roots(conn, layouts[at], at, units, changed)
+        stamp = utc_stamp()
+        for i, table in enumerate(layouts):
+            if not table.entity.is_root:
+                parent = mapping.entity(table.entity.parent or "")
+                _import_children(conn, table, i, parent, units, ids, changed, stamp)
+        if aside and links is not None:
+            # as the triggers note them: each new root row's link values (it may own
+            # orphan rows), then every unit any row of which was written
+            link = {"id": ids, root.key_column: keys}
+            orphans = [f"<orphan {link[column][i]}>" for i in fresh for column in links]
+            written = [key for key, did in zip(keys, changed, strict=True) if did]
+            note_units(conn, [*orphans, *written])
     return changed
+
+
+def _orphan_links(mapping: DocumentMap, root: Entity) -> list[str] | None:
+    """The root's columns its child rows link to (a new root row notes ``<orphan VALUE>``
+    for each, as its insert trigger does); None when one is a column other than the id or
+    the key (its value's text would be SQLite's to make: the triggers then fire as usual)."""
+    links = sorted({c.parent_column for c in mapping.entities if c.parent == root.table})
+    return links if set(links) <= {"id", root.key_column} else None
 
 
 def _lookup(
@@ -112,8 +137,9 @@ def _import_roots(
     at: int,
     units: Sequence[UnitRows],
     changed: list[bool],
-) -> list[Any]:
-    """Insert, update or leave alone each root row, in unit order; return the ids.
+) -> tuple[list[Any], list[int]]:
+    """Insert, update or leave alone each root row, in unit order; return the ids, and the
+    indexes of the units whose row was inserted.
 
     New rows get the ids AUTOINCREMENT would give them one by one (one past the largest
     ever used, as ``sqlite_sequence`` and the table hold it: the write lock is held), so
@@ -125,6 +151,7 @@ def _import_roots(
     found = {row[0]: (row[1], tuple(row[2:])) for row in _lookup(conn, select, kc, _keys(units))}
     update = f"UPDATE {t} SET {', '.join(f'{c} = ?' for c in cols)} WHERE id = ?"
     ids: list[Any] = []
+    fresh: list[int] = []
     inserts: list[tuple[Any, ...]] = []
     next_id: int | None = None
     for i, (key, tables) in enumerate(units):
@@ -137,6 +164,7 @@ def _import_roots(
                 next_id = _next_id(conn, root.table)
             inserts.append((next_id, key, *given[0][1]))
             ids.append(next_id)
+            fresh.append(i)
             next_id += 1
             changed[i] = True
         else:
@@ -145,7 +173,7 @@ def _import_roots(
                 changed[i] = True
             ids.append(have[0])
     insert_all(conn, root.table, ["id", kc, *cols], inserts)
-    return ids
+    return ids, fresh
 
 
 def _next_id(conn: sqlite3.Connection, table: str) -> int:

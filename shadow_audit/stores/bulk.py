@@ -41,6 +41,51 @@ class TableLayout:
     fills: tuple[Field, ...]
 
 
+@dataclass(frozen=True)
+class FlatRows:
+    """One child table's rows of a chunk of units, flat and ready to insert: row r is
+    ``flat[r * width : (r + 1) * width]`` = (the unit's index in the chunk, its child key
+    when the table has one, the values, a None per fill column); ``counts[u]``: how many
+    rows the chunk's unit u has (None: its document was not read)."""
+
+    width: int
+    keyed: bool
+    fills: int
+    counts: list[int | None]
+    flat: list[Any]
+
+    def rows(self, unit: int) -> list[Row] | None:
+        """The unit's rows as ``(child key, values)``, or None (its document was not read).
+
+        Args:
+            unit: the unit's index in the chunk.
+
+        Returns:
+            The rows, in order.
+        """
+        count = self.counts[unit]
+        if count is None:
+            return None
+        start = sum(c for c in self.counts[:unit] if c) * self.width
+        first = 2 if self.keyed else 1
+        end = self.width - self.fills
+        flat, width = self.flat, self.width
+        return [
+            (flat[at + 1] if self.keyed else None, tuple(flat[at + first : at + end]))
+            for at in range(start, start + count * width, width)
+        ]
+
+
+@dataclass(frozen=True)
+class FlatChunk:
+    """The child rows of a chunk of units (per layout; None for the root table), and for
+    each unit given to ``import_units`` its index in the chunk (None: its rows are not
+    these, e.g. read again since)."""
+
+    tables: tuple[FlatRows | None, ...]
+    units: tuple[int | None, ...]
+
+
 def table_layouts(shadow: SqliteShadow, conn: sqlite3.Connection) -> tuple[TableLayout, ...]:
     """Each table of the shadow's mapping as the database holds it (as ``write`` projects).
 
@@ -67,6 +112,7 @@ def import_units(
     *,
     layouts: Sequence[TableLayout],
     units: Sequence[UnitRows],
+    flat: FlatChunk | None = None,
 ) -> list[bool]:
     """Write many units' projected rows inside an open transaction.
 
@@ -78,6 +124,8 @@ def import_units(
         conn: a connection inside an open write transaction.
         layouts: ``table_layouts(shadow, conn)``; the rows were projected with their fields.
         units: (key, per layout: [(child key, stored values)] or None), keys distinct.
+        flat: the same child rows, flat (as workers send them): a table none of whose
+            units has rows yet is inserted from them, with no row built here.
 
     Returns:
         Per unit, whether any of its rows was inserted, updated or deleted.
@@ -101,7 +149,8 @@ def import_units(
         for i, table in enumerate(layouts):
             if not table.entity.is_root:
                 parent = mapping.entity(table.entity.parent or "")
-                _import_children(conn, table, i, parent, units, ids, changed, stamp)
+                if not _insert_flat(conn, table, i, parent, flat, ids, keys, changed, stamp):
+                    _import_children(conn, table, i, parent, units, ids, changed, stamp)
         if aside and links is not None:
             # as the triggers note them: each new root row's link values (it may own
             # orphan rows), then every unit any row of which was written
@@ -191,6 +240,51 @@ def _keys(units: Sequence[UnitRows]) -> list[str]:
     return [key for key, _ in units]
 
 
+def _insert_flat(
+    conn: sqlite3.Connection,
+    table: TableLayout,
+    at: int,
+    parent: Entity,
+    flat: FlatChunk | None,
+    ids: list[Any],
+    keys: list[str],
+    changed: list[bool],
+    stamp: str,
+) -> bool:
+    """Insert a child table's rows straight from their flat list, when every unit with rows
+    there is a given unit and none of them has rows in the table yet (a first import);
+    return whether it did (else nothing is written)."""
+    rows = flat.tables[at] if flat is not None else None
+    entity = table.entity
+    width = 1 + bool(entity.key_column) + len(table.fields) + len(table.fills)
+    if flat is None or rows is None or not parent.is_root or rows.width != width:
+        return False
+    given = {chunk: i for i, chunk in enumerate(flat.units) if chunk is not None}
+    link_of: list[Any] = [None] * len(rows.counts)
+    for chunk, count in enumerate(rows.counts):
+        if count is None:
+            continue
+        i = given.get(chunk)
+        if i is None:
+            return False
+        link_of[chunk] = ids[i] if entity.parent_column == "id" else keys[i]
+    t, lc = quote(entity.table), quote(entity.link_column or "")
+    links = [link for link in link_of if link is not None]
+    if _lookup(conn, f"SELECT 1 FROM {t}", lc, links):
+        return False
+    values = rows.flat
+    values[0::width] = [link_of[chunk] for chunk in values[0::width]]
+    for slot in range(width - rows.fills, width):
+        values[slot::width] = [stamp] * (len(values) // width)
+    for chunk, count in enumerate(rows.counts):
+        if count:
+            changed[given[chunk]] = True
+    kc = [quote(entity.key_column)] if entity.key_column else []
+    columns = [lc, *kc, *(quote(f.column) for f in (*table.fields, *table.fills))]
+    insert_flat(conn, entity.table, columns, values)
+    return True
+
+
 def _import_children(
     conn: sqlite3.Connection,
     table: TableLayout,
@@ -268,16 +362,32 @@ def insert_all(
         columns: the quoted columns the rows give values for, in order.
         rows: the rows.
     """
-    if not rows:
-        return
+    insert_flat(conn, table, columns, [v for row in rows for v in row])
+
+
+def insert_flat(
+    conn: sqlite3.Connection, table: str, columns: Sequence[str], values: list[Any]
+) -> None:
+    """``insert_all`` of rows given one after the other in one flat list.
+
+    Args:
+        conn: a connection inside an open write transaction.
+        table: the table.
+        columns: the quoted columns each row gives values for, in order.
+        values: the rows' values, row after row.
+    """
     width = len(columns)
+    if not values:
+        return
     per = max(1, min(MULTI_ROWS, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
     head = f"INSERT INTO {quote(table)} ({', '.join(columns)}) VALUES "
     one = f"({', '.join('?' * width)})"
-    for at in range(0, len(rows), per):
-        part = rows[at : at + per]
-        values = [v for row in part for v in row]
-        conn.execute(head + ", ".join([one] * len(part)), values)
+    step = per * width
+    full = head + ", ".join([one] * per)
+    for at in range(0, len(values), step):
+        part = values[at : at + step]
+        sql = full if len(part) == step else head + ", ".join([one] * (len(part) // width))
+        conn.execute(sql, part)
 
 
 def _k(key_column: str | None, child_key: Any) -> tuple[Any, ...]:

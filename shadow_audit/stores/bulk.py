@@ -13,6 +13,8 @@ import sqlite3
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import cached_property
+from itertools import accumulate
 from typing import Any
 
 from shadow_audit.clock import utc_stamp
@@ -54,6 +56,11 @@ class FlatRows:
     counts: list[int | None]
     flat: list[Any]
 
+    @cached_property
+    def _starts(self) -> list[int]:
+        """Per unit, the rows of the units before it."""
+        return [0, *accumulate(c or 0 for c in self.counts)]
+
     def rows(self, unit: int) -> list[Row] | None:
         """The unit's rows as ``(child key, values)``, or None (its document was not read).
 
@@ -66,7 +73,7 @@ class FlatRows:
         count = self.counts[unit]
         if count is None:
             return None
-        start = sum(c for c in self.counts[:unit] if c) * self.width
+        start = self._starts[unit] * self.width
         first = 2 if self.keyed else 1
         end = self.width - self.fills
         flat, width = self.flat, self.width

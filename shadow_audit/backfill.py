@@ -30,11 +30,11 @@ from typing import Any, NamedTuple
 
 from shadow_audit.engine.load import gc_paused
 from shadow_audit.errors import DatabaseError, ShadowAuditError, UsageError
-from shadow_audit.mapping import MISSING, DocumentMap, Row, compile_projector
+from shadow_audit.mapping import MISSING, POSITION, DocumentMap, Row, compile_projector
 from shadow_audit.mapping.projection import stored
 from shadow_audit.profiles import REFERENCE
 from shadow_audit.progress import UNIT, Progress, begin_phase
-from shadow_audit.stores.bulk import TableLayout, import_units, table_layouts
+from shadow_audit.stores.bulk import FlatChunk, FlatRows, TableLayout, import_units, table_layouts
 from shadow_audit.stores.files import SafeReader
 from shadow_audit.stores.json_store import JsonStore, SourceUnit
 from shadow_audit.stores.sqlite_shadow import SqliteShadow, legacy_key_loss
@@ -120,7 +120,7 @@ class UnitRead(NamedTuple):
 
     key: str | None
     signature: tuple[Any, ...]
-    tables: tuple[list[Row] | None, ...]
+    tables: Sequence[list[Row] | None]
     problems: tuple[Skipped, ...]
 
 
@@ -134,7 +134,8 @@ class UnitReader:
         self.files = SafeReader(store.root)
         # (companion, place) for every place a companion may be, in the order looked at
         self._places = [(spec.name, p) for spec in store.mapping.companions for p in spec.locations]
-        self._projectors = [
+        # (document name, projector) per table
+        self.projectors = [
             (table.entity.document, compile_projector(table.entity, table.fields))
             for table in self.layouts
         ]
@@ -162,6 +163,27 @@ class UnitReader:
         Returns:
             Its key, signature, rows and problems.
         """
+        key, signature, docs, problems = self.documents(unit)
+        if key is None:
+            return UnitRead(None, signature, (), problems)
+        tables = tuple(
+            None if (doc := docs.get(name)) is None else [(k, stored(v)) for k, v in project(doc)]
+            for name, project in self.projectors
+        )
+        return UnitRead(key, signature, tables, problems)
+
+    def documents(
+        self, unit: SourceUnit
+    ) -> tuple[str | None, tuple[Any, ...], dict[str, Any], tuple[Skipped, ...]]:
+        """Read and validate one unit's documents (its signature is taken first).
+
+        Args:
+            unit: the unit.
+
+        Returns:
+            Its key (None: not importable), signature, valid documents by name, and
+            problems.
+        """
         signature = self.signature(unit)
         # the places that exist, from the signature's stats (a stamp is None only when
         # lstat found nothing there): no second look per companion
@@ -172,14 +194,8 @@ class UnitReader:
                 found.setdefault(name, []).append(os.path.join(folder, place))
         docs, problems = _load_unit(self.store, unit, self.files, found)
         primary = docs.get(self.store.mapping.primary.name)
-        if primary is None:
-            return UnitRead(None, signature, (), tuple(problems))
-        tables = tuple(
-            None if (doc := docs.get(name)) is None else [(k, stored(v)) for k, v in project(doc)]
-            for name, project in self._projectors
-        )
-        key = str(self.store.mapping.primary.key_of(primary))
-        return UnitRead(key, signature, tables, tuple(problems))
+        key = None if primary is None else str(self.store.mapping.primary.key_of(primary))
+        return key, signature, docs, tuple(problems)
 
 
 def _stamp(path: str) -> tuple[int, ...] | None:
@@ -250,7 +266,7 @@ def backfill(
             while first is not None:
                 _write_batch(db, conn, reader, first, tally)
                 if tick:
-                    tick(len(first))
+                    tick(len(first.reads))
                 first = next(reads, None)
     return BackfillResult(
         units=len(units),
@@ -274,7 +290,12 @@ def _whole_layouts(db: SqliteShadow, source: Path) -> tuple[TableLayout, ...]:
     return layouts
 
 
-Batch = list[tuple[SourceUnit, UnitRead]]
+@dataclass(frozen=True)
+class Batch:
+    """Units as read, in order, and (from a worker) their child rows flat, per layout."""
+
+    reads: list[tuple[SourceUnit, UnitRead]]
+    flat: tuple[FlatRows | None, ...] | None = None
 
 
 def _tune(conn: sqlite3.Connection) -> None:
@@ -309,10 +330,11 @@ class _Tally:
 
 
 def _write_batch(
-    db: SqliteShadow, conn: sqlite3.Connection, reader: UnitReader, reads: Batch, tally: _Tally
+    db: SqliteShadow, conn: sqlite3.Connection, reader: UnitReader, batch: Batch, tally: _Tally
 ) -> None:
     """One transaction for the batch; should it fail, one per unit (a failing unit is
     reported and the others written, as when each unit had its own)."""
+    reads = batch.reads
     notes: list[list[Skipped]] = [list(read.problems) for _, read in reads]
     todo: list[int] = []
     for i, (unit, read) in enumerate(reads):
@@ -326,13 +348,13 @@ def _write_batch(
         todo.append(i)
     try:
         with db.transaction(conn):
-            written = _import(db, conn, reader, reads, todo, notes)
+            written = _import(db, conn, reader, batch, todo, notes)
     except Exception:  # the batch is rolled back: write its units one by one
         written = []
         for i in todo:
             try:
                 with db.transaction(conn):
-                    written += _import(db, conn, reader, reads, [i], notes)
+                    written += _import(db, conn, reader, batch, [i], notes)
             except Exception as exc:  # reported per unit; the backfill goes on
                 reason = f"shadow write failed: {type(exc).__name__}: {exc}"
                 notes[i] = [*notes[i], Skipped(str(reads[i][0].primary), (reason,))]
@@ -346,15 +368,15 @@ def _import(
     db: SqliteShadow,
     conn: sqlite3.Connection,
     reader: UnitReader,
-    reads: Batch,
+    batch: Batch,
     todo: list[int],
     notes: list[list[Skipped]],
 ) -> list[tuple[UnitRead, bool]]:
     """Inside the write transaction: read again each unit whose files changed since it
     was read, then write them all."""
-    ready: list[tuple[int, UnitRead]] = []
+    ready: list[tuple[int | None, UnitRead]] = []  # (index in the batch: None when read again)
     for i in todo:
-        unit, read = reads[i]
+        unit, read = batch.reads[i]
         if reader.signature(unit) != read.signature:
             again = reader.read(unit)
             notes[i] = list(again.problems)
@@ -363,10 +385,12 @@ def _import(
                     reason = f"changed while read: its key {read.key!r} is now {again.key!r}"
                     notes[i].append(Skipped(str(unit.primary), (reason + "; run again",)))
                 continue
-            read = again
+            ready.append((None, again))
+            continue
         ready.append((i, read))
     units = [(str(read.key), read.tables) for _, read in ready]
-    changed = import_units(db, conn, layouts=reader.layouts, units=units)
+    flat = None if batch.flat is None else FlatChunk(batch.flat, tuple(i for i, _ in ready))
+    changed = import_units(db, conn, layouts=reader.layouts, units=units, flat=flat)
     return [(read, did) for (_, read), did in zip(ready, changed, strict=True)]
 
 
@@ -377,7 +401,7 @@ def _read_batches(
     chunks = [list(units[at : at + batch]) for at in range(0, len(units), batch)]
     if workers <= 1:
         for chunk in chunks:
-            yield [(unit, reader.read(unit)) for unit in chunk]
+            yield Batch([(unit, reader.read(unit)) for unit in chunk])
         return
     pool = ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(reader,))
     try:
@@ -392,13 +416,16 @@ def _read_batches(
             nxt = next(queue, None)
             if nxt is not None:
                 pending.append((nxt, pool.submit(_read_chunk, nxt)))
-            yield list(zip(chunk, _unpack(future.result()), strict=True))
+            reads, flat = _unpack(future.result(), reader.layouts)
+            yield Batch(list(zip(chunk, reads, strict=True)), flat)
     finally:
         pool.shutdown(cancel_futures=True)
 
 
-# A chunk as a worker sends it: (key, signature, tables) of every unit, marshalled (plain
-# values only: several times cheaper to send than pickled reads), and the problems by index.
+# A chunk as a worker sends it, marshalled (plain values only: several times cheaper to
+# send than pickled reads): each unit's key and signature, the root table's rows per unit,
+# every child table's rows flat (``FlatRows``: ready to insert, nothing to rebuild in the
+# writer), and the problems by index.
 _Packed = tuple[bytes | list[UnitRead], dict[int, tuple[Skipped, ...]]]
 
 _worker_reader: UnitReader | None = None
@@ -412,23 +439,108 @@ def _start_worker(reader: UnitReader) -> None:
 
 
 def _read_chunk(chunk: list[SourceUnit]) -> _Packed:
-    assert _worker_reader is not None
-    reads = [_worker_reader.read(unit) for unit in chunk]
-    problems = {i: read.problems for i, read in enumerate(reads) if read.problems}
-    try:
-        return marshal.dumps([read[:3] for read in reads]), problems
+    reader = _worker_reader
+    assert reader is not None
+    head: list[tuple[str | None, tuple[Any, ...]]] = []
+    problems: dict[int, tuple[Skipped, ...]] = {}
+    tables = [_Packer(table) for table in reader.layouts]
+    for i, unit in enumerate(chunk):
+        key, signature, docs, found = reader.documents(unit)
+        head.append((key, signature))
+        if found:
+            problems[i] = found
+        for packer, (name, project) in zip(tables, reader.projectors, strict=True):
+            doc = None if key is None else docs.get(name)
+            packer.add(i, None if doc is None else project(doc))
+    try:  # version 2: no references to share (the values are small and acyclic), faster
+        return marshal.dumps((head, [t.packed() for t in tables]), 2), problems
     except ValueError:  # a value marshal cannot hold (a custom projection's): pickle it
-        return reads, {}
+        return [reader.read(unit) for unit in chunk], {}
 
 
-def _unpack(packed: _Packed) -> list[UnitRead]:
+class _Packer:
+    """One table's rows of a chunk as a worker sends them: the root's per unit, a child
+    table's flat (``FlatRows``: counts and values)."""
+
+    def __init__(self, table: TableLayout) -> None:
+        entity = table.entity
+        self.root = entity.is_root
+        self.keyed = bool(entity.key_column)
+        self.fills = (None,) * len(table.fills)
+        # child keys that may repeat in a document (a list keyed by a member): the last
+        # values count, at the first place, as ``import_units`` takes them
+        self.repeats = self.keyed and not entity.set_like and entity.key_path != POSITION
+        self.rows: list[list[Row] | None] = []
+        self.counts: list[int | None] = []
+        self.flat: list[Any] = []
+
+    def add(self, unit: int, rows: list[Row] | None) -> None:
+        if self.root or rows is None:
+            self.counts.append(None)
+            self.rows.append(None if rows is None else [(k, stored(v)) for k, v in rows])
+            return
+        if self.repeats and len(rows) > 1:
+            rows = list(dict(rows).items())
+        self.counts.append(len(rows))
+        flat, fills = self.flat, self.fills
+        if self.keyed:
+            for key, values in rows:
+                flat += (unit, key, *stored(values), *fills)
+        else:
+            for _, values in rows:
+                flat += (unit, *stored(values), *fills)
+
+    def packed(self) -> tuple[list[int | None], list[Any]] | list[list[Row] | None]:
+        return self.rows if self.root else (self.counts, self.flat)
+
+
+def _unpack(
+    packed: _Packed, layouts: Sequence[TableLayout]
+) -> tuple[list[UnitRead], tuple[FlatRows | None, ...] | None]:
     data, problems = packed
     if not isinstance(data, bytes):
-        return data
-    return [
-        UnitRead(key, signature, tables, problems.get(i, ()))
-        for i, (key, signature, tables) in enumerate(marshal.loads(data))  # noqa: S302 (our workers')
+        return data, None
+    head, tables = marshal.loads(data)  # noqa: S302 (our workers')
+    flat = tuple(
+        None
+        if table.entity.is_root
+        else FlatRows(
+            width=1 + bool(table.entity.key_column) + len(table.fields) + len(table.fills),
+            keyed=bool(table.entity.key_column),
+            fills=len(table.fills),
+            counts=tables[at][0],
+            flat=tables[at][1],
+        )
+        for at, table in enumerate(layouts)
+    )
+    reads = [
+        UnitRead(
+            key,
+            signature,
+            _ChunkTables(tables, flat, i) if key is not None else (),
+            problems.get(i, ()),
+        )
+        for i, (key, signature) in enumerate(head)
     ]
+    return reads, flat
+
+
+class _ChunkTables(Sequence[list[Row] | None]):
+    """A unit's rows per table, from its chunk: the root's as sent, a child table's built
+    from the flat rows only when asked for (``import_units`` inserts a first import's
+    straight from them)."""
+
+    def __init__(self, tables: list[Any], flat: tuple[FlatRows | None, ...], unit: int) -> None:
+        self._tables = tables
+        self._flat = flat
+        self._unit = unit
+
+    def __len__(self) -> int:
+        return len(self._flat)
+
+    def __getitem__(self, at: int) -> list[Row] | None:  # type: ignore[override]
+        rows = self._flat[at]
+        return self._tables[at][self._unit] if rows is None else rows.rows(self._unit)
 
 
 def _without_path(message: str, path: Path) -> str:

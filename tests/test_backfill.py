@@ -15,7 +15,9 @@ import pytest
 
 from shadow_audit.backfill import backfill
 from shadow_audit.errors import ShadowAuditError
+from shadow_audit.mapping.projection import stored
 from shadow_audit.profiles import REFERENCE
+from shadow_audit.stores.changes import trigger_sql
 from shadow_audit.stores.json_store import JsonStore, locate
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from shadow_audit.synth import make_projects
@@ -314,6 +316,7 @@ def test_new_root_rows_take_the_ids_autoincrement_gives_after_rows_were_deleted(
 KILLED = """
 import sys
 from shadow_audit.backfill import backfill
+from shadow_audit.mapping.projection import stored
 backfill(sys.argv[1], sys.argv[2], workers=2, batch=10)
 """
 
@@ -347,6 +350,9 @@ def test_a_backfill_killed_mid_run_leaves_whole_batches_and_a_rerun_completes_it
         written = conn.execute("SELECT count(*) FROM missions").fetchone()[0]
         assert 10 <= written < 1200 and written % 10 == 0  # whole batches, not all of them
         assert conn.execute("SELECT count(*) FROM trajectory").fetchone()[0] == written
+        # each batch set the change-record triggers aside: the kill left them in place
+        kept = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+        assert dict(kept.fetchall()) == trigger_sql(REFERENCE)
     finally:
         conn.close()
     resumed = backfill(source, tmp_path / "killed.db")
@@ -391,24 +397,83 @@ def test_the_workers_read_through_the_safe_reader(tmp_path, workers):
     assert (result.imported, result.partial) == (1, 1)
 
 
-def test_a_unit_saved_after_it_was_read_is_read_again_inside_the_transaction(tmp_path):
+@pytest.mark.parametrize("sent", [False, True], ids=["read here", "sent by a worker"])
+def test_a_unit_saved_after_it_was_read_is_read_again_inside_the_transaction(
+    tmp_path, monkeypatch, sent
+):
     """The older version never wins: the writer saves JSON before SQLite, so a save made
-    between the worker's read and the batch's transaction is seen there and written."""
-    from shadow_audit.backfill import UnitReader, _Tally, _write_batch
+    between the worker's read and the batch's transaction is seen there and written (the
+    rows a worker sent flat for it are not used)."""
+    module = sys.modules["shadow_audit.backfill"]
     from shadow_audit.stores.bulk import table_layouts
 
     projects = make_projects(2, seed=4, sessions=2)
     store = write_json_only(tmp_path / "src", projects)
     shadow = SqliteShadow(tmp_path / "s.db")
     with shadow.connection() as conn:
-        reader = UnitReader(store, table_layouts(shadow, conn))
+        reader = module.UnitReader(store, table_layouts(shadow, conn))
         units = store.units()
-        stale = [(unit, reader.read(unit)) for unit in units]
-        manifest, _ = projects[1]
+        if sent:
+            monkeypatch.setattr(module, "_worker_reader", reader)
+            reads, flat = module._unpack(module._read_chunk(units), reader.layouts)
+            stale = module.Batch(list(zip(units, reads, strict=True)), flat)
+            assert flat is not None
+        else:
+            stale = module.Batch([(unit, reader.read(unit)) for unit in units])
+        manifest, memory = projects[1]
         manifest["status"]["message"] = "saved while the backfill ran"
+        memory["narrative"][0]["summary"] = "a session saved while the backfill ran"
         store.write(store.path_for("proj-000001", "manifest"), manifest)
-        tally = _Tally()
-        _write_batch(shadow, conn, reader, stale, tally)
+        store.write(store.path_for("proj-000001", "memory"), memory)
+        tally = module._Tally()
+        module._write_batch(shadow, conn, reader, stale, tally)
     assert (tally.imported, tally.skipped) == (2, [])
-    got = contents(tmp_path / "s.db")["missions"]
-    assert any("saved while the backfill ran" in map(str, row) for row in got)
+    got = contents(tmp_path / "s.db")
+    assert any("saved while the backfill ran" in map(str, row) for row in got["missions"])
+    summaries = [row[4] for row in got["session_narrative"]]
+    assert "a session saved while the backfill ran" in summaries
+    assert len(summaries) == sum(len(memory["narrative"]) for _, memory in projects)
+
+
+def test_rows_sent_flat_come_back_as_the_unit_read_them(tmp_path):
+    """A worker packs each child table's rows flat; a unit's rows built back from them are
+    its rows as read (stored values), None for a document not read, and for a list keyed
+    by a member that repeats: the last values at the first place, as ``import_units``
+    takes them."""
+    from dataclasses import replace
+
+    from shadow_audit.mapping import Entity, Field
+    from shadow_audit.stores.bulk import FlatRows, TableLayout
+
+    module = sys.modules["shadow_audit.backfill"]
+    by_session = Entity(
+        table="sessions",
+        document="memory",
+        key_column="session_num",
+        key_path="session",
+        rows_from="narrative",
+        parent="missions",
+        link_column="mission_id",
+        fields=(Field("summary", "summary"), Field("tags", "tags"), Field("at", fill="now")),
+    )
+    narrative = REFERENCE.entity("session_narrative")
+    trajectory = REFERENCE.entity("trajectory")
+    width = len([f for f in trajectory.fields if not f.fill])
+    cases = [
+        (by_session, [[(1, ("a", ["x"])), (2, ("b", None)), (1, ("c", {"k": 1}))], None, []]),
+        (narrative, [[(0, (1, "s", "d", "p")), (1, (2, "t", "e", "q"))], [], None]),
+        (trajectory, [None, [(None, ("CODING", ["a"], *[None] * (width - 2)))]]),
+    ]
+    for entity, units in cases:
+        fields = tuple(f for f in entity.fields if not f.fill)
+        table = TableLayout(entity, fields, tuple(f for f in entity.fields if f.fill))
+        packer = module._Packer(table)
+        for i, rows in enumerate(units):
+            packer.add(i, rows)
+        counts, flat = packer.packed()
+        width = 1 + bool(entity.key_column) + len(table.fields) + len(table.fills)
+        got = FlatRows(width, bool(entity.key_column), len(table.fills), counts, flat)
+        for i, rows in enumerate(units):
+            want = None if rows is None else [(k, stored(v)) for k, v in dict(rows).items()]
+            assert got.rows(i) == want, (entity.table, i)
+    assert replace(by_session, set_like=True) != by_session  # the case above is not set-like

@@ -11,18 +11,25 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import cached_property
+from itertools import accumulate
 from typing import Any
 
 from shadow_audit.clock import utc_stamp
 from shadow_audit.errors import DatabaseError
-from shadow_audit.mapping import Entity, Field, Row, quote
+from shadow_audit.mapping import DocumentMap, Entity, Field, Row, quote
+from shadow_audit.stores.changes import note_units, triggers_set_aside
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 
 # (key, rows per table in the layouts' order; None: the table's document was not read)
 UnitRows = tuple[str, Sequence[Sequence[Row] | None]]
 IN_CHUNK = 500  # parameters per ``IN (...)`` lookup
-MULTI_ROWS = 2000  # at most, rows per INSERT statement (also held by SQLite's parameter limit)
+# At most, rows per INSERT statement (also held by SQLite's parameter limit). Each batch
+# sets the change-record triggers aside, a schema change that makes SQLite prepare every
+# statement again: past ~100 rows a longer statement saves less than it costs to prepare.
+MULTI_ROWS = 100
 _ABSENT = object()
 
 
@@ -34,6 +41,56 @@ class TableLayout:
     entity: Entity
     fields: tuple[Field, ...]
     fills: tuple[Field, ...]
+
+
+@dataclass(frozen=True)
+class FlatRows:
+    """One child table's rows of a chunk of units, flat and ready to insert: row r is
+    ``flat[r * width : (r + 1) * width]`` = (the unit's index in the chunk, its child key
+    when the table has one, the values, a None per fill column); ``counts[u]``: how many
+    rows the chunk's unit u has (None: its document was not read)."""
+
+    width: int
+    keyed: bool
+    fills: int
+    counts: list[int | None]
+    flat: list[Any]
+
+    @cached_property
+    def _starts(self) -> list[int]:
+        """Per unit, the rows of the units before it."""
+        return [0, *accumulate(c or 0 for c in self.counts)]
+
+    def rows(self, unit: int) -> list[Row] | None:
+        """The unit's rows as ``(child key, values)``, or None (its document was not read).
+
+        Args:
+            unit: the unit's index in the chunk.
+
+        Returns:
+            The rows, in order.
+        """
+        count = self.counts[unit]
+        if count is None:
+            return None
+        start = self._starts[unit] * self.width
+        first = 2 if self.keyed else 1
+        end = self.width - self.fills
+        flat, width = self.flat, self.width
+        return [
+            (flat[at + 1] if self.keyed else None, tuple(flat[at + first : at + end]))
+            for at in range(start, start + count * width, width)
+        ]
+
+
+@dataclass(frozen=True)
+class FlatChunk:
+    """The child rows of a chunk of units (per layout; None for the root table), and for
+    each unit given to ``import_units`` its index in the chunk (None: its rows are not
+    these, e.g. read again since)."""
+
+    tables: tuple[FlatRows | None, ...]
+    units: tuple[int | None, ...]
 
 
 def table_layouts(shadow: SqliteShadow, conn: sqlite3.Connection) -> tuple[TableLayout, ...]:
@@ -62,6 +119,7 @@ def import_units(
     *,
     layouts: Sequence[TableLayout],
     units: Sequence[UnitRows],
+    flat: FlatChunk | None = None,
 ) -> list[bool]:
     """Write many units' projected rows inside an open transaction.
 
@@ -73,6 +131,8 @@ def import_units(
         conn: a connection inside an open write transaction.
         layouts: ``table_layouts(shadow, conn)``; the rows were projected with their fields.
         units: (key, per layout: [(child key, stored values)] or None), keys distinct.
+        flat: the same child rows, flat (as workers send them): a table none of whose
+            units has rows yet is inserted from them, with no row built here.
 
     Returns:
         Per unit, whether any of its rows was inserted, updated or deleted.
@@ -84,15 +144,36 @@ def import_units(
     keys = [key for key, _ in units]
     if len(set(keys)) != len(keys):
         raise ValueError("import_units: the units' keys are not distinct")
+    mapping = shadow.mapping
     changed = [False] * len(units)
     at = next(i for i, t in enumerate(layouts) if t.entity.is_root)
-    ids = _import_roots(conn, layouts[at], at, units, changed)
-    stamp = utc_stamp()
-    for i, table in enumerate(layouts):
-        if not table.entity.is_root:
-            parent = shadow.mapping.entity(table.entity.parent or "")
-            _import_children(conn, table, i, parent, units, ids, changed, stamp)
+    root = layouts[at].entity
+    links = _orphan_links(mapping, root)
+    # the change record's triggers would fire per row: noted here per unit instead
+    with triggers_set_aside(conn, mapping) if links is not None else nullcontext(False) as aside:
+        ids, fresh = _import_roots(conn, layouts[at], at, units, changed)
+        stamp = utc_stamp()
+        for i, table in enumerate(layouts):
+            if not table.entity.is_root:
+                parent = mapping.entity(table.entity.parent or "")
+                if not _insert_flat(conn, table, i, parent, flat, ids, keys, changed, stamp):
+                    _import_children(conn, table, i, parent, units, ids, changed, stamp)
+        if aside and links is not None:
+            # as the triggers note them: each new root row's link values (it may own
+            # orphan rows), then every unit any row of which was written
+            link = {"id": ids, root.key_column: keys}
+            orphans = [f"<orphan {link[column][i]}>" for i in fresh for column in links]
+            written = [key for key, did in zip(keys, changed, strict=True) if did]
+            note_units(conn, [*orphans, *written])
     return changed
+
+
+def _orphan_links(mapping: DocumentMap, root: Entity) -> list[str] | None:
+    """The root's columns its child rows link to (a new root row notes ``<orphan VALUE>``
+    for each, as its insert trigger does); None when one is a column other than the id or
+    the key (its value's text would be SQLite's to make: the triggers then fire as usual)."""
+    links = sorted({c.parent_column for c in mapping.entities if c.parent == root.table})
+    return links if set(links) <= {"id", root.key_column} else None
 
 
 def _lookup(
@@ -112,8 +193,9 @@ def _import_roots(
     at: int,
     units: Sequence[UnitRows],
     changed: list[bool],
-) -> list[Any]:
-    """Insert, update or leave alone each root row, in unit order; return the ids.
+) -> tuple[list[Any], list[int]]:
+    """Insert, update or leave alone each root row, in unit order; return the ids, and the
+    indexes of the units whose row was inserted.
 
     New rows get the ids AUTOINCREMENT would give them one by one (one past the largest
     ever used, as ``sqlite_sequence`` and the table hold it: the write lock is held), so
@@ -125,6 +207,7 @@ def _import_roots(
     found = {row[0]: (row[1], tuple(row[2:])) for row in _lookup(conn, select, kc, _keys(units))}
     update = f"UPDATE {t} SET {', '.join(f'{c} = ?' for c in cols)} WHERE id = ?"
     ids: list[Any] = []
+    fresh: list[int] = []
     inserts: list[tuple[Any, ...]] = []
     next_id: int | None = None
     for i, (key, tables) in enumerate(units):
@@ -137,6 +220,7 @@ def _import_roots(
                 next_id = _next_id(conn, root.table)
             inserts.append((next_id, key, *given[0][1]))
             ids.append(next_id)
+            fresh.append(i)
             next_id += 1
             changed[i] = True
         else:
@@ -145,7 +229,7 @@ def _import_roots(
                 changed[i] = True
             ids.append(have[0])
     insert_all(conn, root.table, ["id", kc, *cols], inserts)
-    return ids
+    return ids, fresh
 
 
 def _next_id(conn: sqlite3.Connection, table: str) -> int:
@@ -161,6 +245,51 @@ def _next_id(conn: sqlite3.Connection, table: str) -> int:
 def _keys(units: Sequence[UnitRows]) -> list[str]:
     """The units' keys, in order."""
     return [key for key, _ in units]
+
+
+def _insert_flat(
+    conn: sqlite3.Connection,
+    table: TableLayout,
+    at: int,
+    parent: Entity,
+    flat: FlatChunk | None,
+    ids: list[Any],
+    keys: list[str],
+    changed: list[bool],
+    stamp: str,
+) -> bool:
+    """Insert a child table's rows straight from their flat list, when every unit with rows
+    there is a given unit and none of them has rows in the table yet (a first import);
+    return whether it did (else nothing is written)."""
+    rows = flat.tables[at] if flat is not None else None
+    entity = table.entity
+    width = 1 + bool(entity.key_column) + len(table.fields) + len(table.fills)
+    if flat is None or rows is None or not parent.is_root or rows.width != width:
+        return False
+    given = {chunk: i for i, chunk in enumerate(flat.units) if chunk is not None}
+    link_of: list[Any] = [None] * len(rows.counts)
+    for chunk, count in enumerate(rows.counts):
+        if count is None:
+            continue
+        i = given.get(chunk)
+        if i is None:
+            return False
+        link_of[chunk] = ids[i] if entity.parent_column == "id" else keys[i]
+    t, lc = quote(entity.table), quote(entity.link_column or "")
+    links = [link for link in link_of if link is not None]
+    if _lookup(conn, f"SELECT 1 FROM {t}", lc, links):
+        return False
+    values = rows.flat
+    values[0::width] = [link_of[chunk] for chunk in values[0::width]]
+    for slot in range(width - rows.fills, width):
+        values[slot::width] = [stamp] * (len(values) // width)
+    for chunk, count in enumerate(rows.counts):
+        if count:
+            changed[given[chunk]] = True
+    kc = [quote(entity.key_column)] if entity.key_column else []
+    columns = [lc, *kc, *(quote(f.column) for f in (*table.fields, *table.fills))]
+    insert_flat(conn, entity.table, columns, values)
+    return True
 
 
 def _import_children(
@@ -240,16 +369,32 @@ def insert_all(
         columns: the quoted columns the rows give values for, in order.
         rows: the rows.
     """
-    if not rows:
-        return
+    insert_flat(conn, table, columns, [v for row in rows for v in row])
+
+
+def insert_flat(
+    conn: sqlite3.Connection, table: str, columns: Sequence[str], values: list[Any]
+) -> None:
+    """``insert_all`` of rows given one after the other in one flat list.
+
+    Args:
+        conn: a connection inside an open write transaction.
+        table: the table.
+        columns: the quoted columns each row gives values for, in order.
+        values: the rows' values, row after row.
+    """
     width = len(columns)
+    if not values:
+        return
     per = max(1, min(MULTI_ROWS, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
     head = f"INSERT INTO {quote(table)} ({', '.join(columns)}) VALUES "
     one = f"({', '.join('?' * width)})"
-    for at in range(0, len(rows), per):
-        part = rows[at : at + per]
-        values = [v for row in part for v in row]
-        conn.execute(head + ", ".join([one] * len(part)), values)
+    step = per * width
+    full = head + ", ".join([one] * per)
+    for at in range(0, len(values), step):
+        part = values[at : at + step]
+        sql = full if len(part) == step else head + ", ".join([one] * (len(part) // width))
+        conn.execute(sql, part)
 
 
 def _k(key_column: str | None, child_key: Any) -> tuple[Any, ...]:

@@ -8,6 +8,13 @@ since the sequence number it last saw. A child row is noted under its mission's 
 a key UPDATE notes the old key and the new one. The record holds at most one row per
 key ever written: it never grows with the number of writes.
 
+A bulk import (the backfill) writes thousands of rows per transaction; a trigger per
+row would cost it more than the rows themselves (each upsert moves the key in the
+sequence index). Inside its own write transaction it sets the triggers aside
+(``triggers_set_aside``), notes the units it wrote itself (``note_units``) and puts the
+triggers back, as they were, before the transaction commits: no other connection ever
+sees the tables without them, and the record ends as the triggers would have left it.
+
 The triggers are created with the DDL (``SqliteShadow.create``) and by
 ``repair --migrate``. Whenever one of them is (re)created, the database gets a new
 ``change_epoch`` in ``shadow_audit_meta``: changes made while a trigger was missing
@@ -18,6 +25,8 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from shadow_audit.mapping import DocumentMap, Entity, quote
 
@@ -106,8 +115,7 @@ def ensure_change_record(conn: sqlite3.Connection, mapping: DocumentMap) -> bool
     have = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
     made = False
     for name, sql in trigger_sql(mapping).items():
-        table = name[len(TRIGGER_PREFIX) :].rsplit("_", 1)[0]
-        if table not in tables or have.get(name) == sql:
+        if _table_of(name) not in tables or have.get(name) == sql:
             continue
         conn.execute(f"DROP TRIGGER IF EXISTS {quote(name)}")
         conn.execute(sql)
@@ -122,3 +130,65 @@ def ensure_change_record(conn: sqlite3.Connection, mapping: DocumentMap) -> bool
             (EPOCH_NAME, str(uuid.uuid4())),
         )
     return made
+
+
+def note_units(conn: sqlite3.Connection, units: Iterable[str]) -> None:
+    """Note units as written, in order, each with the next sequence number (as the
+    triggers note them).
+
+    Args:
+        conn: a connection inside a write transaction.
+        units: the unit keys (``<orphan N>`` included) to note.
+    """
+    top = conn.execute(f"SELECT coalesce(max(seq), 0) FROM {CHANGES_TABLE}").fetchone()[0]
+    conn.executemany(
+        f"INSERT INTO {CHANGES_TABLE} (unit, seq) VALUES (?, ?) "
+        "ON CONFLICT (unit) DO UPDATE SET seq = excluded.seq",
+        ((unit, seq) for seq, unit in enumerate(units, top + 1)),
+    )
+
+
+@contextmanager
+def triggers_set_aside(conn: sqlite3.Connection, mapping: DocumentMap) -> Iterator[bool]:
+    """Inside the caller's write transaction, drop the change-record triggers for the
+    block and create them again after it, exactly as ``sqlite_master`` held them; the
+    block notes what it wrote with ``note_units``.
+
+    Only the mapping's own triggers, when every one of them is there and as the mapping
+    makes them, are set aside: with any missing or altered (the record is not trusted
+    then, and an incremental audit says so), they stay and fire as they are.
+
+    Args:
+        conn: a connection inside a write transaction (outside one, nothing is set aside).
+        mapping: the map of the tables.
+
+    Yields:
+        Whether the triggers were set aside (the block must note its units then).
+    """
+    held = {
+        name: sql
+        for name, sql in conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+        if name.startswith(TRIGGER_PREFIX) and conn.in_transaction
+    }
+    if not held or held != _expected(conn, mapping):
+        yield False
+        return
+    for name in held:
+        conn.execute(f"DROP TRIGGER {quote(name)}")
+    try:
+        yield True
+    finally:
+        if conn.in_transaction:  # an error SQLite rolled back has brought them back already
+            for sql in held.values():
+                conn.execute(sql)
+
+
+def _expected(conn: sqlite3.Connection, mapping: DocumentMap) -> dict[str, str]:
+    """The mapping's triggers of the tables that exist (as ``ensure_change_record`` makes them)."""
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    return {name: sql for name, sql in trigger_sql(mapping).items() if _table_of(name) in tables}
+
+
+def _table_of(trigger: str) -> str:
+    """The table a change-record trigger is on (its name is prefix, table, event)."""
+    return trigger[len(TRIGGER_PREFIX) :].rsplit("_", 1)[0]

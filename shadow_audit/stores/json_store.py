@@ -8,7 +8,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,11 +172,15 @@ class JsonStore:
         """
         if not self.root.is_dir():
             raise SourceError(f"source folder {self.root}: not a readable folder")
+        stem = self.mapping.primary.pattern
+        head, _, rest = stem.partition("/")
         try:
-            paths = sorted(self.root.glob(self.mapping.primary.pattern))
+            if head == "*" and rest and not any(c in rest for c in "*?["):
+                names = _folders_holding(self.root, rest)
+                return [SourceUnit(name=n, primary=self.root.joinpath(n, rest)) for n in names]
+            paths = sorted(self.root.glob(stem))
         except OSError as exc:
             raise SourceError(f"source folder {self.root}: {exc.strerror}") from exc
-        stem = self.mapping.primary.pattern
         return [SourceUnit(name=_unit_name(p, self.root, stem), primary=p) for p in paths]
 
     def unit_of(self, key: str) -> str:
@@ -217,9 +221,7 @@ class JsonStore:
         head, _, rest = pattern.partition("/")
         if head != "*" or any(c in rest for c in "*?["):
             return [(u.name, u.primary) for u in self.units() if u.name not in self._seen]
-        with os.scandir(self.root) as entries:
-            names = [e.name for e in entries if e.name not in self._seen and e.is_dir()]
-        return [(n, self.root / n / rest) for n in names if (self.root / n / rest).is_file()]
+        return [(n, self.root / n / rest) for n in _folders_holding(self.root, rest, self._seen)]
 
     def _holds_key(self, unit: str, key: str) -> bool:
         return self._key_in(self.path_for(unit, self.mapping.primary.name)) == key
@@ -395,6 +397,24 @@ def lock_path(primary: Path) -> Path:
         A hidden file beside it.
     """
     return primary.parent / f".{primary.name}.lock"
+
+
+def _folders_holding(root: Path, file: str, skip: Container[str] = ()) -> list[str]:
+    """The folders of ``root`` (hidden ones and links to folders included) that hold
+    ``file``, sorted: what ``root.glob("*/" + file)`` matches, with one listing and one
+    stat per folder; names in ``skip`` are not looked at."""
+    names = []
+    with os.scandir(root) as entries:
+        for entry in entries:
+            if entry.name in skip:
+                continue
+            try:
+                if entry.is_dir():
+                    names.append(entry.name)
+            except OSError:  # cannot be looked at: not a folder to the glob either
+                continue
+    top = str(root)
+    return [n for n in sorted(names) if os.path.exists(os.path.join(top, n, file))]
 
 
 def _unit_name(path: Path, root: Path, pattern: str) -> str:

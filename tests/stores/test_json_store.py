@@ -67,6 +67,32 @@ def test_units_are_found_by_pattern_and_named_by_folder(store):
     assert [u.name for u in units] == [m["metadata"]["projectId"] for m, _ in store.projects]
 
 
+def test_units_are_what_the_glob_of_the_pattern_matches_in_its_order(tmp_path):
+    """The ``*/<file>`` listing is the glob's: hidden folders and links to folders count,
+    a dangling link, a folder without the file, a file where the folder would be and a
+    folder named like the file do as the glob does; the order is the glob's sorted one."""
+    root = tmp_path / "ws"
+    for name in ["b", "a-b", "a", ".hidden", "A", "é", "a b", "z9", "z10"]:
+        (root / name).mkdir(parents=True)
+        (root / name / "project_manifest.json").write_text("{}")
+    (root / "empty").mkdir()
+    (root / "plain-file").write_text("")
+    (root / "dir-named-like-file" / "project_manifest.json").mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "project_manifest.json").write_text("{}")
+    (root / "linked").symlink_to(elsewhere)
+    (root / "dangling").symlink_to(tmp_path / "nowhere")
+    (root / "file-link").symlink_to(elsewhere / "project_manifest.json")
+    (root / "to-dangling").mkdir()
+    (root / "to-dangling" / "project_manifest.json").symlink_to(tmp_path / "nowhere")
+    units = JsonStore(root).units()
+    globbed = sorted(root.glob("*/project_manifest.json"))
+    assert [u.primary for u in units] == globbed
+    assert [u.name for u in units] == [p.parent.name for p in globbed]
+    assert {"linked", ".hidden", "dir-named-like-file"} <= {u.name for u in units}
+
+
 @pytest.mark.parametrize("name", ["../escape", "a/b", ".hidden", "..", ""])
 def test_unsafe_workspace_names_are_refused(tmp_path, name):
     with pytest.raises(UsageError, match="not a safe name"):

@@ -129,7 +129,7 @@ class _Compiler:
         self.root = root
         self.formats = formats
         self.refs: dict[str, Check] = {}
-        # the array-of-these check of a closed object's check (``_record``)
+        # a closed object's check -> the check of an array of them (``row_batch``)
         self.batches: dict[Check, Batch] = {}
 
     def node(self, schema: Any, *, root: bool = False) -> Check:

@@ -30,8 +30,8 @@ from typing import Any, NamedTuple
 
 from shadow_audit.engine.load import gc_paused
 from shadow_audit.errors import DatabaseError, ShadowAuditError, UsageError
-from shadow_audit.mapping import MISSING, POSITION, DocumentMap, Row, compile_projector
-from shadow_audit.mapping.projection import stored
+from shadow_audit.mapping import MISSING, POSITION, DocumentMap, Row
+from shadow_audit.mapping.projection import compile_stored_projector
 from shadow_audit.profiles import REFERENCE
 from shadow_audit.progress import UNIT, Progress, begin_phase
 from shadow_audit.stores.bulk import FlatChunk, FlatRows, TableLayout, import_units, table_layouts
@@ -134,9 +134,9 @@ class UnitReader:
         self.files = SafeReader(store.root)
         # (companion, place) for every place a companion may be, in the order looked at
         self._places = [(spec.name, p) for spec in store.mapping.companions for p in spec.locations]
-        # (document name, projector) per table
+        # (document name, projector of rows as the shadow stores them) per table
         self.projectors = [
-            (table.entity.document, compile_projector(table.entity, table.fields))
+            (table.entity.document, compile_stored_projector(table.entity, table.fields))
             for table in self.layouts
         ]
 
@@ -167,7 +167,7 @@ class UnitReader:
         if key is None:
             return UnitRead(None, signature, (), problems)
         tables = tuple(
-            None if (doc := docs.get(name)) is None else [(k, stored(v)) for k, v in project(doc)]
+            None if (doc := docs.get(name)) is None else project(doc)
             for name, project in self.projectors
         )
         return UnitRead(key, signature, tables, problems)
@@ -477,7 +477,7 @@ class _Packer:
     def add(self, unit: int, rows: list[Row] | None) -> None:
         if self.root or rows is None:
             self.counts.append(None)
-            self.rows.append(None if rows is None else [(k, stored(v)) for k, v in rows])
+            self.rows.append(rows)
             return
         if self.repeats and len(rows) > 1:
             rows = list(dict(rows).items())
@@ -485,10 +485,10 @@ class _Packer:
         flat, fills = self.flat, self.fills
         if self.keyed:
             for key, values in rows:
-                flat += (unit, key, *stored(values), *fills)
+                flat += (unit, key, *values, *fills)
         else:
             for _, values in rows:
-                flat += (unit, *stored(values), *fills)
+                flat += (unit, *values, *fills)
 
     def packed(self) -> tuple[list[int | None], list[Any]] | list[list[Row] | None]:
         return self.rows if self.root else (self.counts, self.flat)

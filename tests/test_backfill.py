@@ -437,7 +437,7 @@ def test_a_unit_saved_after_it_was_read_is_read_again_inside_the_transaction(
 
 def test_rows_sent_flat_come_back_as_the_unit_read_them(tmp_path):
     """A worker packs each child table's rows flat; a unit's rows built back from them are
-    its rows as read (stored values), None for a document not read, and for a list keyed
+    its rows as read, None for a document not read, and for a list keyed
     by a member that repeats: the last values at the first place, as ``import_units``
     takes them."""
     from dataclasses import replace
@@ -468,8 +468,8 @@ def test_rows_sent_flat_come_back_as_the_unit_read_them(tmp_path):
         fields = tuple(f for f in entity.fields if not f.fill)
         table = TableLayout(entity, fields, tuple(f for f in entity.fields if f.fill))
         packer = module._Packer(table)
-        for i, rows in enumerate(units):
-            packer.add(i, rows)
+        for i, rows in enumerate(units):  # as the stored projector gives them
+            packer.add(i, None if rows is None else [(k, stored(v)) for k, v in rows])
         counts, flat = packer.packed()
         width = 1 + bool(entity.key_column) + len(table.fields) + len(table.fills)
         got = FlatRows(width, bool(entity.key_column), len(table.fills), counts, flat)

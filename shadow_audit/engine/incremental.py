@@ -49,7 +49,7 @@ from shadow_audit.engine.incremental_state import (
 from shadow_audit.engine.load import ShadowRows
 from shadow_audit.errors import UsageError
 from shadow_audit.mapping import DocumentMap, DocumentSpec, get_path, split_path
-from shadow_audit.stores.changes import CHANGES_TABLE, EPOCH_NAME, TRIGGER_PREFIX, trigger_sql
+from shadow_audit.stores.changes import CHANGES_TABLE, EPOCH_NAME, expected_triggers
 from shadow_audit.stores.files import FilePolicy, FileRefused, SafeReader
 from shadow_audit.stores.sqlite_shadow import IDENTITY_TABLE, connect_readonly, shadow_identity
 
@@ -261,10 +261,9 @@ def _mark(
             "shadow-audit did not create, e.g. the reference v2): run repair --migrate",
         )  # fmt: skip
     tables = {name for kind, name in objects if kind == "table"}
-    for name, sql in trigger_sql(mapping).items():
-        table = name[len(TRIGGER_PREFIX) :].rsplit("_", 1)[0]
+    for name, sql in expected_triggers(mapping, tables).items():
         have = objects.get(("trigger", name))
-        if table in tables and have != sql:
+        if have != sql:
             what = "missing" if have is None else "altered"
             return ShadowMark(
                 identity, None, 0, problem=f"change-record trigger {name} is {what} in "

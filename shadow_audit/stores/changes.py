@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 
 from shadow_audit.mapping import DocumentMap, Entity, quote
@@ -111,11 +111,10 @@ def ensure_change_record(conn: sqlite3.Connection, mapping: DocumentMap) -> bool
     """
     for statement in CHANGES_DDL:
         conn.execute(statement)
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     have = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
     made = False
-    for name, sql in trigger_sql(mapping).items():
-        if _table_of(name) not in tables or have.get(name) == sql:
+    for name, sql in _expected(conn, mapping).items():
+        if have.get(name) == sql:
             continue
         conn.execute(f"DROP TRIGGER IF EXISTS {quote(name)}")
         conn.execute(sql)
@@ -184,11 +183,24 @@ def triggers_set_aside(conn: sqlite3.Connection, mapping: DocumentMap) -> Iterat
 
 
 def _expected(conn: sqlite3.Connection, mapping: DocumentMap) -> dict[str, str]:
-    """The mapping's triggers of the tables that exist (as ``ensure_change_record`` makes them)."""
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    return {name: sql for name, sql in trigger_sql(mapping).items() if _table_of(name) in tables}
+    return expected_triggers(mapping, tables)
 
 
-def _table_of(trigger: str) -> str:
-    """The table a change-record trigger is on (its name is prefix, table, event)."""
-    return trigger[len(TRIGGER_PREFIX) :].rsplit("_", 1)[0]
+def expected_triggers(mapping: DocumentMap, tables: Collection[str]) -> dict[str, str]:
+    """Return the change-record triggers a database with these tables should hold (a
+    table the database does not have gets none).
+
+    Args:
+        mapping: the map of the tables.
+        tables: the tables the database has.
+
+    Returns:
+        trigger name -> its ``CREATE TRIGGER`` statement, as ``trigger_sql`` gives it.
+    """
+    return {
+        name: sql
+        for name, sql in trigger_sql(mapping).items()
+        # a trigger's name is the prefix, its table and the event
+        if name[len(TRIGGER_PREFIX) :].rsplit("_", 1)[0] in tables
+    }

@@ -20,6 +20,8 @@ import marshal
 import os
 import sqlite3
 import stat
+import threading
+import time
 from collections import deque
 from collections.abc import Generator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -37,11 +39,16 @@ from shadow_audit.progress import UNIT, Progress, begin_phase
 from shadow_audit.stores.bulk import FlatChunk, FlatRows, TableLayout, import_units, table_layouts
 from shadow_audit.stores.files import SafeReader
 from shadow_audit.stores.json_store import JsonStore, SourceUnit
-from shadow_audit.stores.sqlite_shadow import SqliteShadow, legacy_key_loss
+from shadow_audit.stores.sqlite_shadow import (
+    DEFAULT_BUSY_TIMEOUT,
+    SqliteShadow,
+    legacy_key_loss,
+)
 from shadow_audit.validation import DOCUMENT_KINDS, is_valid, validate_document
 
 BATCH = 500  # units per transaction
 POOL_FROM = 2 * BATCH  # fewer units are read in this process (a pool costs its start-up)
+ORPHAN_POLL = 0.5  # seconds between a worker's looks at whether its backfill still runs
 
 
 @dataclass(frozen=True)
@@ -99,18 +106,41 @@ def open_stores(
         (JSON store, SQLite shadow).
 
     Raises:
-        DatabaseError: the shadow file exists but is not an SQLite database, or cannot be
-            created.
+        DatabaseError: the shadow file exists but is not an SQLite database, cannot be
+            created, or refuses a write (locked, read-only).
     """
     store = source if isinstance(source, JsonStore) else JsonStore(source, mapping)
     if isinstance(shadow, SqliteShadow):
         return store, shadow
     try:
         return store, SqliteShadow(shadow, store.mapping)
+    except sqlite3.OperationalError as exc:  # locked, read-only, full: SQLite all the same
+        raise cannot_write(shadow, exc, DEFAULT_BUSY_TIMEOUT) from exc
     except sqlite3.DatabaseError as exc:
         raise DatabaseError(f"database {shadow}: cannot open as SQLite: {exc}") from exc
     except OSError as exc:
         raise DatabaseError(f"database {shadow}: cannot create: {exc.strerror}") from exc
+
+
+def cannot_write(
+    path: Path | str, exc: sqlite3.OperationalError, busy_timeout: float
+) -> DatabaseError:
+    """The error for a write the database refused as a whole (locked past the busy
+    timeout, read-only, full, an I/O error): the run's, not a unit's.
+
+    Args:
+        path: the database file.
+        exc: SQLite's error.
+        busy_timeout: how long a write waited for another connection's lock, in seconds.
+
+    Returns:
+        One line naming the file and the cause.
+    """
+    reason = str(exc)
+    if "locked" in reason or "busy" in reason:
+        held = f"another connection held it for longer than the busy timeout, {busy_timeout:g} s"
+        reason += f" ({held})"
+    return DatabaseError(f"database {path}: cannot write: {reason}")
 
 
 class UnitRead(NamedTuple):
@@ -243,7 +273,9 @@ def backfill(
     Raises:
         SourceError: the source folder cannot be read (no database is made then).
         DatabaseError: the shadow is not an SQLite database, or it keys a table by a
-            legacy key (the reference's v2: no position column) and ``migrate`` is False.
+            legacy key (the reference's v2: no position column) and ``migrate`` is False,
+            or it refuses a write (locked past its busy timeout, read-only, full): the
+            batches before stay written.
         UsageError: ``batch`` or ``workers`` is below 1.
     """
     if batch < 1 or (workers is not None and workers < 1):
@@ -349,12 +381,16 @@ def _write_batch(
     try:
         with db.transaction(conn):
             written = _import(db, conn, reader, batch, todo, notes)
+    except sqlite3.OperationalError as exc:  # the database's failure, no unit's: stop
+        raise _stopped(db, exc) from exc
     except Exception:  # the batch is rolled back: write its units one by one
         written = []
         for i in todo:
             try:
                 with db.transaction(conn):
                     written += _import(db, conn, reader, batch, [i], notes)
+            except sqlite3.OperationalError as exc:
+                raise _stopped(db, exc) from exc
             except Exception as exc:  # reported per unit; the backfill goes on
                 reason = f"shadow write failed: {type(exc).__name__}: {exc}"
                 notes[i] = [*notes[i], Skipped(str(reads[i][0].primary), (reason,))]
@@ -362,6 +398,12 @@ def _write_batch(
         tally.count(read, changed)
     for found in notes:
         tally.skipped += found
+
+
+def _stopped(db: SqliteShadow, exc: sqlite3.OperationalError) -> DatabaseError:
+    """A write refused midway: the batches before it stay, a second run completes it."""
+    error = cannot_write(db.path, exc, db.busy_timeout)
+    return DatabaseError(f"{error}; the batches before are written: run backfill again")
 
 
 def _import(
@@ -432,10 +474,20 @@ _worker_reader: UnitReader | None = None
 
 
 def _start_worker(reader: UnitReader) -> None:
-    """A worker keeps its reader; its documents are acyclic, so the collector stays off."""
+    """A worker keeps its reader; its documents are acyclic, so the collector stays off.
+    It exits when its backfill is gone (killed: no one shuts the pool down)."""
     global _worker_reader
     _worker_reader = reader
     gc.disable()
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Exit once the process that started this worker is gone: else a killed backfill's
+    workers wait for work forever, holding its stdout and stderr open."""
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_POLL)
+    os._exit(1)
 
 
 def _read_chunk(chunk: list[SourceUnit]) -> _Packed:

@@ -279,7 +279,7 @@ def _insert_flat(
     links = [link for link in link_of if link is not None]
     if _lookup(conn, f"SELECT 1 FROM {t}", lc, links):
         return False
-    values = rows.flat
+    values = rows.flat.copy()  # left as given: a failed batch is written again from it
     values[0::width] = [link_of[chunk] for chunk in values[0::width]]
     for slot in range(width - rows.fills, width):
         values[slot::width] = [stamp] * (len(values) // width)

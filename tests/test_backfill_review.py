@@ -1,0 +1,65 @@
+"""Adversarial cases of the batched backfill (issue 11, item 4), each against what the
+writer does unit by unit: a batch that fails and is written again unit by unit, and
+the change record a batch notes beside the one its triggers would write."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from shadow_audit.backfill import backfill
+from shadow_audit.stores.json_store import JsonStore
+from shadow_audit.stores.sqlite_shadow import SqliteShadow
+from tests.reference_growth import write_reference_store
+from tests.test_backfill import dump
+
+
+def writer_error(source: Path, db: Path, folder: str) -> str:
+    """The reason a unit's write fails when the writer writes it alone."""
+    store, shadow = JsonStore(source), SqliteShadow(db)
+    unit = next(u for u in store.units() if u.name == folder)
+    manifest = store.read(unit.primary)
+    memory = store.read(unit.primary.parent / ".vibe" / "project_memory.json")
+    key = manifest["metadata"]["projectId"]
+    with pytest.raises(Exception) as raised, shadow.transaction() as conn:
+        shadow.write(conn, key, {"manifest": manifest, "memory": memory})
+    return f"shadow write failed: {type(raised.value).__name__}: {raised.value}"
+
+
+@pytest.mark.parametrize(
+    "sessions", [[0, 3, 0], [3, 0, 0], [0, 0, 3]], ids=["middle", "first", "last"]
+)
+def test_a_failed_batch_written_again_unit_by_unit_uses_the_rows_as_sent(tmp_path, sessions):
+    """A worker's batch whose transaction fails (a session number past SQLite's integers,
+    valid by the schema) is written again one unit per transaction, from the same flat
+    rows: the failing unit is reported with the writer's own error, the others written
+    as the writer writes them."""
+    source = tmp_path / "src"
+    write_reference_store(source, sessions, seed=11)
+    bad = next(
+        f for f, n in zip([f"workspace_{i:03d}" for i in range(3)], sessions, strict=True) if n
+    )
+    path = source / bad / ".vibe" / "project_memory.json"
+    memory = json.loads(path.read_text())
+    memory["narrative"][-1]["session"] = 2**63  # an integer SQLite cannot hold
+    path.write_text(json.dumps(memory, indent=2))
+    SqliteShadow(tmp_path / "base.db")
+    for name in ("ref.db", "fast.db", "alone.db"):
+        shutil.copy(tmp_path / "base.db", tmp_path / name)
+    reason = writer_error(source, tmp_path / "alone.db", bad)
+
+    result = backfill(source, tmp_path / "fast.db", workers=2, batch=len(sessions))
+    assert [(s.path, s.reasons) for s in result.skipped] == [
+        (str(source / bad / "project_manifest.json"), (reason,))
+    ]
+    assert result.imported == len(sessions) - 1
+    store, shadow = JsonStore(source), SqliteShadow(tmp_path / "ref.db")
+    for unit in store.units():  # the others, as the writer writes them
+        if unit.name != bad:
+            manifest = store.read(unit.primary)
+            with shadow.transaction() as conn:
+                shadow.write(conn, manifest["metadata"]["projectId"], {"manifest": manifest})
+    assert dump(tmp_path / "fast.db") == dump(tmp_path / "ref.db")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,12 @@ from shadow_audit.backfill import backfill
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from tests.reference_growth import write_reference_store
-from tests.test_backfill import dump
+from tests.test_backfill import (
+    dump,
+    edit_store,
+    import_unit_by_unit,
+    reference_store_with_bad_documents,
+)
 
 
 def writer_error(source: Path, db: Path, folder: str) -> str:
@@ -63,3 +70,58 @@ def test_a_failed_batch_written_again_unit_by_unit_uses_the_rows_as_sent(tmp_pat
             with shadow.transaction() as conn:
                 shadow.write(conn, manifest["metadata"]["projectId"], {"manifest": manifest})
     assert dump(tmp_path / "fast.db") == dump(tmp_path / "ref.db")
+
+
+def edit_again(source: Path) -> None:
+    """A second round: a manifest's phase moved, a session appended, concepts emptied."""
+    path = source / "workspace_008" / "project_manifest.json"
+    doc = json.loads(path.read_text())
+    doc["status"]["projectPhase"] = "DEPLOYMENT"
+    path.write_text(json.dumps(doc, indent=2))
+    path = source / "workspace_011" / ".vibe" / "project_memory.json"
+    doc = json.loads(path.read_text())
+    doc["narrative"].append({**doc["narrative"][-1], "summary": "one more"})
+    doc["domain"]["concepts"] = []
+    path.write_text(json.dumps(doc, indent=2))
+
+
+def noted_after(db: Path, top: int) -> set[str]:
+    with closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute("SELECT unit FROM shadow_audit_changes WHERE seq > ?", (top,))
+        return {unit for (unit,) in rows}
+
+
+def top_seq(db: Path) -> int:
+    with closing(sqlite3.connect(db)) as conn:
+        return int(
+            conn.execute("SELECT coalesce(max(seq), 0) FROM shadow_audit_changes").fetchone()[0]
+        )
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_each_run_notes_the_units_the_writers_triggers_note(tmp_path, workers):
+    """What an incremental audit reads is the units noted since its last run: after each
+    backfill, the same units as the writer's triggers note writing unit by unit (edits,
+    deletions, a mended manifest, and child rows already waiting for a mission id)."""
+    source = tmp_path / "src"
+    reference_store_with_bad_documents(source)
+    SqliteShadow(tmp_path / "base.db")
+    with closing(sqlite3.connect(tmp_path / "base.db")) as conn, conn:
+        # rows left by another client for mission ids not given yet: <orphan N> units
+        for mission in (3, 40):
+            conn.execute(
+                "INSERT INTO domain_concerns (mission_id, concern, timestamp) "
+                "VALUES (?, 'left over', '2026-01-01')",
+                (mission,),
+            )
+    for name in ("ref.db", "fast.db"):
+        shutil.copy(tmp_path / "base.db", tmp_path / name)
+    for edit in (None, edit_store, edit_again):
+        if edit is not None:
+            edit(source)
+        tops = {name: top_seq(tmp_path / name) for name in ("ref.db", "fast.db")}
+        import_unit_by_unit(source, tmp_path / "ref.db")
+        backfill(source, tmp_path / "fast.db", workers=workers, batch=4)
+        want = noted_after(tmp_path / "ref.db", tops["ref.db"])
+        assert noted_after(tmp_path / "fast.db", tops["fast.db"]) == want
+        assert top_seq(tmp_path / "fast.db") - tops["fast.db"] == len(want)

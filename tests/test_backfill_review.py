@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import sys
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from shadow_audit.backfill import backfill
+from shadow_audit.stores.bulk import table_layouts
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from tests.reference_growth import write_reference_store
@@ -125,3 +127,33 @@ def test_each_run_notes_the_units_the_writers_triggers_note(tmp_path, workers):
         want = noted_after(tmp_path / "ref.db", tops["ref.db"])
         assert noted_after(tmp_path / "fast.db", tops["fast.db"]) == want
         assert top_seq(tmp_path / "fast.db") - tops["fast.db"] == len(want)
+
+
+def test_a_memory_saved_after_a_worker_read_its_unit_without_one_is_written(tmp_path, monkeypatch):
+    """A unit a worker read with no memory (nothing of it among the flat rows) gets one
+    saved before the batch's transaction: read again there, its memory's rows are written
+    beside the rows the other units' memories sent flat."""
+    module = sys.modules["shadow_audit.backfill"]
+    source = tmp_path / "src"
+    grown = write_reference_store(source, [5, 0, 3], seed=8)
+    store = JsonStore(source)
+    SqliteShadow(tmp_path / "base.db")
+    for name in ("ref.db", "s.db"):
+        shutil.copy(tmp_path / "base.db", tmp_path / name)
+    shadow = SqliteShadow(tmp_path / "s.db")
+    with shadow.connection() as conn:
+        reader = module.UnitReader(store, table_layouts(shadow, conn))
+        units = store.units()
+        monkeypatch.setattr(module, "_worker_reader", reader)
+        reads, flat = module._unpack(module._read_chunk(units), reader.layouts)
+        batch = module.Batch(list(zip(units, reads, strict=True)), flat)
+        # the unit without a memory gets one (its neighbour's, with its own project id)
+        memory = grown["workspace_000"][1]
+        saved = {**memory, "project_id": "ref-project-001"}
+        (source / "workspace_001" / ".vibe").mkdir()
+        store.write(source / "workspace_001" / ".vibe" / "project_memory.json", saved)
+        tally = module._Tally()
+        module._write_batch(shadow, conn, reader, batch, tally)
+    assert (tally.imported, tally.skipped) == (3, [])
+    import_unit_by_unit(source, tmp_path / "ref.db")
+    assert dump(tmp_path / "s.db") == dump(tmp_path / "ref.db")

@@ -268,10 +268,10 @@ def _insert_flat(
     if flat is None or rows is None or not parent.is_root or rows.width != width:
         return False
     given: dict[int, int] = {}
-    for i, chunk in enumerate(flat.units):
+    for unit, chunk in enumerate(flat.units):
         if chunk is not None:
-            given[chunk] = i
-        elif at < len(units[i][1]) and units[i][1][at] is not None:
+            given[chunk] = unit
+        elif at < len(units[unit][1]) and units[unit][1][at] is not None:
             return False  # its rows are not among the flat ones
     link_of: list[Any] = [None] * len(rows.counts)
     for chunk, count in enumerate(rows.counts):

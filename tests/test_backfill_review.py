@@ -157,3 +157,38 @@ def test_a_memory_saved_after_a_worker_read_its_unit_without_one_is_written(tmp_
     assert (tally.imported, tally.skipped) == (3, [])
     import_unit_by_unit(source, tmp_path / "ref.db")
     assert dump(tmp_path / "s.db") == dump(tmp_path / "ref.db")
+
+
+def test_a_batch_that_fills_the_disk_leaves_the_triggers_and_writes_nothing(tmp_path):
+    """SQLITE_FULL in the middle of a batch (the database at its page limit): the batch
+    is rolled back, the triggers set aside for it are there again, and the next write
+    through any client is noted by them."""
+    from shadow_audit.backfill import UnitReader
+    from shadow_audit.stores.bulk import import_units
+    from shadow_audit.stores.changes import trigger_sql
+
+    source = tmp_path / "src"
+    write_reference_store(source, [60, 55, 51, 60], seed=4)
+    store = JsonStore(source)
+    shadow = SqliteShadow(tmp_path / "s.db")
+    with shadow.connection() as conn:
+        layouts = table_layouts(shadow, conn)
+        reads = [UnitReader(store, layouts).read(u) for u in store.units()]
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages + 3}")
+        with pytest.raises(sqlite3.OperationalError, match="full"), shadow.transaction(conn):
+            import_units(
+                shadow, conn, layouts=layouts, units=[(str(r.key), r.tables) for r in reads]
+            )
+        assert not conn.in_transaction
+    with closing(sqlite3.connect(tmp_path / "s.db", isolation_level=None)) as conn:
+        held = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
+        assert held == trigger_sql(shadow.mapping)
+        assert conn.execute("SELECT count(*) FROM missions").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM shadow_audit_changes").fetchone() == (0,)
+        conn.execute(
+            "INSERT INTO missions (mission_uuid, phase, status, created_at) "
+            "VALUES ('k', 'CODING', 'in_progress', '2026-01-01')"
+        )
+        noted = conn.execute("SELECT unit FROM shadow_audit_changes ORDER BY unit").fetchall()
+    assert noted == [("<orphan 1>",), ("k",)]

@@ -5,10 +5,13 @@ the change record a batch notes beside the one its triggers would write."""
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import sqlite3
+import subprocess
 import sys
 from contextlib import closing
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -91,6 +94,12 @@ def noted_after(db: Path, top: int) -> set[str]:
     with closing(sqlite3.connect(db)) as conn:
         rows = conn.execute("SELECT unit FROM shadow_audit_changes WHERE seq > ?", (top,))
         return {unit for (unit,) in rows}
+
+
+def written(db: Path) -> int:
+    """The missions a backfill has committed so far."""
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        return int(conn.execute("SELECT count(*) FROM missions").fetchone()[0])
 
 
 def top_seq(db: Path) -> int:
@@ -192,3 +201,59 @@ def test_a_batch_that_fills_the_disk_leaves_the_triggers_and_writes_nothing(tmp_
         )
         noted = conn.execute("SELECT unit FROM shadow_audit_changes ORDER BY unit").fetchall()
     assert noted == [("<orphan 1>",), ("k",)]
+
+
+RUN_BACKFILL = """
+import sys
+from shadow_audit.backfill import backfill
+result = backfill(sys.argv[1], sys.argv[2], workers=2, batch=2)
+print(result.units, result.imported + result.unchanged, len(result.skipped))
+"""
+
+
+@pytest.mark.slow  # a backfill in another process while the writer saves: a race test
+def test_writer_saves_during_a_backfill_leave_the_shadow_equal_to_the_json(tmp_path):
+    """The dual writer saves memories (to units the workers read with no memory, and to
+    units that had one) while a backfill runs in another process: whatever the order,
+    the shadow ends equal to the JSON, and an incremental audit agrees with a full one."""
+    from shadow_audit.dualwrite import DualWriter
+    from shadow_audit.engine.run import audit
+    from tests.reference_growth import Clock, grow
+
+    source, db = tmp_path / "src", tmp_path / "shadow.db"
+    sessions = [0 if i % 3 == 0 else 1 + i % 4 for i in range(600)]
+    write_reference_store(source, sessions, seed=21)
+    SqliteShadow(db)
+    audit(source, db, incremental=True, state=tmp_path / "state.db")  # the state's start
+    rng = random.Random(5)
+    clock = Clock(rng, datetime(2026, 6, 1))
+    memories = [  # grown before the run: a save is then only the writer's work
+        grow(tmp_path / "grown" / f"workspace_{i:03d}", n + 2, rng, clock)
+        for i, n in enumerate(sessions)
+    ]
+    child = subprocess.Popen(
+        [sys.executable, "-c", RUN_BACKFILL, str(source), str(db)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    writer = DualWriter(JsonStore(source), SqliteShadow(db))
+    saved: set[int] = set()
+    try:
+        while child.poll() is None:
+            # a unit just ahead of the backfill: one the workers may have read already
+            i = written(db) + rng.randrange(0, 30)
+            if i >= len(sessions) or i in saved:
+                continue
+            folder = f"workspace_{i:03d}"
+            manifest = json.loads((source / folder / "project_manifest.json").read_text())
+            result = writer.save_project(manifest, memories[i], workspace=folder)
+            assert result.failure is None
+            saved.add(i)
+    finally:
+        out, _ = child.communicate(timeout=300)
+    assert child.returncode == 0 and out.split() == [str(len(sessions)), str(len(sessions)), "0"]
+    assert saved  # the writer saved while the backfill process ran
+    full = audit(source, db)
+    assert full.findings == ()
+    after = audit(source, db, incremental=True, state=tmp_path / "state.db")
+    assert after.findings == full.findings

@@ -42,6 +42,12 @@ class TableLayout:
     fields: tuple[Field, ...]
     fills: tuple[Field, ...]
 
+    @property
+    def flat_width(self) -> int:
+        """Values per row of the table's ``FlatRows``: the link, the child key (when the
+        table has one), the fields, the fills."""
+        return 1 + bool(self.entity.key_column) + len(self.fields) + len(self.fills)
+
 
 @dataclass(frozen=True)
 class FlatRows:
@@ -141,7 +147,7 @@ def import_units(
         DatabaseError: a child row has no root row to belong to.
         ValueError: two units have the same key.
     """
-    keys = [key for key, _ in units]
+    keys = _keys(units)
     if len(set(keys)) != len(keys):
         raise ValueError("import_units: the units' keys are not distinct")
     mapping = shadow.mapping
@@ -264,7 +270,7 @@ def _insert_flat(
     return whether it did (else nothing is written)."""
     rows = flat.tables[at] if flat is not None else None
     entity = table.entity
-    width = 1 + bool(entity.key_column) + len(table.fields) + len(table.fills)
+    width = table.flat_width
     if flat is None or rows is None or not parent.is_root or rows.width != width:
         return False
     given: dict[int, int] = {}

@@ -76,8 +76,7 @@ def _flat(layouts, reads) -> tuple:
             counts.append(None if rows is None else len(rows))
             for key, values in rows or ():
                 flat += [unit, *([key] if keyed else []), *values, *[None] * len(table.fills)]
-        width = 1 + keyed + len(table.fields) + len(table.fills)
-        out.append(FlatRows(width, keyed, len(table.fills), counts, flat))
+        out.append(FlatRows(table.flat_width, keyed, len(table.fills), counts, flat))
     return tuple(out)
 
 

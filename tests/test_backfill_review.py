@@ -257,3 +257,25 @@ def test_writer_saves_during_a_backfill_leave_the_shadow_equal_to_the_json(tmp_p
     assert full.findings == ()
     after = audit(source, db, incremental=True, state=tmp_path / "state.db")
     assert after.findings == full.findings
+
+
+@pytest.mark.parametrize("twin", ["workspace_000a", "workspace_001"], ids=["after", "before"])
+def test_a_twin_with_its_own_memory_in_the_same_batch_is_skipped_as_unit_by_unit(tmp_path, twin):
+    """Two folders hold the same project id, each with a memory, in one worker's batch:
+    the first is imported (its rows sent flat), the second skipped, its rows nowhere."""
+    source = tmp_path / "src"
+    write_reference_store(source, [3, 0, 5, 2], seed=17)
+    (source / "workspace_001").rename(source / "spare")  # the twin takes a place in order
+    shutil.copytree(source / "workspace_002", source / twin)
+    memory = source / twin / ".vibe" / "project_memory.json"
+    doc = json.loads(memory.read_text())
+    doc["narrative"][0]["summary"] = "the twin's own"
+    memory.write_text(json.dumps(doc, indent=2))
+    SqliteShadow(tmp_path / "base.db")
+    for name in ("ref.db", "fast.db"):
+        shutil.copy(tmp_path / "base.db", tmp_path / name)
+    skipped = import_unit_by_unit(source, tmp_path / "ref.db")
+    result = backfill(source, tmp_path / "fast.db", workers=2, batch=10)
+    assert {s.path for s in result.skipped} == skipped
+    assert len(skipped) == 1
+    assert dump(tmp_path / "fast.db") == dump(tmp_path / "ref.db")

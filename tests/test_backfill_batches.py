@@ -1,6 +1,7 @@
-"""Adversarial cases of the batched backfill (issue 11, item 4), each against what the
-writer does unit by unit: a batch that fails and is written again unit by unit, and
-the change record a batch notes beside the one its triggers would write."""
+"""How the backfill writes a batch, each case against what the writer does unit by unit:
+a batch that fails and is written again one unit per transaction, a unit saved between
+a worker's read and the batch's transaction, the dual writer saving while a backfill
+runs in another process, and a twin project whose rows a worker sent with the rest."""
 
 from __future__ import annotations
 
@@ -21,12 +22,7 @@ from shadow_audit.stores.bulk import table_layouts
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from tests.reference_growth import write_reference_store
-from tests.test_backfill import (
-    dump,
-    edit_store,
-    import_unit_by_unit,
-    reference_store_with_bad_documents,
-)
+from tests.test_backfill import dump, import_unit_by_unit
 
 
 def writer_error(source: Path, db: Path, folder: str) -> str:
@@ -77,65 +73,10 @@ def test_a_failed_batch_written_again_unit_by_unit_uses_the_rows_as_sent(tmp_pat
     assert dump(tmp_path / "fast.db") == dump(tmp_path / "ref.db")
 
 
-def edit_again(source: Path) -> None:
-    """A second round: a manifest's phase moved, a session appended, concepts emptied."""
-    path = source / "workspace_008" / "project_manifest.json"
-    doc = json.loads(path.read_text())
-    doc["status"]["projectPhase"] = "DEPLOYMENT"
-    path.write_text(json.dumps(doc, indent=2))
-    path = source / "workspace_011" / ".vibe" / "project_memory.json"
-    doc = json.loads(path.read_text())
-    doc["narrative"].append({**doc["narrative"][-1], "summary": "one more"})
-    doc["domain"]["concepts"] = []
-    path.write_text(json.dumps(doc, indent=2))
-
-
-def noted_after(db: Path, top: int) -> set[str]:
-    with closing(sqlite3.connect(db)) as conn:
-        rows = conn.execute("SELECT unit FROM shadow_audit_changes WHERE seq > ?", (top,))
-        return {unit for (unit,) in rows}
-
-
 def written(db: Path) -> int:
     """The missions a backfill has committed so far."""
     with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
         return int(conn.execute("SELECT count(*) FROM missions").fetchone()[0])
-
-
-def top_seq(db: Path) -> int:
-    with closing(sqlite3.connect(db)) as conn:
-        return int(
-            conn.execute("SELECT coalesce(max(seq), 0) FROM shadow_audit_changes").fetchone()[0]
-        )
-
-
-@pytest.mark.parametrize("workers", [1, 2])
-def test_each_run_notes_the_units_the_writers_triggers_note(tmp_path, workers):
-    """What an incremental audit reads is the units noted since its last run: after each
-    backfill, the same units as the writer's triggers note writing unit by unit (edits,
-    deletions, a mended manifest, and child rows already waiting for a mission id)."""
-    source = tmp_path / "src"
-    reference_store_with_bad_documents(source)
-    SqliteShadow(tmp_path / "base.db")
-    with closing(sqlite3.connect(tmp_path / "base.db")) as conn, conn:
-        # rows left by another client for mission ids not given yet: <orphan N> units
-        for mission in (3, 40):
-            conn.execute(
-                "INSERT INTO domain_concerns (mission_id, concern, timestamp) "
-                "VALUES (?, 'left over', '2026-01-01')",
-                (mission,),
-            )
-    for name in ("ref.db", "fast.db"):
-        shutil.copy(tmp_path / "base.db", tmp_path / name)
-    for edit in (None, edit_store, edit_again):
-        if edit is not None:
-            edit(source)
-        tops = {name: top_seq(tmp_path / name) for name in ("ref.db", "fast.db")}
-        import_unit_by_unit(source, tmp_path / "ref.db")
-        backfill(source, tmp_path / "fast.db", workers=workers, batch=4)
-        want = noted_after(tmp_path / "ref.db", tops["ref.db"])
-        assert noted_after(tmp_path / "fast.db", tops["fast.db"]) == want
-        assert top_seq(tmp_path / "fast.db") - tops["fast.db"] == len(want)
 
 
 def test_a_memory_saved_after_a_worker_read_its_unit_without_one_is_written(tmp_path, monkeypatch):
@@ -166,41 +107,6 @@ def test_a_memory_saved_after_a_worker_read_its_unit_without_one_is_written(tmp_
     assert (tally.imported, tally.skipped) == (3, [])
     import_unit_by_unit(source, tmp_path / "ref.db")
     assert dump(tmp_path / "s.db") == dump(tmp_path / "ref.db")
-
-
-def test_a_batch_that_fills_the_disk_leaves_the_triggers_and_writes_nothing(tmp_path):
-    """SQLITE_FULL in the middle of a batch (the database at its page limit): the batch
-    is rolled back, the triggers set aside for it are there again, and the next write
-    through any client is noted by them."""
-    from shadow_audit.backfill import UnitReader
-    from shadow_audit.stores.bulk import import_units
-    from shadow_audit.stores.changes import trigger_sql
-
-    source = tmp_path / "src"
-    write_reference_store(source, [60, 55, 51, 60], seed=4)
-    store = JsonStore(source)
-    shadow = SqliteShadow(tmp_path / "s.db")
-    with shadow.connection() as conn:
-        layouts = table_layouts(shadow, conn)
-        reads = [UnitReader(store, layouts).read(u) for u in store.units()]
-        pages = conn.execute("PRAGMA page_count").fetchone()[0]
-        conn.execute(f"PRAGMA max_page_count = {pages + 3}")
-        with pytest.raises(sqlite3.OperationalError, match="full"), shadow.transaction(conn):
-            import_units(
-                shadow, conn, layouts=layouts, units=[(str(r.key), r.tables) for r in reads]
-            )
-        assert not conn.in_transaction
-    with closing(sqlite3.connect(tmp_path / "s.db", isolation_level=None)) as conn:
-        held = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
-        assert held == trigger_sql(shadow.mapping)
-        assert conn.execute("SELECT count(*) FROM missions").fetchone() == (0,)
-        assert conn.execute("SELECT count(*) FROM shadow_audit_changes").fetchone() == (0,)
-        conn.execute(
-            "INSERT INTO missions (mission_uuid, phase, status, created_at) "
-            "VALUES ('k', 'CODING', 'in_progress', '2026-01-01')"
-        )
-        noted = conn.execute("SELECT unit FROM shadow_audit_changes ORDER BY unit").fetchall()
-    assert noted == [("<orphan 1>",), ("k",)]
 
 
 RUN_BACKFILL = """

@@ -73,12 +73,6 @@ def test_a_failed_batch_written_again_unit_by_unit_uses_the_rows_as_sent(tmp_pat
     assert dump(tmp_path / "fast.db") == dump(tmp_path / "ref.db")
 
 
-def written(db: Path) -> int:
-    """The missions a backfill has committed so far."""
-    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
-        return int(conn.execute("SELECT count(*) FROM missions").fetchone()[0])
-
-
 def test_a_memory_saved_after_a_worker_read_its_unit_without_one_is_written(tmp_path, monkeypatch):
     """A unit a worker read with no memory (nothing of it among the flat rows) gets one
     saved before the batch's transaction: read again there, its memory's rows are written
@@ -115,6 +109,12 @@ from shadow_audit.backfill import backfill
 result = backfill(sys.argv[1], sys.argv[2], workers=2, batch=2)
 print(result.units, result.imported + result.unchanged, len(result.skipped))
 """
+
+
+def written(db: Path) -> int:
+    """The missions a backfill has committed so far."""
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        return int(conn.execute("SELECT count(*) FROM missions").fetchone()[0])
 
 
 @pytest.mark.slow  # a backfill in another process while the writer saves: a race test

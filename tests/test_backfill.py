@@ -316,7 +316,6 @@ def test_new_root_rows_take_the_ids_autoincrement_gives_after_rows_were_deleted(
 KILLED = """
 import sys
 from shadow_audit.backfill import backfill
-from shadow_audit.mapping.projection import stored
 backfill(sys.argv[1], sys.argv[2], workers=2, batch=10)
 """
 

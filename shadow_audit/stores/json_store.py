@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import re
@@ -414,7 +415,19 @@ def _folders_holding(root: Path, file: str, skip: Container[str] = ()) -> list[s
             except OSError:  # cannot be looked at: not a folder to the glob either
                 continue
     top = str(root)
-    return [n for n in sorted(names) if os.path.exists(os.path.join(top, n, file))]
+    return [n for n in sorted(names) if _exists(os.path.join(top, n, file))]
+
+
+def _exists(path: str) -> bool:
+    """``Path.exists`` as the glob asks it: absent for a missing name, a non-folder on the
+    way or a symlink loop; any other error (a folder that cannot be entered) is raised."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+            return False
+        raise
+    return True
 
 
 def _unit_name(path: Path, root: Path, pattern: str) -> str:

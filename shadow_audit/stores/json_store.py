@@ -9,7 +9,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Container, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,6 +183,15 @@ class JsonStore:
         except OSError as exc:
             raise SourceError(f"source folder {self.root}: {exc.strerror}") from exc
         return [SourceUnit(name=_unit_name(p, self.root, stem), primary=p) for p in paths]
+
+    def known(self, folders: Iterable[str]) -> None:
+        """Note unit folders whose keys the caller has read already: ``unit_of`` does not
+        read them again (it looks for a key among the other folders).
+
+        Args:
+            folders: unit folder names.
+        """
+        self._seen.update(folders)
 
     def unit_of(self, key: str) -> str:
         """The folder name of the unit whose primary document has ``key``.

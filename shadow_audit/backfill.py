@@ -557,7 +557,7 @@ def _unpack(
         None
         if table.entity.is_root
         else FlatRows(
-            width=1 + bool(table.entity.key_column) + len(table.fields) + len(table.fills),
+            width=table.flat_width,
             keyed=bool(table.entity.key_column),
             fills=len(table.fills),
             counts=tables[at][0],

@@ -32,6 +32,8 @@ from shadow_audit.errors import DatabaseError, UsageError
 from shadow_audit.export import ExportResult, export_documents
 from shadow_audit.gate import GateReason, Verdict, judge
 from shadow_audit.ledger import FailureLedger, default_ledger_path
+from shadow_audit.mapping import DocumentMap
+from shadow_audit.profiles import REFERENCE
 from shadow_audit.readcheck import read_checks, reads_log_path
 from shadow_audit.store import CutoverPolicy, turnstile_path, write_phase_marker
 from shadow_audit.stores.json_store import JsonStore
@@ -99,20 +101,35 @@ def _instant(stamp: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def cutover_status(shadow: Path | str) -> CutoverStatus:
+def cutover_status(shadow: Path | str, *, mapping: DocumentMap = REFERENCE) -> CutoverStatus:
     """Read the phase and its history (read-only).
 
     Args:
         shadow: the SQLite file.
+        mapping: the map of the shadow's tables (a database without its root table is
+            not a shadow).
 
     Returns:
         The phase and the transitions, oldest first.
 
     Raises:
-        DatabaseError: the file is missing or not SQLite.
+        DatabaseError: the file is missing, not SQLite, or not a shadow.
     """
     with closing(connect_readonly(shadow)) as conn:
+        _require_shadow(conn, Path(shadow), mapping)
         return CutoverStatus(read_phase(conn), tuple(read_transitions(conn)))
+
+
+def _require_shadow(conn: sqlite3.Connection, shadow: Path, mapping: DocumentMap) -> None:
+    """Refuse a database without the mapping's root table (another SQLite file, such as
+    the audit history): its phase would read ``shadow``, a forced move would add a table
+    to it, an export would write nothing true."""
+    root = mapping.root.table
+    found = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?", (root,)
+    ).fetchone()
+    if found is None:
+        raise DatabaseError(f"database {shadow}: no table {root}: not a shadow database")
 
 
 def _entered(transitions: tuple[Transition, ...], phase: str) -> str | None:
@@ -216,7 +233,7 @@ def decide_step(
     config = config or Config()
     now = now or datetime.now(UTC)
     db = Path(shadow)
-    status = cutover_status(db)
+    status = cutover_status(db, mapping=config.mapping)
     current = status.phase
     if current == PHASES[-1]:
         raise UsageError(f"database {db}: already {current}; there is no phase after it")
@@ -259,6 +276,7 @@ def _move(
             FileLock(str(turnstile_path(shadow)), timeout=TRANSITION_TIMEOUT),
             db.transaction() as conn,
         ):
+            _require_shadow(conn, shadow, config.mapping)
             ensure_phase_table(conn)
             current = read_phase(conn)
             if current != expect:
@@ -371,7 +389,7 @@ def rollback(
     """
     config = config or Config()
     db = Path(shadow)
-    status = cutover_status(db)
+    status = cutover_status(db, mapping=config.mapping)
     current = status.phase
     if current == PHASES[0]:
         raise UsageError(f"database {db}: already {current}; there is no phase before it")
@@ -419,12 +437,7 @@ def export_json(
     config = config or Config()
     target = Path(out)
     with closing(connect_readonly(shadow)) as conn:  # a bad database creates no folder
-        root = config.mapping.root.table
-        found = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?", (root,)
-        ).fetchone()
-        if found is None:
-            raise DatabaseError(f"database {shadow}: no table {root}: not a shadow database")
+        _require_shadow(conn, Path(shadow), config.mapping)
         try:
             target.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -35,16 +35,17 @@ def visible(text: str) -> str:
 
 
 def plural(n: int, word: str) -> str:
-    """Return the count with its noun, singular for one: ``"1 file"``, ``"2 files"``.
+    """Return the count with its noun, singular for one: ``"1 file"``, ``"2 files"``;
+    thousands grouped (``"145,500 findings"``), as a person reads a large count.
 
     Args:
         n: the count.
         word: the noun in the singular; the plural adds ``s``.
 
     Returns:
-        For example ``"0 findings"``, ``"1 finding"``.
+        For example ``"0 findings"``, ``"1 finding"``, ``"1,200 units"``.
     """
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+    return f"{n} {word}" if n == 1 else f"{n:,} {word}s"
 
 
 _NUMBERS = re.compile(r"([0-9]+)")

@@ -316,7 +316,6 @@ def test_new_root_rows_take_the_ids_autoincrement_gives_after_rows_were_deleted(
 KILLED = """
 import sys
 from shadow_audit.backfill import backfill
-from shadow_audit.mapping.projection import stored
 backfill(sys.argv[1], sys.argv[2], workers=2, batch=10)
 """
 
@@ -471,8 +470,7 @@ def test_rows_sent_flat_come_back_as_the_unit_read_them(tmp_path):
         for i, rows in enumerate(units):  # as the stored projector gives them
             packer.add(i, None if rows is None else [(k, stored(v)) for k, v in rows])
         counts, flat = packer.packed()
-        width = 1 + bool(entity.key_column) + len(table.fields) + len(table.fills)
-        got = FlatRows(width, bool(entity.key_column), len(table.fills), counts, flat)
+        got = FlatRows(table.flat_width, bool(entity.key_column), len(table.fills), counts, flat)
         for i, rows in enumerate(units):
             want = None if rows is None else [(k, stored(v)) for k, v in dict(rows).items()]
             assert got.rows(i) == want, (entity.table, i)

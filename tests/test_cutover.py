@@ -551,6 +551,25 @@ def test_export_of_a_sqlite_file_that_is_not_a_shadow_is_exit_2(tmp_path, made):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("step", ["status", "advance", "rollback"])
+def test_a_sqlite_file_that_is_not_a_shadow_has_no_phase_and_is_never_moved(tmp_path, step):
+    """Another application's database (here: the audit history) is not read as a shadow
+    in phase ``shadow``, and a forced advance adds no table to it."""
+    _, db = shadow_of_three(tmp_path)
+    other = tmp_path / "history.db"
+    History(other).record(audit(tmp_path / "ws", db))
+    before = other.read_bytes()
+    extra = {"advance": ["--source", str(tmp_path / "ws"), "--force", "--reason", "r"],
+             "rollback": ["--source", str(tmp_path / "ws")]}.get(step, [])  # fmt: skip
+    done = run_cli("cutover", step, "--shadow", str(other), *extra)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        f"shadow-audit: database {other}: no table missions: not a shadow database\n"
+    )
+    assert done.stdout == ""
+    assert other.read_bytes() == before
+
+
 def shadow_of_three(tmp_path: Path) -> tuple[Path, Path]:
     with open_store(tmp_path / "ws", tmp_path / "s.db") as store:
         for i in range(3):

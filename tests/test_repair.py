@@ -249,7 +249,7 @@ def test_repair_holds_few_files_open_whatever_the_store_size(tmp_path, units, op
         capture_output=True, text=True, timeout=600, cwd=tmp_path, preexec_fn=low_limit,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    assert f"repaired: {units} units re-synced from JSON, 0 deleted" in run.stdout
+    assert f"repaired: {units:,} units re-synced from JSON, 0 deleted" in run.stdout
     assert audit(store.root, db).findings == ()
 
 

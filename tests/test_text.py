@@ -20,6 +20,8 @@ def test_plural_is_singular_for_one_only():
     assert plural(0, "finding") == "0 findings"
     assert plural(1, "source document") == "1 source document"
     assert plural(2, "unit") == "2 units"
+    assert plural(145500, "more finding") == "145,500 more findings"
+    assert plural(1000, "unit") == "1,000 units" and plural(999, "unit") == "999 units"
 
 
 def test_natural_key_orders_numbers_by_value():

@@ -193,10 +193,13 @@ def _distrust(
     return None
 
 
-def _reverse(files: dict[str, tuple[str, str]]) -> dict[str, list[str]]:
+def _reverse(files: dict[str, tuple[str, str]], keys: set[str]) -> dict[str, list[str]]:
+    """The primaries that hold each of ``keys`` (no scan when there are none)."""
     out: dict[str, list[str]] = {}
-    for primary, (key, _) in files.items():
-        out.setdefault(key, []).append(primary)
+    if keys:
+        for primary, (key, _) in files.items():
+            if key in keys:
+                out.setdefault(key, []).append(primary)
     return out
 
 
@@ -229,7 +232,7 @@ def _changed_only(
     affected = {old[p][0] for p in updates if p in old}
     affected |= {v[0] for v in updates.values() if v is not None} | set(mark.changed)
     timings["stat_walk"] = time.perf_counter() - t
-    before_keys, after_keys = _reverse(old), _reverse(after)
+    before_keys, after_keys = _reverse(old, affected), _reverse(after, affected)
     for key in sorted(affected):
         if key == "":
             raise _Fallback("the change record holds a write it could not key (a NULL key)")

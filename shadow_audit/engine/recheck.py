@@ -34,7 +34,7 @@ import os
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,11 +154,13 @@ class UnitReader:
         files: FilePolicy | None = None,
         lock_timeout: float = LOCK_TIMEOUT,
         verdicts: Verdicts | None = None,
+        seen: Iterable[str] = (),
     ) -> None:
         self.conn = conn
         self.verdicts = verdicts
         self.files = _HashingReader(source, files)
         self.store = JsonStore(source, mapping)
+        self.store.known(seen)
         self.mapping = mapping
         self.fields = fields
         self.validate = validate
@@ -166,6 +168,9 @@ class UnitReader:
 
     def primary_of(self, key: str) -> str | None:
         """Return where the unit's primary document is, when the pass did not see it.
+
+        The folder named after the key, else a folder the pass did not list whose
+        primary document has the key (only those are read).
 
         Args:
             key: the unit's document key (its default folder name).
@@ -175,6 +180,8 @@ class UnitReader:
         """
         try:
             path = self.store.path_for(key, self.mapping.primary.name)
+            if not path.is_file():  # saved in a folder named its own way (as the reference does)
+                path = self.store.path_for(self.store.unit_of(key), self.mapping.primary.name)
         except ShadowAuditError:  # not a safe folder name: the writer never made it
             return None
         return str(path) if path.is_file() else None
@@ -314,7 +321,13 @@ def recheck_findings(
     with closing(connect_readonly(shadow)) as conn:
         conn.isolation_level = None  # explicit BEGIN/COMMIT: one read transaction per view
         reader = UnitReader(
-            conn, source=source, mapping=mapping, fields=fields, validate=validate, files=files
+            conn,
+            source=source,
+            mapping=mapping,
+            fields=fields,
+            validate=validate,
+            files=files,
+            seen=(os.path.basename(os.path.dirname(p)) for p in units.values()),
         )
         for unit in todo:
             if unit.primary is None:

@@ -119,7 +119,7 @@ def _finding_row(doc: str, f: Finding) -> str:
 
 
 def _findings(view: FindingsView) -> list[str]:
-    shown = f"{view.shown} of {view.total}" if view.hidden else f"{view.total}"
+    shown = f"{view.shown:,} of {view.total:,}" if view.hidden else f"{view.total:,}"
     lines = [
         "",
         f"## Findings by document ({shown})",

@@ -148,8 +148,8 @@ class FindingsView:
 
     @property
     def hidden_text(self) -> str:
-        """``71814 value_mismatch, 94 invalid_source``: what the hidden findings are."""
-        return ", ".join(f"{n} {kind}" for kind, n in self.hidden_kinds)
+        """``71,814 value_mismatch, 94 invalid_source``: what the hidden findings are."""
+        return ", ".join(f"{n:,} {kind}" for kind, n in self.hidden_kinds)
 
 
 def _rank(findings: list[Finding]) -> tuple[int, int]:

@@ -42,6 +42,12 @@ class TableLayout:
     fields: tuple[Field, ...]
     fills: tuple[Field, ...]
 
+    @property
+    def flat_width(self) -> int:
+        """Values per row of the table's ``FlatRows``: the link, the child key (when the
+        table has one), the fields, the fills."""
+        return 1 + bool(self.entity.key_column) + len(self.fields) + len(self.fills)
+
 
 @dataclass(frozen=True)
 class FlatRows:
@@ -141,7 +147,7 @@ def import_units(
         DatabaseError: a child row has no root row to belong to.
         ValueError: two units have the same key.
     """
-    keys = [key for key, _ in units]
+    keys = _keys(units)
     if len(set(keys)) != len(keys):
         raise ValueError("import_units: the units' keys are not distinct")
     mapping = shadow.mapping
@@ -156,7 +162,7 @@ def import_units(
         for i, table in enumerate(layouts):
             if not table.entity.is_root:
                 parent = mapping.entity(table.entity.parent or "")
-                if not _insert_flat(conn, table, i, parent, flat, ids, keys, changed, stamp):
+                if not _insert_flat(conn, table, i, parent, flat, ids, units, changed, stamp):
                     _import_children(conn, table, i, parent, units, ids, changed, stamp)
         if aside and links is not None:
             # as the triggers note them: each new root row's link values (it may own
@@ -254,19 +260,25 @@ def _insert_flat(
     parent: Entity,
     flat: FlatChunk | None,
     ids: list[Any],
-    keys: list[str],
+    units: Sequence[UnitRows],
     changed: list[bool],
     stamp: str,
 ) -> bool:
     """Insert a child table's rows straight from their flat list, when every unit with rows
-    there is a given unit and none of them has rows in the table yet (a first import);
+    there is a given unit, every given unit with rows for the table has them there (not
+    one read again since), and none of them has rows in the table yet (a first import);
     return whether it did (else nothing is written)."""
     rows = flat.tables[at] if flat is not None else None
     entity = table.entity
-    width = 1 + bool(entity.key_column) + len(table.fields) + len(table.fills)
+    width = table.flat_width
     if flat is None or rows is None or not parent.is_root or rows.width != width:
         return False
-    given = {chunk: i for i, chunk in enumerate(flat.units) if chunk is not None}
+    given: dict[int, int] = {}
+    for unit, chunk in enumerate(flat.units):
+        if chunk is not None:
+            given[chunk] = unit
+        elif at < len(units[unit][1]) and units[unit][1][at] is not None:
+            return False  # its rows are not among the flat ones
     link_of: list[Any] = [None] * len(rows.counts)
     for chunk, count in enumerate(rows.counts):
         if count is None:
@@ -274,12 +286,12 @@ def _insert_flat(
         i = given.get(chunk)
         if i is None:
             return False
-        link_of[chunk] = ids[i] if entity.parent_column == "id" else keys[i]
+        link_of[chunk] = ids[i] if entity.parent_column == "id" else units[i][0]
     t, lc = quote(entity.table), quote(entity.link_column or "")
     links = [link for link in link_of if link is not None]
     if _lookup(conn, f"SELECT 1 FROM {t}", lc, links):
         return False
-    values = rows.flat
+    values = rows.flat.copy()  # left as given: a failed batch is written again from it
     values[0::width] = [link_of[chunk] for chunk in values[0::width]]
     for slot in range(width - rows.fills, width):
         values[slot::width] = [stamp] * (len(values) // width)

@@ -164,12 +164,9 @@ def triggers_set_aside(conn: sqlite3.Connection, mapping: DocumentMap) -> Iterat
     Yields:
         Whether the triggers were set aside (the block must note its units then).
     """
-    held = {
-        name: sql
-        for name, sql in conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
-        if name.startswith(TRIGGER_PREFIX) and conn.in_transaction
-    }
-    if not held or held != _expected(conn, mapping):
+    triggers = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+    held = {name: sql for name, sql in triggers if name.startswith(TRIGGER_PREFIX)}
+    if not conn.in_transaction or not held or held != _expected(conn, mapping):
         yield False
         return
     for name in held:

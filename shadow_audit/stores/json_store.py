@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import re
 import tempfile
 import time
-from collections.abc import Container, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,6 +183,15 @@ class JsonStore:
         except OSError as exc:
             raise SourceError(f"source folder {self.root}: {exc.strerror}") from exc
         return [SourceUnit(name=_unit_name(p, self.root, stem), primary=p) for p in paths]
+
+    def known(self, folders: Iterable[str]) -> None:
+        """Note unit folders whose keys the caller has read already: ``unit_of`` does not
+        read them again (it looks for a key among the other folders).
+
+        Args:
+            folders: unit folder names.
+        """
+        self._seen.update(folders)
 
     def unit_of(self, key: str) -> str:
         """The folder name of the unit whose primary document has ``key``.
@@ -414,7 +424,19 @@ def _folders_holding(root: Path, file: str, skip: Container[str] = ()) -> list[s
             except OSError:  # cannot be looked at: not a folder to the glob either
                 continue
     top = str(root)
-    return [n for n in sorted(names) if os.path.exists(os.path.join(top, n, file))]
+    return [n for n in sorted(names) if _exists(os.path.join(top, n, file))]
+
+
+def _exists(path: str) -> bool:
+    """``Path.exists`` as the glob asks it: absent for a missing name, a non-folder on the
+    way or a symlink loop; any other error (a folder that cannot be entered) is raised."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+            return False
+        raise
+    return True
 
 
 def _unit_name(path: Path, root: Path, pattern: str) -> str:

@@ -17,6 +17,7 @@ import jsonschema
 import pytest
 
 from shadow_audit.config import Config
+from shadow_audit.engine import incremental
 from shadow_audit.engine.findings import AuditResult
 from shadow_audit.engine.incremental import STATE_NAME, signatures
 from shadow_audit.engine.run import audit
@@ -95,6 +96,26 @@ def test_the_auditor_does_not_write_to_the_shadow(store, tmp_path):
 
 
 # --- what an incremental run reads ---------------------------------------------------
+
+
+def test_the_stat_walk_on_two_processes_gives_the_signatures_of_one(store, monkeypatch):
+    """A large store's stat walk is split over two processes: the same signatures, a
+    symlinked document's untrusted mark and a memory beside the manifest included."""
+    memory = store.source / "proj-000001" / ".vibe" / "project_memory.json"
+    memory.rename(store.source / "proj-000001" / "project_memory.json")
+    manifest = store.manifest_path("proj-000002")
+    (store.root / "elsewhere.json").write_bytes(manifest.read_bytes())
+    manifest.unlink()
+    manifest.symlink_to(store.root / "elsewhere.json")
+    wait_for(
+        lambda: sum(s.endswith("?") for s in signatures(store.source, REFERENCE).values()) == 1,
+        "the documents to be older than the racy window",
+    )
+    one = signatures(store.source, REFERENCE)
+    monkeypatch.setattr(incremental, "PARALLEL_STAT_MIN", 2)
+    monkeypatch.setattr(incremental.os, "cpu_count", lambda: 2)
+    assert signatures(store.source, REFERENCE) == one
+    assert len(one) == 5 and one[str(manifest)].endswith("?")
 
 
 def test_no_change_reads_nothing_and_one_change_reads_one_unit(store, tmp_path):

@@ -39,14 +39,7 @@ class SaveAtShadowRead:
     "folder",
     [
         "brand-new-1",
-        pytest.param(
-            "brand_new_workspace",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="recheck.UnitReader.primary_of looks only in the folder named after "
-                "the key: a new unit elsewhere is reported extra_in_shadow (drift)",
-            ),
-        ),
+        "brand_new_workspace",
     ],
 )
 def test_a_project_created_during_the_audit_is_no_finding(tmp_path, folder):

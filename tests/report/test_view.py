@@ -112,13 +112,13 @@ def test_max_findings_caps_markdown_and_html_and_counts_the_rest():
     findings = [mismatch(f"p{i:04d}") for i in range(1200)] + deleted_project("gone")
     result = result_of(findings)
     md = render(result, "md", ReportContext(max_findings=50))
-    assert "## Findings by document (50 of 1219)" in md
+    assert "## Findings by document (50 of 1,219)" in md
     assert (
-        "1169 more findings not shown (1150 value_mismatch, 19 extra_in_shadow); at most 50" in md
+        "1,169 more findings not shown (1,150 value_mismatch, 19 extra_in_shadow); at most 50" in md
     )
     assert sum(1 for line in md.splitlines() if "| value_mismatch | `" in line) == 50
     html = render(result, "html", ReportContext())
-    assert "Findings by document (500 of 1219)" in html
+    assert "Findings by document (500 of 1,219)" in html
     assert "719 more findings are not shown here (700 value_mismatch, 19 extra_in_shadow;" in html
     assert html.count('class="f ') == 500
 

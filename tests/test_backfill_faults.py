@@ -175,3 +175,20 @@ def test_cli_backfill_into_a_database_locked_past_the_busy_timeout_is_exit_2(tmp
     ]
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT * FROM missions ORDER BY id").fetchall() == before
+
+
+# --- what the summary line says ---------------------------------------------------------
+
+
+def test_cli_backfill_counts_are_grouped_alike(tmp_path):
+    """Every count of the summary line is grouped by thousands, as the unit count is (a
+    line reading "1,040 units ...: 1040 imported" looks like two different numbers)."""
+    write_reference_store(tmp_path / "src", [0, 1] * 520, seed=3)
+    db = tmp_path / "s.db"
+    done = run_cli("backfill", "--source", str(tmp_path / "src"), "--shadow", str(db))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == (
+        f"backfill: 1,040 units into {db}: 1,040 imported, 0 unchanged; 0 documents skipped"
+    )
+    again = run_cli("backfill", "--source", str(tmp_path / "src"), "--shadow", str(db))
+    assert ": 0 imported, 1,040 unchanged;" in again.stdout

@@ -108,9 +108,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             print(f"skipped {visible(skipped.path)}: {visible(reason)}")
         if skipped.fix:
             print(f"skipped {visible(skipped.path)}: {visible(skipped.fix)}")
-    counts = [f"{result.imported} imported", f"{result.unchanged} unchanged"]
+    counts = [f"{result.imported:,} imported", f"{result.unchanged:,} unchanged"]
     if result.partial:
-        counts.append(f"{result.partial} imported without an invalid companion document")
+        counts.append(f"{result.partial:,} imported without an invalid companion document")
     print(
         f"backfill: {_plural(result.units, 'unit')} into {visible(args.shadow)}: "
         f"{', '.join(counts)}; {_plural(len(result.skipped), 'document')} skipped"

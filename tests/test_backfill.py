@@ -404,21 +404,22 @@ def test_a_unit_saved_after_it_was_read_is_read_again_inside_the_transaction(
     between the worker's read and the batch's transaction is seen there and written (the
     rows a worker sent flat for it are not used)."""
     module = sys.modules["shadow_audit.backfill"]
+    reading = sys.modules["shadow_audit.backfill_read"]
     from shadow_audit.stores.bulk import table_layouts
 
     projects = make_projects(2, seed=4, sessions=2)
     store = write_json_only(tmp_path / "src", projects)
     shadow = SqliteShadow(tmp_path / "s.db")
     with shadow.connection() as conn:
-        reader = module.UnitReader(store, table_layouts(shadow, conn))
+        reader = reading.UnitReader(store, table_layouts(shadow, conn))
         units = store.units()
         if sent:
-            monkeypatch.setattr(module, "_worker_reader", reader)
-            reads, flat = module._unpack(module._read_chunk(units), reader.layouts)
-            stale = module.Batch(list(zip(units, reads, strict=True)), flat)
+            monkeypatch.setattr(reading, "_worker_reader", reader)
+            reads, flat = reading._unpack(reading._read_chunk(units), reader.layouts)
+            stale = reading.Batch(list(zip(units, reads, strict=True)), flat)
             assert flat is not None
         else:
-            stale = module.Batch([(unit, reader.read(unit)) for unit in units])
+            stale = reading.Batch([(unit, reader.read(unit)) for unit in units])
         manifest, memory = projects[1]
         manifest["status"]["message"] = "saved while the backfill ran"
         memory["narrative"][0]["summary"] = "a session saved while the backfill ran"
@@ -444,7 +445,7 @@ def test_rows_sent_flat_come_back_as_the_unit_read_them(tmp_path):
     from shadow_audit.mapping import Entity, Field
     from shadow_audit.stores.bulk import FlatRows, TableLayout
 
-    module = sys.modules["shadow_audit.backfill"]
+    reading = sys.modules["shadow_audit.backfill_read"]
     by_session = Entity(
         table="sessions",
         document="memory",
@@ -466,7 +467,7 @@ def test_rows_sent_flat_come_back_as_the_unit_read_them(tmp_path):
     for entity, units in cases:
         fields = tuple(f for f in entity.fields if not f.fill)
         table = TableLayout(entity, fields, tuple(f for f in entity.fields if f.fill))
-        packer = module._Packer(table)
+        packer = reading._Packer(table)
         for i, rows in enumerate(units):  # as the stored projector gives them
             packer.add(i, None if rows is None else [(k, stored(v)) for k, v in rows])
         counts, flat = packer.packed()

@@ -78,6 +78,7 @@ def test_a_memory_saved_after_a_worker_read_its_unit_without_one_is_written(tmp_
     saved before the batch's transaction: read again there, its memory's rows are written
     beside the rows the other units' memories sent flat."""
     module = sys.modules["shadow_audit.backfill"]
+    reading = sys.modules["shadow_audit.backfill_read"]
     source = tmp_path / "src"
     grown = write_reference_store(source, [5, 0, 3], seed=8)
     store = JsonStore(source)
@@ -86,11 +87,11 @@ def test_a_memory_saved_after_a_worker_read_its_unit_without_one_is_written(tmp_
         shutil.copy(tmp_path / "base.db", tmp_path / name)
     shadow = SqliteShadow(tmp_path / "s.db")
     with shadow.connection() as conn:
-        reader = module.UnitReader(store, table_layouts(shadow, conn))
+        reader = reading.UnitReader(store, table_layouts(shadow, conn))
         units = store.units()
-        monkeypatch.setattr(module, "_worker_reader", reader)
-        reads, flat = module._unpack(module._read_chunk(units), reader.layouts)
-        batch = module.Batch(list(zip(units, reads, strict=True)), flat)
+        monkeypatch.setattr(reading, "_worker_reader", reader)
+        reads, flat = reading._unpack(reading._read_chunk(units), reader.layouts)
+        batch = reading.Batch(list(zip(units, reads, strict=True)), flat)
         # the unit without a memory gets one (its neighbour's, with its own project id)
         memory = grown["workspace_000"][1]
         saved = {**memory, "project_id": "ref-project-001"}

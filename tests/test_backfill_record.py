@@ -225,7 +225,7 @@ def test_a_batch_that_fills_the_disk_leaves_the_triggers_and_writes_nothing(tmp_
     """SQLITE_FULL in the middle of a batch (the database at its page limit): the batch
     is rolled back, the triggers set aside for it are there again, and the next write
     through any client is noted by them."""
-    from shadow_audit.backfill import UnitReader
+    from shadow_audit.backfill_read import UnitReader
     from shadow_audit.stores.bulk import import_units, table_layouts
     from shadow_audit.stores.json_store import JsonStore
 

@@ -84,7 +84,7 @@ def test_flat_rows_given_again_after_a_rollback_attach_to_the_right_mission(tmp_
     """The backfill writes a failed batch again unit by unit from the same flat rows (a
     batch may fail at COMMIT, e.g. the disk full): ``import_units`` must leave them as
     given, so the second time the rows still go to their own unit's mission."""
-    from shadow_audit.backfill import UnitReader
+    from shadow_audit.backfill_read import UnitReader
     from shadow_audit.stores.bulk import FlatChunk, import_units, table_layouts
     from shadow_audit.stores.json_store import JsonStore
     from shadow_audit.stores.sqlite_shadow import SqliteShadow

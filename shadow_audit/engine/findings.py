@@ -187,7 +187,7 @@ class IncrementalSummary:
     """How an ``--incremental`` audit ran: what it re-read, or why it audited in full."""
 
     documents_reread: int = 0  # source documents read again (every one in a full audit)
-    shadow_keys_changed: int = 0  # keys the shadow's change record listed since the last run
+    shadow_keys_changed: int = 0  # document keys the change record listed since the last run
     units_audited: int = 0  # units compared again
     fallback: str | None = None  # why this run audited in full (None: it did not have to)
     last_full_at: str | None = None  # when the last full audit of this state ran

@@ -314,7 +314,8 @@ def _changed_only(
     collected = _collected(findings, totals, schema, mapping, len(after), checked)
     summary = IncrementalSummary(
         documents_reread=reread,
-        shadow_keys_changed=len(mark.changed),
+        # document keys: a new mission id's <orphan N> note held no rows (else: in full)
+        shadow_keys_changed=sum(1 for key in mark.changed if not key.startswith(ORPHAN)),
         units_audited=len(affected),
         last_full_at=meta.get("last_full_at"),
     )

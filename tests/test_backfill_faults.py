@@ -13,6 +13,8 @@ import pytest
 
 from shadow_audit.backfill import backfill
 from shadow_audit.errors import DatabaseError
+from shadow_audit.profiles import REFERENCE
+from shadow_audit.stores.changes import trigger_sql
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from tests.conftest import run_cli, wait_for
 from tests.reference_growth import write_reference_store
@@ -95,6 +97,52 @@ def test_the_workers_of_a_killed_backfill_exit_with_it(tmp_path, source, sig):
     assert missions(tmp_path / "s.db") % 5 == 0  # whole batches
     rerun = backfill(source, tmp_path / "s.db")
     assert rerun.imported + rerun.unchanged == len(SESSIONS)
+
+
+# the CLI's backfill, stopped after its first batch (its progress tick waits) until Ctrl-C
+INTERRUPTED = """
+import contextlib, sys, threading
+from pathlib import Path
+import shadow_audit.cli as cli
+
+@contextlib.contextmanager
+def bars(label, total=None):
+    def tick(n):
+        Path(sys.argv[3]).write_text("written")
+        threading.Event().wait()
+    yield tick
+
+cli.progress_bars = bars
+args = ["backfill", "--source", sys.argv[1], "--shadow", sys.argv[2], "--batch", "5"]
+sys.exit(cli.main([*args, "--workers", "1"]))
+"""
+
+
+def test_ctrl_c_stops_the_backfill_keeping_its_batches_and_says_so(tmp_path, source):
+    marker, db = tmp_path / "first-batch", tmp_path / "s.db"
+    child = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED, str(source), str(db), str(marker)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(marker.exists, "the first batch to be written")
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 2, err
+    assert err.splitlines() == [
+        "shadow-audit: interrupted: the batches written are kept; "
+        "run backfill again to import the rest"
+    ]
+    assert missions(db) == 5
+    with sqlite3.connect(db) as conn:
+        kept = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
+    assert kept == trigger_sql(REFERENCE)
+    rerun = backfill(source, db)
+    assert (rerun.imported, rerun.unchanged) == (len(SESSIONS) - 5, 5)
 
 
 # --- a database locked by another writer ------------------------------------------------

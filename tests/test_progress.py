@@ -10,6 +10,7 @@ import struct
 import subprocess
 import sys
 import termios
+from pathlib import Path
 
 from shadow_audit.backfill import backfill
 from shadow_audit.engine.run import audit
@@ -51,15 +52,15 @@ def test_a_backfill_announces_its_units(store, tmp_path):
     assert (seen.phases, seen.done) == ([("backfill", 5, "unit")], [5])
 
 
-def test_bars_with_totals_show_on_a_terminal(store, tmp_path):
+def on_a_terminal(args: list[str], cwd: Path) -> str:
+    """What ``shadow-audit ARGS`` shows on a terminal's stderr (120 columns)."""
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
-    args = ["audit", "--source", str(store.source), "--shadow", str(store.db)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shadow_audit.cli", *args, "--out", str(tmp_path / "o")],
+        [sys.executable, "-m", "shadow_audit.cli", *args],
         stdout=subprocess.PIPE,
         stderr=follower,
-        cwd=tmp_path,
+        cwd=cwd,
     )
     os.close(follower)
     shown = b""
@@ -74,7 +75,19 @@ def test_bars_with_totals_show_on_a_terminal(store, tmp_path):
     proc.communicate(timeout=300)
     os.close(leader)
     assert proc.returncode == 0
-    text = shown.decode(errors="replace")
+    return shown.decode(errors="replace")
+
+
+def test_bars_with_totals_show_on_a_terminal(store, tmp_path):
+    args = ["audit", "--source", str(store.source), "--shadow", str(store.db)]
+    text = on_a_terminal([*args, "--out", str(tmp_path / "o")], tmp_path)
     for phase in ("reading shadow", "reading source and comparing", "comparing"):
         assert f"audit: {phase}" in text
     assert text.count("/5 [") >= 3  # each phase shows its total: 5 tables, 5 units, 5 tables
+
+
+def test_the_backfill_bar_names_its_phase_once(store, tmp_path):
+    args = ["backfill", "--source", str(store.source), "--shadow", str(tmp_path / "new.db")]
+    text = on_a_terminal(args, tmp_path)
+    assert "backfill: " in text and "/5 [" in text  # the total, with an ETA beside it
+    assert "backfill: backfill" not in text

@@ -98,11 +98,15 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from shadow_audit.config import load_config
 
     config = load_config(_config_path(args.config))
-    with progress_bars("backfill") as tick:
-        result = backfill(
-            args.source, args.shadow, mapping=config.mapping, progress=tick,
-            workers=args.workers, batch=args.batch, migrate=args.migrate,
-        )  # fmt: skip
+    try:
+        with progress_bars("backfill") as tick:
+            result = backfill(
+                args.source, args.shadow, mapping=config.mapping, progress=tick,
+                workers=args.workers, batch=args.batch, migrate=args.migrate,
+            )  # fmt: skip
+    except KeyboardInterrupt:
+        _err("interrupted: the batches written are kept; run backfill again to import the rest")
+        return EXIT_ERROR
     for skipped in result.skipped:
         for reason in skipped.reasons:
             print(f"skipped {visible(skipped.path)}: {visible(reason)}")

@@ -25,7 +25,8 @@ class Bars:
         from tqdm import tqdm
 
         self.close()
-        self.bar = tqdm(total=total, desc=f"{self.label}: {name}", unit=f" {unit}", leave=False)
+        desc = name if name == self.label else f"{self.label}: {name}"  # not "backfill: backfill"
+        self.bar = tqdm(total=total, desc=desc, unit=f" {unit}", leave=False)
 
     def __call__(self, n: int, /) -> None:
         if self.bar is None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from shadow_audit.backfill_read import Batch, Skipped, UnitRead, UnitReader, read_batches
 from shadow_audit.engine.load import gc_paused
-from shadow_audit.errors import DatabaseError, UsageError
+from shadow_audit.errors import DatabaseError, SourceError, UsageError
 from shadow_audit.mapping import DocumentMap
 from shadow_audit.profiles import REFERENCE
 from shadow_audit.progress import UNIT, Progress, begin_phase
@@ -152,7 +152,8 @@ def backfill(
         The counts and every skipped document with its reasons.
 
     Raises:
-        SourceError: the source folder cannot be read (no database is made then).
+        SourceError: the source folder cannot be read, or holds no unit (no database is
+            made then).
         DatabaseError: the shadow is not an SQLite database, or it keys a table by a
             legacy key (the reference's v2: no position column) and ``migrate`` is False,
             or it refuses a write (locked past its busy timeout, read-only, full): the
@@ -163,6 +164,9 @@ def backfill(
         raise UsageError(f"backfill: batch ({batch}) and workers ({workers}) must be >= 1")
     source = store if isinstance(store, JsonStore) else JsonStore(store, mapping)
     units = source.units()  # a source folder that is not there makes no database
+    if not units:  # a typo in the folder, most likely: no empty database made either
+        pattern = source.mapping.primary.pattern
+        raise SourceError(f"source folder {source.root}: no {pattern} in it; nothing imported")
     source, db = open_stores(source, shadow, mapping)
     if migrate:
         db.migrate()

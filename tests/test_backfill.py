@@ -127,6 +127,14 @@ def test_cli_backfill_exit_codes(tmp_path):
         missing.stderr.strip()
         == f"shadow-audit: source folder {tmp_path / 'nope'}: not a readable folder"
     )
+    (tmp_path / "empty").mkdir()  # a typo for the source: no empty database is made
+    empty = run_cli(cmd[0], "--source", str(tmp_path / "empty"), "--shadow", str(tmp_path / "e.db"))
+    assert empty.returncode == 2
+    assert empty.stderr == (
+        f"shadow-audit: source folder {tmp_path / 'empty'}: no */project_manifest.json in it; "
+        "nothing imported\n"
+    )
+    assert not (tmp_path / "e.db").exists()
 
 
 def test_cli_skip_messages_name_the_file_once_and_count_each_outcome(tmp_path):

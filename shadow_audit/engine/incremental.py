@@ -28,7 +28,7 @@ import stat
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,55 +127,92 @@ def signatures(source: Path | str, mapping: DocumentMap) -> dict[str, str]:
     Returns:
         primary path -> signature.
     """
-    root = str(Path(source))
-    racy_after = time.time_ns() - int(RACY_SECONDS * 1e9)
-    head, _, rest = mapping.primary.pattern.partition("/")
-    if head == "*" and rest and not any(c in rest for c in "*?["):
-        with os.scandir(root) as entries:
-            folders = [e.name for e in entries if not e.name.startswith(".") and e.is_dir()]
-        primaries = [root + os.sep + name + os.sep + rest for name in folders]
-    else:
-        import glob
-
-        primaries = glob.glob(glob.escape(root) + os.sep + mapping.primary.pattern)
-    places = [os.sep + loc for spec in mapping.companions for loc in spec.locations]
-    if len(primaries) < PARALLEL_STAT_MIN or (os.cpu_count() or 1) < 2:
-        return _signatures_of(primaries, places, racy_after)
-    # a large store: half the stat calls in one more process (they are most of the run)
-    half = len(primaries) // 2
-    with ProcessPoolExecutor(max_workers=1) as pool:
-        theirs = pool.submit(_signatures_of, primaries[half:], places, racy_after)
-        out = _signatures_of(primaries[:half], places, racy_after)
-        out.update(theirs.result())
-    return out
+    return StatWalk(source, mapping).result()
 
 
-def _signatures_of(primaries: list[str], places: list[str], racy_after: int) -> dict[str, str]:
-    lstat, dirname = os.lstat, os.path.dirname
+class StatWalk:
+    """``signatures``, begun: on a large store another process stats part of the units
+    from the start, while this one does other work before ``result`` (the lstat calls
+    are most of an unchanged store's incremental run)."""
+
+    def __init__(self, source: Path | str, mapping: DocumentMap) -> None:
+        self._root = root = str(Path(source))
+        self._racy_after = time.time_ns() - int(RACY_SECONDS * 1e9)
+        head, _, rest = mapping.primary.pattern.partition("/")
+        # each unit's primary relative to the root (stat-ed from the root's descriptor:
+        # a shorter walk for the kernel than the whole path, each time)
+        if head == "*" and rest and not any(c in rest for c in "*?["):
+            with os.scandir(root) as entries:
+                names = [e.name for e in entries if not e.name.startswith(".") and e.is_dir()]
+            tail = os.sep + rest
+            units = [name + tail for name in names]
+        else:
+            import glob
+
+            found = glob.glob(glob.escape(root) + os.sep + mapping.primary.pattern)
+            units = [primary[len(root) + 1 :] for primary in found]
+        self._places = [loc for spec in mapping.companions for loc in spec.locations]
+        self._pool: ProcessPoolExecutor | None = None
+        self._theirs: Future[dict[str, str]] | None = None
+        if len(units) >= PARALLEL_STAT_MIN and (os.cpu_count() or 1) > 1:
+            # the other process takes a little more: this one has the caller's work too
+            cut = len(units) * 9 // 20
+            self._pool = ProcessPoolExecutor(max_workers=1)
+            self._theirs = self._pool.submit(
+                _signatures_of, root, units[cut:], self._places, self._racy_after
+            )
+            units = units[:cut]
+        self._units = units
+
+    def result(self) -> dict[str, str]:
+        """Return primary path -> signature of every unit (see ``signatures``).
+
+        Returns:
+            The signatures.
+        """
+        out = _signatures_of(self._root, self._units, self._places, self._racy_after)
+        if self._theirs is not None and self._pool is not None:
+            with self._pool:
+                out.update(self._theirs.result())
+        return out
+
+
+def _signatures_of(
+    root: str, units: list[str], places: list[str], racy_after: int
+) -> dict[str, str]:
+    """The signatures of the units whose primaries are at these paths under ``root``."""
+    lstat, sep = os.lstat, os.sep
     out: dict[str, str] = {}
-    for primary in primaries:
-        try:
-            st = lstat(primary)
-        except OSError:
-            continue
-        stats: list[os.stat_result | None] = [st]
-        folder = dirname(primary)
-        for place in places:
+    try:
+        top = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:  # gone since it was listed: nothing to sign
+        return out
+    try:
+        for primary in units:
             try:
-                stats.append(lstat(folder + place))
+                st = lstat(primary, dir_fd=top)
             except OSError:
-                stats.append(None)
-        parts = []
-        newest = 0
-        for one in stats:
-            if one is None:
-                parts.append("-")
                 continue
-            if stat.S_ISLNK(one.st_mode):  # its target may change behind it: never trusted
-                newest = racy_after
-            parts.append(f"{one.st_size}:{one.st_mtime_ns}:{one.st_ctime_ns}:{one.st_ino}")
-            newest = max(newest, one.st_mtime_ns, one.st_ctime_ns)
-        out[primary] = "|".join(parts) + ("?" if newest >= racy_after else "")
+            stats: list[os.stat_result | None] = [st]
+            folder = primary[: primary.rfind(sep) + 1]  # "" or "name/"
+            for place in places:
+                try:
+                    stats.append(lstat(folder + place, dir_fd=top))
+                except OSError:
+                    stats.append(None)
+            parts = []
+            newest = 0
+            for one in stats:
+                if one is None:
+                    parts.append("-")
+                    continue
+                if stat.S_ISLNK(one.st_mode):  # its target may change behind it: not trusted
+                    newest = racy_after
+                parts.append(f"{one.st_size}:{one.st_mtime_ns}:{one.st_ctime_ns}:{one.st_ino}")
+                newest = max(newest, one.st_mtime_ns, one.st_ctime_ns)
+            out[root + sep + primary] = "|".join(parts) + ("?" if newest >= racy_after else "")
+    finally:
+        os.close(top)
     return out
 
 

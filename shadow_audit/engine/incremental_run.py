@@ -33,6 +33,7 @@ from shadow_audit.engine.incremental import (
     FullPass,
     Outcome,
     ShadowMark,
+    StatWalk,
     Tally,
     check_full_every,
     fingerprint,
@@ -219,8 +220,9 @@ def _changed_only(
     """Re-audit the units that changed on either side; update the state by their deltas."""
     mapping = schema.mapping or config.mapping
     t = time.perf_counter()
+    walk = StatWalk(source, mapping)  # begun first: the state is read meanwhile
     old = store.files()
-    sigs = signatures(source, mapping)
+    sigs = walk.result()
     reader = SafeReader(source, files)
     updates: dict[str, tuple[str, str] | None] = {p: None for p in old if p not in sigs}
     for primary, sig in sigs.items():

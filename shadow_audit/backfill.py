@@ -131,6 +131,7 @@ def backfill(
     workers: int | None = None,
     batch: int = BATCH,
     migrate: bool = False,
+    require_units: bool = False,
 ) -> BackfillResult:
     """Import every unit, ``batch`` units per transaction; running it twice changes nothing.
 
@@ -147,13 +148,15 @@ def backfill(
             stores of ``POOL_FROM`` units or more; 1 reads in this process).
         batch: units per write transaction.
         migrate: first bring the database to the mapping's DDL (``SqliteShadow.migrate``).
+        require_units: refuse a source folder that holds no unit (the CLI does: a typo in
+            ``--source`` would look like a successful import of nothing).
 
     Returns:
         The counts and every skipped document with its reasons.
 
     Raises:
-        SourceError: the source folder cannot be read, or holds no unit (no database is
-            made then).
+        SourceError: the source folder cannot be read, or holds no unit and
+            ``require_units`` is set (no database is made then).
         DatabaseError: the shadow is not an SQLite database, or it keys a table by a
             legacy key (the reference's v2: no position column) and ``migrate`` is False,
             or it refuses a write (locked past its busy timeout, read-only, full): the
@@ -164,7 +167,7 @@ def backfill(
         raise UsageError(f"backfill: batch ({batch}) and workers ({workers}) must be >= 1")
     source = store if isinstance(store, JsonStore) else JsonStore(store, mapping)
     units = source.units()  # a source folder that is not there makes no database
-    if not units:  # a typo in the folder, most likely: no empty database made either
+    if not units and require_units:  # a typo in the folder: no empty database made either
         pattern = source.mapping.primary.pattern
         raise SourceError(f"source folder {source.root}: no {pattern} in it; nothing imported")
     source, db = open_stores(source, shadow, mapping)

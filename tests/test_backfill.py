@@ -484,3 +484,14 @@ def test_rows_sent_flat_come_back_as_the_unit_read_them(tmp_path):
             want = None if rows is None else [(k, stored(v)) for k, v in dict(rows).items()]
             assert got.rows(i) == want, (entity.table, i)
     assert replace(by_session, set_like=True) != by_session  # the case above is not set-like
+
+
+def test_an_empty_source_is_nothing_to_import_unless_units_are_required(tmp_path):
+    """The library backfills an empty store (a shadow to start from, 0 units); asked to
+    require units (the CLI does), it refuses and makes no database."""
+    (tmp_path / "empty").mkdir()
+    result = backfill(tmp_path / "empty", tmp_path / "a.db")
+    assert (result.units, result.imported) == (0, 0) and (tmp_path / "a.db").is_file()
+    with pytest.raises(ShadowAuditError, match="no \\*/project_manifest.json in it"):
+        backfill(tmp_path / "empty", tmp_path / "b.db", require_units=True)
+    assert not (tmp_path / "b.db").exists()

@@ -103,6 +103,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             result = backfill(
                 args.source, args.shadow, mapping=config.mapping, progress=tick,
                 workers=args.workers, batch=args.batch, migrate=args.migrate,
+                require_units=True,
             )  # fmt: skip
     except KeyboardInterrupt:
         _err("interrupted: the batches written are kept; run backfill again to import the rest")

@@ -492,6 +492,6 @@ def test_an_empty_source_is_nothing_to_import_unless_units_are_required(tmp_path
     (tmp_path / "empty").mkdir()
     result = backfill(tmp_path / "empty", tmp_path / "a.db")
     assert (result.units, result.imported) == (0, 0) and (tmp_path / "a.db").is_file()
-    with pytest.raises(ShadowAuditError, match="no \\*/project_manifest.json in it"):
+    with pytest.raises(ShadowAuditError, match=r"no \*/project_manifest\.json in it"):
         backfill(tmp_path / "empty", tmp_path / "b.db", require_units=True)
     assert not (tmp_path / "b.db").exists()

@@ -2,9 +2,11 @@
 
 Fast by construction (issue 11): units are read, parsed, validated (the compiled
 checker says yes or no; jsonschema gives the reasons of a no) and projected into
-compact rows on every core, and the rows of a whole batch are written in one
-transaction (``stores.bulk``). The tables end exactly as importing each unit with
-``SqliteShadow.write`` would leave them, so a second run changes nothing.
+rows on every core (``backfill_read``), and the rows of a whole batch are written in
+one transaction (``stores.bulk``), which notes its units in the change record itself
+(its triggers set aside meanwhile: ``stores.changes``). The tables and the record end
+exactly as importing each unit with ``SqliteShadow.write`` would leave them, so a
+second run changes nothing.
 
 No per-unit file lock is taken: each unit's files are stat-ed before they are read,
 and stat-ed again inside the batch's write transaction; a unit that changed in

@@ -12,7 +12,7 @@ from shadow_audit.upgrade.leaves import unaccounted_leaves
 from shadow_audit.upgrade.memory_steps import MEMORY_STEPS
 from shadow_audit.upgrade.model import AssumedTimezone, Note, Step, StepContext
 from shadow_audit.upgrade.steps import MANIFEST_STEPS
-from shadow_audit.validation import validate_document
+from shadow_audit.validation import ValidationIssue, validate_document
 
 STEPS: tuple[Step, ...] = (*MANIFEST_STEPS, *MEMORY_STEPS)
 
@@ -120,10 +120,20 @@ def upgrade_document(
     named = {r.split(": ", 1)[0] for r in refusals}
     for issue in validate_document(doc, kind):
         if (issue.pointer or "/") not in named:
-            refusals.append(f"{issue}: nothing in the document can supply it; add it by hand")
+            refusals.append(f"{issue}: {_advice(issue)}")
     lost = unaccounted_leaves(document, doc, [a.notes for a in applied])
     refusals += [f"{p}: the upgrade would lose this value" for p in lost]
     return DocumentUpgrade(kind, document, doc, tuple(applied), tuple(refusals))
+
+
+def _advice(issue: ValidationIssue) -> str:
+    """What to do by hand about a violation no step mends, by the rule it breaks."""
+    rule = issue.schema_path.rsplit("/", 1)[-1]
+    if rule == "required":
+        return "nothing in the document can supply it; add it by hand"
+    if rule == "additionalProperties":
+        return "no upgrade step knows this key: remove it by hand (or map it: a custom schema)"
+    return "no upgrade step mends it; fix the value by hand"
 
 
 def unit_folder(path: Path) -> str:

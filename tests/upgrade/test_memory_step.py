@@ -139,3 +139,27 @@ def test_an_upgraded_memory_without_intents_validates() -> None:
 def test_an_upgraded_memory_with_label_confidences_validates() -> None:
     upgraded = upgrade_document(grow_gad501(12), "memory", context=CONTEXT)
     assert upgraded.changed and not upgraded.refused, upgraded.refusals
+
+
+@pytest.mark.parametrize(
+    ("change", "advice"),
+    [
+        (lambda m: m.update(x_team="core"), "no upgrade step knows this key: remove it by hand"),
+        (lambda m: m.pop("trajectory"), "nothing in the document can supply it; add it by hand"),
+        (
+            lambda m: m["narrative"][0].update(session="one"),
+            "no upgrade step mends it; fix the value by hand",
+        ),
+    ],
+    ids=["unknown key", "missing member", "wrong type"],
+)
+def test_what_no_step_mends_is_refused_with_the_hand_fix_its_rule_asks(
+    change: Any, advice: str
+) -> None:
+    """A current memory edited out of band: the refusal says what to do by hand for the
+    rule it breaks (an unknown key is removed, not added)."""
+    memory = make_projects(1, seed=5)[0][1]
+    change(memory)
+    upgraded = upgrade_document(memory, "memory", context=CONTEXT)
+    assert upgraded.refused
+    assert [r for r in upgraded.refusals if advice in r], upgraded.refusals

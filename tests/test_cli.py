@@ -499,3 +499,20 @@ def test_repair_of_a_clean_store_says_nothing_to_repair_once(store, tmp_path):
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         assert result.stdout == "plan: nothing to repair\n"
+
+
+def test_the_history_may_live_in_the_out_folder_the_run_makes_but_a_typo_makes_nothing(
+    store, tmp_path
+):
+    out = tmp_path / "rep"
+    inside = audit_cli(store.source, store.db, out, "--history", str(out / "h.db"))
+    assert inside.returncode == 0, inside.stderr
+    assert (out / "h.db").is_file()
+    typo = tmp_path / "rpe" / "h.db"
+    other = audit_cli(store.source, store.db, tmp_path / "rep2", "--history", str(typo))
+    assert other.returncode == 2
+    assert other.stderr == (
+        f"shadow-audit: --history {typo}: the folder {typo.parent} does not exist "
+        "(make it first, or fix the path)\n"
+    )
+    assert not typo.parent.exists() and not (tmp_path / "rep2").exists()

@@ -24,6 +24,7 @@ from shadow_audit.cli.options import (
     file_path,
     folder_path,
     format_list,
+    history_folder_exists,
     iso_time,
     positive_int,
     worker_count,
@@ -234,6 +235,8 @@ def run_audit(
 def cmd_audit(args: argparse.Namespace) -> int:
     from shadow_audit.report import publish_run
 
+    if not args.no_history:
+        history_folder_exists(args.history, out=args.out, default=str(DEFAULT_HISTORY))
     with progress_bars("audit") as tick:
         run = publish_run(
             args.source, args.shadow, out=args.out, formats=args.format.split(","),
@@ -517,7 +520,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_config(p, DEFAULT_CONFIG)
     p.add_argument(
-        "--history", type=file_in_folder(history_db), default=history_db, help="history database"
+        "--history",
+        type=file_path,
+        default=history_db,
+        help="history database (its folder exists, or is --out)",
     )
     p.add_argument("--no-history", action="store_true", help="do not record this run")
     p.add_argument(

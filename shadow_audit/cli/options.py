@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
+from shadow_audit.errors import UsageError
+
 EXIT_CODES = """\
 exit codes:
   0  ok: GREEN, READY, every document valid, nothing to repair
@@ -135,6 +137,26 @@ def file_in_folder(default: str | None = None) -> Callable[[str], str]:
         return text
 
     return file_in_existing_folder
+
+
+def history_folder_exists(history: str, *, out: str, default: str) -> None:
+    """``audit --history``'s folder must exist (a typo must not make folders), unless it
+    is the default's or the ``--out`` folder the run makes anyway.
+
+    Args:
+        history: the ``--history`` path.
+        out: the ``--out`` folder.
+        default: the option's default path.
+
+    Raises:
+        UsageError: its folder does not exist.
+    """
+    folder = Path(history).parent
+    if history == default or folder.is_dir() or folder.resolve() == Path(out).resolve():
+        return
+    raise UsageError(
+        f"--history {history}: the folder {folder} does not exist (make it first, or fix the path)"
+    )
 
 
 def folder_path(text: str) -> str:

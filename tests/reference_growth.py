@@ -264,3 +264,20 @@ def plant(memory: dict[str, Any], extras: list[tuple[str, str, Any]]) -> None:
             if name in target and where in ("domain", "trajectory"):
                 continue
             target[name] = value
+
+
+class StrSubclass(str):
+    """A string that is not exactly ``str`` (jsonschema: still a string; fast paths that
+    test ``type(x) is str`` must fall back for it)."""
+
+
+def grown_memories(root: Path, sessions: tuple[int, ...], *, seed: int) -> list[dict[str, Any]]:
+    """Memories grown the reference's way, one per session count, each in a folder of its
+    own under ``root`` (e.g. a short one and one past the 50-entry trim).
+
+    Returns:
+        The memories, in the order of ``sessions``.
+    """
+    rng = random.Random(seed)
+    clock = Clock(rng)
+    return [grow(root / f"grown{n}", n, rng, clock) for n in sessions]

@@ -23,7 +23,7 @@ from shadow_audit.quickcheck import compile_check
 from shadow_audit.synth import make_project
 from shadow_audit.validation import _quick_check, is_valid, validator_for
 from tests.conftest import examples
-from tests.reference_growth import Clock, grow
+from tests.reference_growth import StrSubclass, grown_memories
 
 KINDS = ("manifest", "memory")
 json_values = st.recursive(
@@ -215,16 +215,10 @@ def test_a_schema_referring_to_itself() -> None:
 # case below agrees with jsonschema, and each one would not if a shortcut were wrong.
 
 
-class _Str(str):
-    """A string that is not exactly ``str`` (jsonschema: still a string)."""
-
-
 @pytest.fixture(scope="module")
 def grown(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     """Memories the reference writes: a short one, and one past its 50-entry trim."""
-    rng = random.Random(11)
-    clock = Clock(rng)
-    return [grow(tmp_path_factory.mktemp(f"grown{n}"), n, rng, clock) for n in (4, 60)]
+    return grown_memories(tmp_path_factory.mktemp("grown"), (4, 60), seed=11)
 
 
 def _narrative(edit: Any) -> Any:
@@ -268,7 +262,7 @@ ROW_EDITS = {
     "summary None": _narrative(lambda r: r[0].__setitem__("summary", None)),
     "summary a number": _narrative(lambda r: r[0].__setitem__("summary", 3)),
     "summary a list": _narrative(lambda r: r[0].__setitem__("summary", ["x"])),
-    "summary a str subclass": _narrative(lambda r: r[0].__setitem__("summary", _Str("s"))),
+    "summary a str subclass": _narrative(lambda r: r[0].__setitem__("summary", StrSubclass("s"))),
     "phase an empty string": _narrative(lambda r: r[0].__setitem__("phase", "")),
     "a row a list": _narrative(lambda r: r.__setitem__(0, [])),
     "a row None": _narrative(lambda r: r.__setitem__(-1, None)),
@@ -294,7 +288,7 @@ ROW_EDITS = {
     "intent session False": _intent(lambda r: r[-1].__setitem__("session", False)),
     "concepts with a number": lambda d: d["domain"]["concepts"].append(1),
     "concepts with None": lambda d: d["domain"]["concepts"].insert(0, None),
-    "concepts with a str subclass": lambda d: d["domain"]["concepts"].append(_Str("c")),
+    "concepts with a str subclass": lambda d: d["domain"]["concepts"].append(StrSubclass("c")),
     "blockers a dict": lambda d: d["trajectory"]["blockers"].append({}),
 }
 

@@ -16,7 +16,7 @@ from shadow_audit.mapping.projection import compile_stored_projector, stored
 from shadow_audit.profiles import REFERENCE, SESSION_NARRATIVE
 from shadow_audit.synth import make_project
 from tests.conftest import examples
-from tests.reference_growth import Clock, grow
+from tests.reference_growth import StrSubclass, grown_memories
 
 json_values = st.recursive(
     st.none()
@@ -107,16 +107,10 @@ def agree(entity: Entity, doc: dict[str, Any]) -> None:
     assert fast == list(iter_rows(entity, doc, fields))
 
 
-class _Str(str):
-    """A string that is not exactly ``str``."""
-
-
 @pytest.fixture(scope="module")
 def grown(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     """Memories the reference writes: a short one, and one past its 50-entry trim."""
-    rng = random.Random(3)
-    clock = Clock(rng)
-    return [grow(tmp_path_factory.mktemp(f"grown{n}"), n, rng, clock) for n in (5, 60)]
+    return grown_memories(tmp_path_factory.mktemp("grown"), (5, 60), seed=3)
 
 
 def _rows(edit: Any) -> Any:
@@ -147,7 +141,7 @@ EDITS = {
     "a concept None": _concepts(lambda c: c.insert(0, None)),
     "a concept a list": _concepts(lambda c: c.append(["x"])),
     "a concept an object": _concepts(lambda c: c.append({"x": 1})),
-    "a concept a str subclass": _concepts(lambda c: c.append(_Str("s"))),
+    "a concept a str subclass": _concepts(lambda c: c.append(StrSubclass("s"))),
     "no concepts": _concepts(lambda c: c.clear()),
     "concepts a string": lambda d: d["domain"].__setitem__("concepts", "abc"),
     "the domain type a list (a text column)": lambda d: d["domain"].__setitem__("type", []),

@@ -160,6 +160,18 @@ def read_only_file(path: Path) -> Iterator[None]:
         subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
+def run_sql(db: Path, statement: str, *params: Any) -> list[tuple[Any, ...]]:
+    """One statement through a plain sqlite3 client (as any out-of-band tool would run it),
+    committed; its rows."""
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute(statement, params).fetchall()
+        conn.commit()
+        return rows
+    finally:
+        conn.close()
+
+
 @dataclass
 class Store:
     """A JSON store and its shadow in tmp_path, with the writer that fills them."""
@@ -175,13 +187,7 @@ class Store:
         return self.writer.ledger
 
     def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
-        conn = sqlite3.connect(self.db)
-        try:
-            rows = conn.execute(statement, params).fetchall()
-            conn.commit()
-            return rows
-        finally:
-            conn.close()
+        return run_sql(self.db, statement, *params)
 
     def manifest_path(self, pid: str) -> Path:
         return self.source / pid / "project_manifest.json"

@@ -21,6 +21,7 @@ from shadow_audit.engine.run import audit
 from shadow_audit.profiles import REFERENCE
 from shadow_audit.stores.changes import CHANGES_TABLE, trigger_sql, triggers_set_aside
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
+from tests.conftest import run_sql
 from tests.reference_growth import write_reference_store
 from tests.test_backfill import (
     edit_store,
@@ -31,20 +32,12 @@ from tests.test_backfill import (
 SESSIONS = [4, 0, 12, 55, 3, 7, 1, 9]
 
 
-def sql(db: Path, statement: str, *args: object) -> list[tuple]:
-    conn = sqlite3.connect(db, isolation_level=None)
-    try:
-        return conn.execute(statement, args).fetchall()
-    finally:
-        conn.close()
-
-
 def triggers(db: Path) -> list[tuple[str, str]]:
-    return sql(db, "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
+    return run_sql(db, "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
 
 
 def record(db: Path) -> dict[str, int]:
-    return dict(sql(db, f"SELECT unit, seq FROM {CHANGES_TABLE}"))
+    return dict(run_sql(db, f"SELECT unit, seq FROM {CHANGES_TABLE}"))
 
 
 @pytest.fixture
@@ -61,8 +54,8 @@ def test_the_triggers_come_back_as_they_were_and_fire_after_the_backfill(source,
     backfill(source, db, workers=1, batch=3)
     assert triggers(db) == before
     top = max(record(db).values())
-    sql(db, "UPDATE domain_concepts SET concept = 'x' WHERE id = 1")
-    (unit,) = sql(
+    run_sql(db, "UPDATE domain_concepts SET concept = 'x' WHERE id = 1")
+    (unit,) = run_sql(
         db,
         "SELECT mission_uuid FROM missions WHERE id = "
         "(SELECT mission_id FROM domain_concepts WHERE id = 1)",
@@ -77,8 +70,8 @@ def test_the_record_numbers_each_unit_written_once_past_what_it_held(source, tmp
     SqliteShadow(db)
     first = backfill(source, db, workers=1, batch=3)
     held = record(db)
-    keys = {k for (k,) in sql(db, "SELECT mission_uuid FROM missions")}
-    ids = {f"<orphan {i}>" for (i,) in sql(db, "SELECT id FROM missions")}
+    keys = {k for (k,) in run_sql(db, "SELECT mission_uuid FROM missions")}
+    ids = {f"<orphan {i}>" for (i,) in run_sql(db, "SELECT id FROM missions")}
     assert set(held) == keys | ids and first.imported == len(keys) == len(SESSIONS)
     assert sorted(held.values()) == list(range(1, len(held) + 1))
 
@@ -133,7 +126,7 @@ def test_altered_triggers_are_not_set_aside_they_fire_as_they_are(tmp_path):
     finally:
         conn.close()
     assert triggers(db) == before
-    assert sql(db, "SELECT key FROM seen") == [("k",)]
+    assert run_sql(db, "SELECT key FROM seen") == [("k",)]
 
 
 def test_a_block_that_fails_leaves_the_triggers_and_outside_a_transaction_none_are_dropped(

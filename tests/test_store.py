@@ -26,7 +26,7 @@ from shadow_audit.readcheck import read_checks, reads_log_path
 from shadow_audit.store import CutoverPolicy, DocumentNotFoundError, Store, open_store
 from shadow_audit.stores.json_store import lock_path
 from shadow_audit.synth import make_projects
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_sql
 
 PROJECTS = make_projects(3, seed=3, sessions=3, concepts=3, concerns=2)
 
@@ -43,13 +43,7 @@ def go_to(root: Path, phase: str) -> None:
 
 
 def sql(root: Path, statement: str, *params: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(root / "s.db")
-    try:
-        rows = conn.execute(statement, params).fetchall()
-        conn.commit()
-        return rows
-    finally:
-        conn.close()
+    return run_sql(root / "s.db", statement, *params)
 
 
 def fail_mission_writes(root: Path) -> None:

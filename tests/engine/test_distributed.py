@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from shadow_audit.profiles import REFERENCE
 from shadow_audit.stores.json_store import JsonStore
 from shadow_audit.stores.sqlite_shadow import SqliteShadow
 from shadow_audit.synth import make_projects
-from tests.conftest import audit_cli, make_store
+from tests.conftest import audit_cli, make_store, run_sql
 from tests.reference_growth import write_reference_store
 
 TABLES = ["missions", "session_narrative", "domain_concepts", "domain_concerns", "trajectory"]
@@ -78,18 +77,8 @@ def grow_store(root: Path, *, reference: list[int], written: int, seed: int) -> 
     return source, db
 
 
-def sql(db: Path, statement: str, *params) -> list[tuple]:
-    conn = sqlite3.connect(db)
-    try:
-        rows = conn.execute(statement, params).fetchall()
-        conn.commit()
-        return rows
-    finally:
-        conn.close()
-
-
 def columns(db: Path, table: str) -> list[str]:
-    return [r[1] for r in sql(db, f'PRAGMA table_info("{table}")')]
+    return [r[1] for r in run_sql(db, f'PRAGMA table_info("{table}")')]
 
 
 def copy_row(db: Path, table: str, row_id: int, **changes) -> None:
@@ -99,12 +88,12 @@ def copy_row(db: Path, table: str, row_id: int, **changes) -> None:
     picked = ", ".join(f'"{c}"' if c not in changes else "?" for c in cols)
     names = ", ".join(f'"{c}"' for c in cols)
     params = [changes[c] for c in cols if c in changes]
-    sql(db, f'INSERT OR IGNORE INTO "{table}" ({names}) SELECT {picked} FROM "{table}" WHERE id = ?',
+    run_sql(db, f'INSERT OR IGNORE INTO "{table}" ({names}) SELECT {picked} FROM "{table}" WHERE id = ?',
         *params, row_id)  # fmt: skip
 
 
 def rows_of(db: Path, table: str) -> list[int]:
-    return [r[0] for r in sql(db, f'SELECT id FROM "{table}" ORDER BY id')]
+    return [r[0] for r in run_sql(db, f'SELECT id FROM "{table}" ORDER BY id')]
 
 
 def units(source: Path) -> list[Path]:
@@ -127,9 +116,9 @@ def inject(kind: str, pick: int, source: Path, db: Path) -> None:
             column = {"missions": "owner", "session_narrative": "summary",
                       "domain_concepts": "concept", "domain_concerns": "concern",
                       "trajectory": "current_focus"}[table]  # fmt: skip
-            sql(db, f'UPDATE "{table}" SET "{column}" = "{column}" || \'~\' WHERE id = ?', row)
+            run_sql(db, f'UPDATE "{table}" SET "{column}" = "{column}" || \'~\' WHERE id = ?', row)
         elif kind in ("sql_delete", "sql_delete_root"):  # a root's children become orphans
-            sql(db, f'DELETE FROM "{table}" WHERE id = ?', row)
+            run_sql(db, f'DELETE FROM "{table}" WHERE id = ?', row)
         elif kind == "sql_extra":
             if table == "missions":
                 copy_row(db, table, row, mission_uuid=f"ghost-{pick}")

@@ -129,11 +129,8 @@ def file_in_folder(default: str | None = None) -> Callable[[str], str]:
 
     def file_in_existing_folder(text: str) -> str:
         text = file_path(text)
-        folder = Path(text).parent
-        if text != default and not folder.is_dir():
-            raise argparse.ArgumentTypeError(
-                f"{text}: the folder {folder} does not exist (make it first, or fix the path)"
-            )
+        if text != default and (missing := _missing_folder(text)):
+            raise argparse.ArgumentTypeError(f"{text}: {missing}")
         return text
 
     return file_in_existing_folder
@@ -151,12 +148,18 @@ def history_folder_exists(history: str, *, out: str, default: str) -> None:
     Raises:
         UsageError: its folder does not exist.
     """
-    folder = Path(history).parent
-    if history == default or folder.is_dir() or folder.resolve() == Path(out).resolve():
+    if history == default or Path(history).parent.resolve() == Path(out).resolve():
         return
-    raise UsageError(
-        f"--history {history}: the folder {folder} does not exist (make it first, or fix the path)"
-    )
+    if missing := _missing_folder(history):
+        raise UsageError(f"--history {history}: {missing}")
+
+
+def _missing_folder(path: str) -> str | None:
+    """Why a file cannot go at ``path`` when its folder is missing (None: it exists)."""
+    folder = Path(path).parent
+    if folder.is_dir():
+        return None
+    return f"the folder {folder} does not exist (make it first, or fix the path)"
 
 
 def folder_path(text: str) -> str:

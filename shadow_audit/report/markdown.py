@@ -171,7 +171,9 @@ def render_markdown(result: AuditResult, context: ReportContext | None = None) -
     counts = kind_counts(result.findings)
     lines += ["", "## Findings", ""]
     if counts:
-        lines += ["| kind | count |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in counts.items()]
+        lines += ["| kind | count |", "|---|---:|"] + [
+            f"| {k} | {v:,} |" for k, v in counts.items()
+        ]
     else:
         lines.append("No findings.")
     if result.ignored:

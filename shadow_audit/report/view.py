@@ -13,7 +13,7 @@ from typing import Any
 
 from shadow_audit.engine.findings import Finding
 from shadow_audit.report.context import MAX_FINDINGS
-from shadow_audit.text import natural_key, visible
+from shadow_audit.text import natural_key, plural, visible
 
 # Which findings a reader needs first: the values that differ, then what cannot be
 # compared, then whole rows on one side.
@@ -124,11 +124,10 @@ class DocumentGroup:
     def headline(self) -> str:
         """E.g. ``only in the shadow: 19 rows in 5 tables`` or ``90 findings, 50 shown``."""
         if self.one_sided:
-            rows = "row" if self.total == 1 else "rows"
-            tables = "table" if len(self.tables) == 1 else "tables"
-            return f"{self.one_sided}: {self.total} {rows} in {len(self.tables)} {tables}"
-        text = f"{self.total} finding{'' if self.total == 1 else 's'}"
-        return text if len(self.findings) == self.total else f"{text}, {len(self.findings)} shown"
+            tables = plural(len(self.tables), "table")
+            return f"{self.one_sided}: {plural(self.total, 'row')} in {tables}"
+        text = plural(self.total, "finding")
+        return text if len(self.findings) == self.total else f"{text}, {len(self.findings):,} shown"
 
 
 @dataclass(frozen=True)

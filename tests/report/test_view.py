@@ -113,12 +113,14 @@ def test_max_findings_caps_markdown_and_html_and_counts_the_rest():
     result = result_of(findings)
     md = render(result, "md", ReportContext(max_findings=50))
     assert "## Findings by document (50 of 1,219)" in md
+    assert "| value_mismatch | 1,200 |" in md  # the count by kind, grouped too
     assert (
         "1,169 more findings not shown (1,150 value_mismatch, 19 extra_in_shadow); at most 50" in md
     )
     assert sum(1 for line in md.splitlines() if "| value_mismatch | `" in line) == 50
     html = render(result, "html", ReportContext())
     assert "Findings by document (500 of 1,219)" in html
+    assert '1,219 findings: <span class="kind">1,200 value_mismatch</span>' in html
     assert "719 more findings are not shown here (700 value_mismatch, 19 extra_in_shadow;" in html
     assert html.count('class="f ') == 500
 
